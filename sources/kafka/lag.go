@@ -1,0 +1,101 @@
+package kafka
+
+// NoOffset marks an offset that is not known: a partition without a committed offset, or a
+// start offset that was not listed because it could not change the result.
+const NoOffset = -1
+
+// Partition holds the offsets that one partition's lag is computed from.
+type Partition struct {
+	Start     int64 // log start offset, or NoOffset when not listed
+	End       int64 // high watermark: the offset the next record will get
+	Committed int64 // the group's committed offset, or NoOffset
+	Previous  int64 // the committed offset at the previous poll, or NoOffset
+}
+
+// Lag is a trigger's lag over the partitions in its scope.
+type Lag struct {
+	// Value is the scaling metric: the backlog without persistent lag, after the partition cap.
+	Value float64
+	// Backlog is the total backlog including persistent lag; activation compares it.
+	Backlog int64
+	// Partitions is the number of partitions in scope; WithLag those with backlog to scale on.
+	Partitions, WithLag int
+}
+
+// Compute applies the trigger's semantics to the offsets of the partitions in its scope.
+//
+// kadm's CalculateGroupLag does not fit here: it counts messages already removed by retention
+// as backlog of a committed partition, covers only partitions that are assigned or committed,
+// and knows nothing of offsetResetPolicy, so the per-partition rule lives in backlog.
+func (c *Config) Compute(parts []Partition) Lag {
+	var l Lag
+	var scaling int64
+	for _, p := range parts {
+		s, total := c.backlog(p)
+		scaling += s
+		l.Backlog += total
+		if s > 0 {
+			l.WithLag++
+		}
+	}
+	l.Partitions = len(parts)
+	l.Value = float64(scaling)
+	if c.AllowIdleConsumers {
+		return l
+	}
+	limit := l.Partitions
+	if c.EnsureEvenDistributionOfPartitions {
+		l.Value = float64(evenReplicas(l.Value, l.Partitions, c.LagThreshold)) * c.LagThreshold
+	}
+	if c.LimitToPartitionsWithLag {
+		limit = l.WithLag
+	}
+	// The cap is exact: ceil(Value/LagThreshold) never exceeds limit.
+	l.Value = min(l.Value, float64(limit)*c.LagThreshold)
+	return l
+}
+
+// backlog returns one partition's backlog to scale on, and its total including persistent lag.
+// Messages that retention removed (below Start) are never backlog, and an empty partition has
+// none whether or not the group committed to it.
+func (c *Config) backlog(p Partition) (scaling, total int64) {
+	if p.Start != NoOffset && p.End <= p.Start {
+		return 0, 0
+	}
+	if p.Committed == NoOffset {
+		switch {
+		case c.ScaleToZeroOnInvalidOffset:
+			return 0, 0
+		case c.OffsetResetPolicy == "latest":
+			// A consumer starting now would read nothing old, but a new group must be able to
+			// activate its target: one message's worth, as KEDA does.
+			return 1, 1
+		}
+		b := max(0, p.End-max(p.Start, 0))
+		return b, b
+	}
+	b := max(0, p.End-max(p.Committed, p.Start))
+	if c.ExcludePersistentLag && p.Previous == p.Committed {
+		return 0, b
+	}
+	return b, b
+}
+
+// needsStart reports whether p's start offset can change its backlog.
+func (c *Config) needsStart(p Partition) bool {
+	if p.Committed == NoOffset {
+		return !c.ScaleToZeroOnInvalidOffset
+	}
+	return p.Committed < p.End
+}
+
+// evenReplicas returns the smallest divisor of partitions whose replicas can take lag at
+// threshold each, so that every consumer gets the same number of partitions.
+func evenReplicas(lag float64, partitions int, threshold float64) int {
+	for f := 1; f <= partitions; f++ {
+		if partitions%f == 0 && float64(f)*threshold >= lag {
+			return f
+		}
+	}
+	return partitions
+}

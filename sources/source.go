@@ -1,0 +1,138 @@
+// Package sources turns trigger configurations into samples of queue depth.
+//
+// A trigger type (kafka, rabbitmq, …) is a Kind in a Registry: a config struct whose fields
+// carry `param` tags, parsed by the shared Decode, and an Open function that connects to a
+// broker. Triggers whose Config reports the same Connection share one Source, and a Pool polls
+// every trigger of a connection with one batched Source.Poll, so the number of broker
+// connections and requests grows with the brokers in use, not with the workloads that read
+// them.
+package sources
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Source reads the current value of every trigger that shares one broker connection.
+//
+// Poll is given the configs of triggers whose Connection equals the one the Source was opened
+// for, and returns exactly one Sample per config, in the same order. One round of broker
+// requests must serve all of them, however many there are. A value that could not be read is
+// never reported as 0: its Sample carries Err instead. The Pool never calls Poll concurrently
+// on one Source, and calls Close once, after which Poll is not called again.
+type Source interface {
+	Poll(ctx context.Context, cfgs []Config) []Sample
+	Close() error
+}
+
+// Config is one trigger's validated configuration, as filled by Decode from its `param` tags.
+type Config interface {
+	// Connection identifies the broker connection the trigger is read over: configs with
+	// equal Connection strings share one Source. It must never hold a secret in clear.
+	Connection() string
+	// Target is the value per replica that the HPA aims at (lagThreshold, value, …).
+	Target() float64
+	// Validate reports problems that involve several parameters. It changes nothing.
+	Validate() []FieldError
+}
+
+// Sample is the outcome of reading one trigger once.
+type Sample struct {
+	// Value is the scaling metric: the HPA divides it by the trigger's Target.
+	Value float64
+	// Active reports whether the trigger is above its activation threshold.
+	Active bool
+	// Err is set when the value could not be read; Value and Active then mean nothing.
+	Err error
+	// Warnings are conditions worth telling the user about while the value is still usable.
+	Warnings []Warning
+}
+
+// Warning is a condition found while reading a value that did not stop it being read.
+type Warning struct {
+	Reason  string // CamelCase, used as the Kubernetes Event reason
+	Message string
+}
+
+// Kind is one trigger type.
+type Kind struct {
+	// NewConfig returns a pointer to a zero config struct whose fields carry `param` tags.
+	NewConfig func() Config
+	// Open connects to the broker named by cfg. Every config with the same Connection is
+	// then polled through the returned Source.
+	Open func(cfg Config) (Source, error)
+}
+
+// Registry maps a trigger type name, as written in `type:`, to its Kind.
+type Registry map[string]Kind
+
+// Params is a trigger as the user wrote it, with the data of its authentication Secret.
+type Params struct {
+	Type     string
+	Name     string
+	Metadata map[string]string
+	// Secret holds the data of the Secret named by authenticationRef; nil when there is none.
+	Secret map[string]string
+}
+
+// Trigger is a parsed and validated trigger, ready to poll.
+type Trigger struct {
+	Type   string
+	Name   string
+	Config Config
+}
+
+// Parse decodes and validates p. Every problem is reported at once, in a *ConfigError.
+func (r Registry) Parse(p Params) (Trigger, error) {
+	kind, ok := r[p.Type]
+	if !ok {
+		return Trigger{}, &ConfigError{Trigger: p.Name, Problems: []FieldError{{
+			Param:   "type",
+			Problem: fmt.Sprintf("unknown trigger type %q (known: %s)", p.Type, strings.Join(r.Types(), ", ")),
+		}}}
+	}
+	cfg := kind.NewConfig()
+	problems := Decode(cfg, p.Metadata, p.Secret)
+	if len(problems) == 0 {
+		problems = cfg.Validate()
+	}
+	if len(problems) > 0 {
+		return Trigger{}, &ConfigError{Trigger: p.Name, Problems: problems}
+	}
+	return Trigger{Type: p.Type, Name: p.Name, Config: cfg}, nil
+}
+
+// Types returns the registered trigger types, sorted.
+func (r Registry) Types() []string {
+	types := make([]string, 0, len(r))
+	for t := range r {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	return types
+}
+
+// FieldError is a problem with one trigger parameter.
+type FieldError struct {
+	Param   string
+	Problem string
+}
+
+func (e FieldError) Error() string { return e.Param + ": " + e.Problem }
+
+// ConfigError reports every problem found in one trigger's configuration. It is a user
+// error: polling again cannot fix it, only editing the trigger can.
+type ConfigError struct {
+	Trigger  string
+	Problems []FieldError
+}
+
+func (e *ConfigError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.Error()
+	}
+	return fmt.Sprintf("trigger %q: %s", e.Trigger, strings.Join(parts, "; "))
+}
