@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -132,6 +133,11 @@ func (s *Source) noCommits(c *Config, where string) sources.Warning {
 // would mislead: a broker that rejects SASL credentials often just closes the connection.
 func (s *Source) explain(err error) error {
 	c := s.cfg
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		if dial := s.dials.get(); dial != nil {
+			err = fmt.Errorf("%w (%w)", err, dial)
+		}
+	}
 	var unknownAuthority x509.UnknownAuthorityError
 	var hostname x509.HostnameError
 	var invalid x509.CertificateInvalidError

@@ -11,8 +11,10 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,6 +36,8 @@ var Kind = sources.Kind{
 	},
 }
 
+const connIdleTimeout = 5 * time.Minute
+
 // Source polls the triggers of one Kafka cluster through one client.
 type Source struct {
 	cfg *Config // the connection settings; per-trigger settings come with each Poll
@@ -43,6 +47,33 @@ type Source struct {
 	// Poll is never concurrent (sources.Source), so these need no lock.
 	prev        map[groupPartition]int64 // committed offsets at the previous poll (excludePersistentLag)
 	startTopics map[string]bool          // topics whose start offsets the previous poll needed
+
+	dials dialErrors
+}
+
+// dialErrors keeps the latest failure to connect to a broker. A poll against an unreachable
+// or misconfigured cluster ends in a deadline, because the client retries; the dial error is
+// what tells the user why.
+type dialErrors struct {
+	mu   sync.Mutex
+	last error
+}
+
+// OnBrokerConnect implements kgo.HookBrokerConnect.
+func (d *dialErrors) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		d.last = fmt.Errorf("connecting to broker %s:%d: %w", meta.Host, meta.Port, err)
+	} else {
+		d.last = nil
+	}
+}
+
+func (d *dialErrors) get() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.last
 }
 
 type groupPartition struct {
@@ -55,9 +86,14 @@ var _ sources.Source = (*Source)(nil)
 // Open creates the client for the cluster and credentials of c. It does not dial: the first
 // Poll does, so an unreachable cluster is reported as a poll error, not here.
 func Open(c *Config) (*Source, error) {
+	s := &Source{cfg: c, prev: map[groupPartition]int64{}, startTopics: map[string]bool{}}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.BootstrapServers...),
 		kgo.ClientID("qscale"),
+		kgo.WithHooks(&s.dials),
+		// Polls are seconds apart; the default 20s idle timeout would make every poll of a
+		// slowly polled target dial again.
+		kgo.ConnIdleTimeout(connIdleTimeout),
 	}
 	switch c.mechanism() {
 	case "plain":
@@ -78,7 +114,8 @@ func Open(c *Config) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka cluster %s: %w", c.cluster(), err)
 	}
-	return &Source{cfg: c, cl: cl, adm: kadm.NewClient(cl), prev: map[groupPartition]int64{}, startTopics: map[string]bool{}}, nil
+	s.cl, s.adm = cl, kadm.NewClient(cl)
+	return s, nil
 }
 
 // Close implements sources.Source.

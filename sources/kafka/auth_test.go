@@ -1,0 +1,164 @@
+package kafka_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/youmark/pkcs8"
+)
+
+func TestSASL(t *testing.T) {
+	tests := []struct {
+		name      string
+		method    string // kfake's mechanism name
+		sasl      string // the trigger's sasl parameter
+		password  string
+		wantError string
+	}{
+		{name: "plain", method: "PLAIN", sasl: "plain", password: "s3cret"},
+		{name: "plaintext, KEDA's spelling", method: "PLAIN", sasl: "plaintext", password: "s3cret"},
+		{name: "scram sha256", method: "SCRAM-SHA-256", sasl: "scram_sha256", password: "s3cret"},
+		{name: "scram sha512", method: "SCRAM-SHA-512", sasl: "scram_sha512", password: "s3cret"},
+		{name: "plain wrong password", method: "PLAIN", sasl: "plain", password: "wrong", wantError: "SASL plain authentication"},
+		{name: "scram sha256 wrong password", method: "SCRAM-SHA-256", sasl: "scram_sha256", password: "wrong", wantError: "SASL scram_sha256 authentication"},
+		{name: "scram sha512 wrong password", method: "SCRAM-SHA-512", sasl: "scram_sha512", password: "wrong", wantError: "SASL scram_sha512 authentication"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := newCluster(t, kfake.EnableSASL(), kfake.Superuser(tt.method, "qscale", "s3cret"), kfake.SeedTopics(2, "orders"))
+			tr := parse(t, map[string]string{
+				"bootstrapServers": tc.addrs, "consumerGroup": "g", "topic": "orders", "sasl": tt.sasl,
+			}, map[string]string{"username": "qscale", "password": tt.password})
+			got := pollOnce(t, newPool(t), 3*time.Second, tr)[0]
+			checkAuthOutcome(t, got.Err, tt.wantError)
+			if got.Err != nil && strings.Contains(got.Err.Error(), tt.password) {
+				t.Errorf("error reveals the password: %v", got.Err)
+			}
+		})
+	}
+}
+
+func checkAuthOutcome(t *testing.T, err error, wantError string) {
+	t.Helper()
+	switch {
+	case wantError == "" && err != nil:
+		t.Fatalf("unexpected error: %v", err)
+	case wantError != "" && (err == nil || !strings.Contains(err.Error(), wantError)):
+		t.Fatalf("err = %v, want it to contain %q", err, wantError)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	pki := newPKI(t)
+	serverTLS := &tls.Config{
+		Certificates: []tls.Certificate{pki.server},
+		ClientCAs:    pki.pool,
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		MinVersion:   tls.VersionTLS12,
+	}
+	tc := newCluster(t, kfake.TLS(serverTLS), kfake.SeedTopics(1, "orders"))
+	mtls := newCluster(t, kfake.TLS(&tls.Config{
+		Certificates: []tls.Certificate{pki.server}, ClientCAs: pki.pool,
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12,
+	}), kfake.SeedTopics(1, "orders"))
+	plainCluster := newCluster(t, kfake.SeedTopics(1, "orders"))
+
+	tests := []struct {
+		name      string
+		addrs     string
+		secret    map[string]string
+		md        map[string]string
+		wantError string
+	}{
+		{name: "trusted CA", addrs: tc.addrs, secret: map[string]string{"tls": "enable", "ca": pki.caPEM}},
+		{name: "untrusted server", addrs: tc.addrs, secret: map[string]string{"tls": "enable"}, wantError: "not trusted"},
+		{name: "unsafeSsl skips verification", addrs: tc.addrs, secret: map[string]string{"tls": "enable"}, md: map[string]string{"unsafeSsl": "true"}},
+		{name: "client certificate", addrs: mtls.addrs, secret: map[string]string{"tls": "enable", "ca": pki.caPEM, "cert": pki.clientCertPEM, "key": pki.clientKeyPEM}},
+		{name: "encrypted client key", addrs: mtls.addrs, secret: map[string]string{"tls": "enable", "ca": pki.caPEM, "cert": pki.clientCertPEM, "key": pki.encryptedKeyPEM, "keyPassword": "pw"}},
+		{name: "client certificate missing", addrs: mtls.addrs, secret: map[string]string{"tls": "enable", "ca": pki.caPEM}, wantError: "kafka cluster"},
+		{name: "tls against a plain listener", addrs: plainCluster.addrs, secret: map[string]string{"tls": "enable", "ca": pki.caPEM}, wantError: "kafka cluster " + plainCluster.addrs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			md := map[string]string{"bootstrapServers": tt.addrs, "consumerGroup": "g", "topic": "orders"}
+			for k, v := range tt.md {
+				md[k] = v
+			}
+			got := pollOnce(t, newPool(t), 3*time.Second, parse(t, md, tt.secret))[0]
+			checkAuthOutcome(t, got.Err, tt.wantError)
+		})
+	}
+}
+
+type testPKI struct {
+	pool                                                *x509.CertPool
+	server                                              tls.Certificate
+	caPEM, clientCertPEM, clientKeyPEM, encryptedKeyPEM string
+}
+
+func newPKI(t *testing.T) testPKI {
+	t.Helper()
+	caKey := newKey(t)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	leaf := func(serial int64, usage x509.ExtKeyUsage) (*ecdsa.PrivateKey, []byte) {
+		key := newKey(t)
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "localhost"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			ExtKeyUsage: []x509.ExtKeyUsage{usage}, KeyUsage: x509.KeyUsageDigitalSignature,
+			DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key, der
+	}
+	serverKey, serverDER := leaf(2, x509.ExtKeyUsageServerAuth)
+	clientKey, clientDER := leaf(3, x509.ExtKeyUsageClientAuth)
+	p := testPKI{pool: x509.NewCertPool()}
+	p.pool.AddCert(ca)
+	p.server = tls.Certificate{Certificate: [][]byte{serverDER}, PrivateKey: serverKey}
+	p.caPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
+	p.clientCertPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: clientDER}))
+	keyDER, err := x509.MarshalPKCS8PrivateKey(clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.clientKeyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	encDER, err := pkcs8.MarshalPrivateKey(clientKey, []byte("pw"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.encryptedKeyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: encDER}))
+	return p
+}
+
+func newKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
