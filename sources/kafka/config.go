@@ -100,7 +100,7 @@ func (c *Config) Validate() []sources.FieldError {
 	if (c.Cert == "") != (c.Key == "") {
 		add("cert", "cert and key must be given together")
 	}
-	if c.tlsEnabled() {
+	if c.tlsEnabled() && (c.Cert == "") == (c.Key == "") {
 		if _, err := c.tlsConfig(); err != nil {
 			add("tls", "%v", err)
 		}
