@@ -6,6 +6,8 @@ const NoOffset = -1
 
 // Partition holds the offsets that one partition's lag is computed from.
 type Partition struct {
+	Topic     string
+	ID        int32
 	Start     int64 // log start offset, or NoOffset when not listed
 	End       int64 // high watermark: the offset the next record will get
 	Committed int64 // the group's committed offset, or NoOffset

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"syscall"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/qscale/qscale/sources"
@@ -20,28 +19,29 @@ import (
 // topic in scope: often a typo in consumerGroup.
 const ReasonNoCommittedOffsets = "NoCommittedOffsets"
 
-// scoped is one trigger's view of a snapshot: the offsets of the partitions in its scope.
+// scoped is one trigger's view of a poll: the offsets of the partitions in its scope.
 type scoped struct {
 	parts     []Partition
 	needStart []string // topics with a partition whose start offset can change the result
 	warnings  []sources.Warning
 	err       error
+	cfg       *Config
 }
 
 // scope gathers the partitions that c reads. Topics are c.Topics or, when none are named,
 // those the group has committed offsets on; partitionLimitation narrows the partitions.
-func (s *Source) scope(c *Config, snap *snapshot) scoped {
-	var sc scoped
+func (s *Source) scope(c *Config, snap *snapshot) *scoped {
+	sc := &scoped{cfg: c}
 	gr, ok := snap.commits[c.ConsumerGroup]
 	switch {
 	case !ok:
 		sc.err = fmt.Errorf("group %q: the broker sent no committed offsets", c.ConsumerGroup)
 		return sc
-	case errors.Is(gr.Err, kerr.GroupIDNotFound):
+	case errors.Is(gr.err, kerr.GroupIDNotFound):
 		// Real Kafka answers an unknown group with no offsets; some brokers say "not found".
 		// Either way it is a group without commits, not a failure.
-	case gr.Err != nil:
-		sc.err = fmt.Errorf("fetching committed offsets of group %q: %w", c.ConsumerGroup, gr.Err)
+	case gr.err != nil:
+		sc.err = fmt.Errorf("fetching committed offsets of group %q: %w", c.ConsumerGroup, gr.err)
 		return sc
 	}
 	topics := c.Topics
@@ -52,7 +52,7 @@ func (s *Source) scope(c *Config, snap *snapshot) scoped {
 		}
 	}
 	for _, t := range topics {
-		if sc.err = s.scopeTopic(c, snap, gr, t, &sc); sc.err != nil {
+		if sc.err = s.scopeTopic(snap, gr, t, sc); sc.err != nil {
 			return sc
 		}
 	}
@@ -62,51 +62,36 @@ func (s *Source) scope(c *Config, snap *snapshot) scoped {
 	return sc
 }
 
-func (s *Source) scopeTopic(c *Config, snap *snapshot, gr kadm.FetchOffsetsResponse, t string, sc *scoped) error {
+func (s *Source) scopeTopic(snap *snapshot, gr commits, t string, sc *scoped) error {
+	c := sc.cfg
 	if err := snap.ends.errs[t]; err != nil {
+		if errors.Is(err, errNoTopic) {
+			return fmt.Errorf("topic %q does not exist", t)
+		}
 		return fmt.Errorf("listing end offsets of topic %q: %w", t, err)
 	}
-	ends, ok := snap.ends.offsets[t]
+	ends, ok := snap.ends.byTopic[t]
 	if !ok {
 		return fmt.Errorf("topic %q: the broker sent no end offsets", t)
 	}
-	if whole, ok := ends[-1]; ok && whole.Err != nil { // kadm's marker for a topic that failed as a whole
-		if errors.Is(whole.Err, kerr.UnknownTopicOrPartition) {
-			return fmt.Errorf("topic %q does not exist", t)
-		}
-		return fmt.Errorf("topic %q: %w", t, whole.Err)
+	if err := gr.errs[t]; err != nil {
+		return fmt.Errorf("committed offsets of group %q on topic %q: %w", c.ConsumerGroup, t, err)
 	}
 	committed, needStart := false, false
-	partitions := make([]int32, 0, len(ends))
-	for p := range ends {
-		partitions = append(partitions, p)
-	}
-	slices.Sort(partitions)
-	for _, p := range partitions {
-		if !c.PartitionLimitation.Contains(p) {
+	sc.parts = slices.Grow(sc.parts, len(ends))
+	for id, end := range ends {
+		p := int32(id)
+		if end == NoOffset || !c.PartitionLimitation.Contains(p) {
 			continue
 		}
-		end := ends[p]
-		if end.Err != nil {
-			return fmt.Errorf("topic %q partition %d: listing end offset: %w", t, p, end.Err)
-		}
-		part := Partition{Start: NoOffset, End: end.Offset, Committed: NoOffset, Previous: NoOffset}
-		if o, ok := gr.Fetched.Lookup(t, p); ok {
-			if o.Err != nil {
-				return fmt.Errorf("topic %q partition %d: committed offset of group %q: %w", t, p, c.ConsumerGroup, o.Err)
-			}
-			if o.At >= 0 {
-				part.Committed, committed = o.At, true
-			}
-		}
+		part := Partition{Topic: t, ID: p, Start: snap.starts.offset(t, p), End: end, Committed: gr.offset(t, p), Previous: NoOffset}
+		committed = committed || part.Committed != NoOffset
 		if prev, ok := s.prev[groupPartition{c.ConsumerGroup, t, p}]; ok {
 			part.Previous = prev
 		}
 		if c.needsStart(part) {
 			needStart = true
-			if st, ok := snap.starts.offsets.Lookup(t, p); ok && st.Err == nil {
-				part.Start = st.Offset
-			} else if err := snap.starts.errs[t]; err != nil {
+			if err := snap.starts.errs[t]; err != nil && part.Start == NoOffset {
 				return fmt.Errorf("listing start offsets of topic %q: %w", t, err)
 			}
 		}
@@ -119,6 +104,24 @@ func (s *Source) scopeTopic(c *Config, snap *snapshot, gr kadm.FetchOffsetsRespo
 		sc.needStart = append(sc.needStart, t)
 	}
 	return nil
+}
+
+// fillStarts completes the scope with start offsets listed after it was gathered.
+func (sc *scoped) fillStarts(l *listing) {
+	if sc.err != nil {
+		return
+	}
+	for i := range sc.parts {
+		p := &sc.parts[i]
+		if p.Start != NoOffset || !sc.cfg.needsStart(*p) || !l.has(p.Topic) {
+			continue
+		}
+		if err := l.errs[p.Topic]; err != nil {
+			sc.err = fmt.Errorf("listing start offsets of topic %q: %w", p.Topic, err)
+			return
+		}
+		p.Start = l.offset(p.Topic, p.ID)
+	}
 }
 
 func (s *Source) noCommits(c *Config, where string) sources.Warning {

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -42,11 +41,13 @@ const connIdleTimeout = 5 * time.Minute
 type Source struct {
 	cfg *Config // the connection settings; per-trigger settings come with each Poll
 	cl  *kgo.Client
-	adm *kadm.Client
 
 	// Poll is never concurrent (sources.Source), so these need no lock.
-	prev        map[groupPartition]int64 // committed offsets at the previous poll (excludePersistentLag)
-	startTopics map[string]bool          // topics whose start offsets the previous poll needed
+	prev     map[groupPartition]int64 // committed offsets at the previous poll (excludePersistentLag)
+	meta     map[string]topicMeta     // partitions of topics, from metadata read at metaAt
+	metaAt   time.Time
+	starts   listing // start offsets listed since startsAt
+	startsAt time.Time
 
 	dials dialErrors
 }
@@ -86,7 +87,7 @@ var _ sources.Source = (*Source)(nil)
 // Open creates the client for the cluster and credentials of c. It does not dial: the first
 // Poll does, so an unreachable cluster is reported as a poll error, not here.
 func Open(c *Config) (*Source, error) {
-	s := &Source{cfg: c, prev: map[groupPartition]int64{}, startTopics: map[string]bool{}}
+	s := &Source{cfg: c, prev: map[groupPartition]int64{}}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.BootstrapServers...),
 		kgo.ClientID("qscale"),
@@ -114,7 +115,7 @@ func Open(c *Config) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka cluster %s: %w", c.cluster(), err)
 	}
-	s.cl, s.adm = cl, kadm.NewClient(cl)
+	s.cl = cl
 	return s, nil
 }
 
@@ -136,21 +137,20 @@ func (s *Source) Poll(ctx context.Context, cfgs []sources.Config) []sources.Samp
 		}
 		cs = append(cs, c)
 	}
-	snap := s.read(ctx, cs)
+	scopes := s.read(ctx, cs)
 	j := 0
 	for i := range out {
 		if out[i].Err != nil {
 			continue
 		}
-		out[i] = s.sample(cs[j], snap)
+		out[i] = s.sample(cs[j], scopes[j])
 		j++
 	}
-	s.remember(cs, snap)
+	s.remember(cs, scopes)
 	return out
 }
 
-func (s *Source) sample(c *Config, snap *snapshot) sources.Sample {
-	sc := s.scope(c, snap)
+func (s *Source) sample(c *Config, sc *scoped) sources.Sample {
 	if sc.err != nil {
 		return sources.Sample{Err: s.explain(sc.err), Warnings: sc.warnings}
 	}
@@ -164,47 +164,22 @@ func (s *Source) sample(c *Config, snap *snapshot) sources.Sample {
 
 // snapshot is what one poll read from the cluster.
 type snapshot struct {
-	commits kadm.FetchOffsetsResponses
+	commits map[string]commits
 	ends    listing
 	starts  listing
 }
 
-// listing is the outcome of listing offsets of some topics; err covers topics that failed as
-// a whole (per-partition errors stay inside offsets).
-type listing struct {
-	offsets kadm.ListedOffsets
-	errs    map[string]error
-}
-
-func (l *listing) add(topics []string, offs kadm.ListedOffsets, err error) {
-	if l.offsets == nil {
-		l.offsets, l.errs = kadm.ListedOffsets{}, map[string]error{}
+// read fetches everything the configs need in as few rounds as possible and returns each
+// config's scope: committed offsets and end offsets of named topics together; then end
+// offsets of topics known only from commits; then start offsets, where they can change a
+// result and were not listed in the last metadataMaxAge. Start offsets move only when
+// retention deletes a segment (checked every 5 minutes by default in Kafka), so reusing them
+// briefly can overstate a backlog for seconds, never understate it.
+func (s *Source) read(ctx context.Context, cs []*Config) []*scoped {
+	if time.Since(s.startsAt) > metadataMaxAge {
+		s.starts, s.startsAt = newListing(), time.Now()
 	}
-	for t, ps := range offs {
-		l.offsets[t] = ps
-	}
-	if err == nil {
-		return
-	}
-	for _, t := range topics {
-		if _, ok := offs[t]; !ok {
-			l.errs[t] = err
-		}
-	}
-}
-
-func (l *listing) has(topic string) bool {
-	_, ok := l.offsets[topic]
-	_, failed := l.errs[topic]
-	return ok || failed
-}
-
-// read fetches everything the configs need in as few rounds as possible: committed offsets
-// and end offsets of named topics together (with start offsets where the previous poll
-// needed them); then end offsets of topics known only from commits; then any start offsets
-// still missing.
-func (s *Source) read(ctx context.Context, cs []*Config) *snapshot {
-	snap := &snapshot{}
+	snap := &snapshot{ends: newListing(), starts: s.starts}
 	var groups, named []string
 	seenGroup, seenTopic := map[string]bool{}, map[string]bool{}
 	for _, c := range cs {
@@ -220,7 +195,7 @@ func (s *Source) read(ctx context.Context, cs []*Config) *snapshot {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { snap.commits = s.adm.FetchManyOffsets(ctx, groups...) })
+	wg.Go(func() { snap.commits = s.fetchCommits(ctx, groups) })
 	s.listOffsets(ctx, &wg, snap, named)
 	wg.Wait()
 
@@ -239,9 +214,11 @@ func (s *Source) read(ctx context.Context, cs []*Config) *snapshot {
 	s.listOffsets(ctx, &wg, snap, extra)
 	wg.Wait()
 
+	scopes := make([]*scoped, len(cs))
 	needed := map[string]bool{}
-	for _, c := range cs {
-		for _, t := range s.scope(c, snap).needStart {
+	for i, c := range cs {
+		scopes[i] = s.scope(c, snap)
+		for _, t := range scopes[i].needStart {
 			needed[t] = true
 		}
 	}
@@ -252,48 +229,40 @@ func (s *Source) read(ctx context.Context, cs []*Config) *snapshot {
 		}
 	}
 	if len(missing) > 0 {
-		offs, err := s.adm.ListStartOffsets(ctx, missing...)
-		snap.starts.add(missing, offs, err)
-	}
-	s.startTopics = needed
-	return snap
-}
-
-// listOffsets starts listing the end offsets of topics, and their start offsets when the
-// previous poll needed them.
-func (s *Source) listOffsets(ctx context.Context, wg *sync.WaitGroup, snap *snapshot, topics []string) {
-	if len(topics) == 0 {
-		return // kadm lists every topic of the cluster when given none
-	}
-	var predicted []string
-	for _, t := range topics {
-		if s.startTopics[t] {
-			predicted = append(predicted, t)
+		more := s.list(ctx, s.topicPartitions(ctx, missing), missing, startOffsets)
+		for _, sc := range scopes {
+			sc.fillStarts(&more)
+		}
+		for t, offs := range more.byTopic { // failures are not kept: the next poll retries them
+			s.starts.byTopic[t] = offs
 		}
 	}
-	var mu sync.Mutex
-	wg.Go(func() {
-		offs, err := s.adm.ListEndOffsets(ctx, topics...)
-		mu.Lock()
-		defer mu.Unlock()
-		snap.ends.add(topics, offs, err)
-	})
-	if len(predicted) > 0 {
-		wg.Go(func() {
-			offs, err := s.adm.ListStartOffsets(ctx, predicted...)
-			mu.Lock()
-			defer mu.Unlock()
-			snap.starts.add(predicted, offs, err)
-		})
+	return scopes
+}
+
+// listOffsets starts listing the end offsets of topics.
+func (s *Source) listOffsets(ctx context.Context, wg *sync.WaitGroup, snap *snapshot, topics []string) {
+	if len(topics) == 0 {
+		return
 	}
+	meta := s.topicPartitions(ctx, topics)
+	wg.Go(func() {
+		l := s.list(ctx, meta, topics, endOffsets)
+		for t, offs := range l.byTopic {
+			snap.ends.byTopic[t] = offs
+		}
+		for t, err := range l.errs {
+			snap.ends.errs[t] = err
+		}
+	})
 }
 
 // committedTopics returns the topics on which the group has a committed offset, sorted.
-func committedTopics(r kadm.FetchOffsetsResponse) []string {
+func committedTopics(c commits) []string {
 	var topics []string
-	for t, ps := range r.Fetched {
-		for _, o := range ps {
-			if o.Err == nil && o.At >= 0 {
+	for t, offs := range c.topics {
+		for _, at := range offs {
+			if at != NoOffset {
 				topics = append(topics, t)
 				break
 			}
@@ -305,23 +274,20 @@ func committedTopics(r kadm.FetchOffsetsResponse) []string {
 
 // remember keeps the committed offsets that excludePersistentLag compares with next poll.
 // A group whose fetch failed keeps what was known of it.
-func (s *Source) remember(cs []*Config, snap *snapshot) {
+func (s *Source) remember(cs []*Config, scopes []*scoped) {
 	next := map[groupPartition]int64{}
 	failed := map[string]bool{}
-	for _, c := range cs {
+	for i, c := range cs {
 		if !c.ExcludePersistentLag {
 			continue
 		}
-		r, ok := snap.commits[c.ConsumerGroup]
-		if !ok || r.Err != nil {
+		if scopes[i].err != nil {
 			failed[c.ConsumerGroup] = true
 			continue
 		}
-		for t, ps := range r.Fetched {
-			for p, o := range ps {
-				if o.Err == nil && o.At >= 0 {
-					next[groupPartition{c.ConsumerGroup, t, p}] = o.At
-				}
+		for _, p := range scopes[i].parts {
+			if p.Committed != NoOffset {
+				next[groupPartition{c.ConsumerGroup, p.Topic, p.ID}] = p.Committed
 			}
 		}
 	}
