@@ -191,15 +191,12 @@ func parseTag(tag string) paramSpec {
 	return s
 }
 
-var (
-	durationType        = reflect.TypeFor[time.Duration]()
-	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
-)
+var durationType = reflect.TypeFor[time.Duration]()
 
 // set parses raw into f and returns a problem description, or "" when raw is acceptable.
 func (s paramSpec) set(f reflect.Value, raw string) string {
-	if f.Addr().Type().Implements(textUnmarshalerType) {
-		if err := f.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(raw)); err != nil {
+	if u, ok := f.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		if err := u.UnmarshalText([]byte(raw)); err != nil {
 			return err.Error()
 		}
 		return ""
@@ -222,6 +219,15 @@ func (s paramSpec) set(f reflect.Value, raw string) string {
 			return "must be true or false"
 		}
 		f.SetBool(b)
+		return ""
+	case reflect.Slice:
+		return s.setList(f, raw)
+	}
+	return s.setNumber(f, raw)
+}
+
+func (s paramSpec) setNumber(f reflect.Value, raw string) string {
+	switch f.Kind() {
 	case reflect.Int, reflect.Int64:
 		n, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil {
@@ -236,20 +242,21 @@ func (s paramSpec) set(f reflect.Value, raw string) string {
 		}
 		f.SetFloat(x)
 		return s.checkRange(x, "")
-	case reflect.Slice:
-		if f.Type().Elem().Kind() != reflect.String {
-			panic(fmt.Sprintf("param %s: unsupported type %s", s.name, f.Type()))
-		}
-		items := SplitList(raw)
-		for _, it := range items {
-			if p := s.checkEnum(it); p != "" {
-				return p
-			}
-		}
-		f.Set(reflect.ValueOf(items))
-	default:
+	}
+	panic(fmt.Sprintf("param %s: unsupported type %s", s.name, f.Type()))
+}
+
+func (s paramSpec) setList(f reflect.Value, raw string) string {
+	if f.Type().Elem().Kind() != reflect.String {
 		panic(fmt.Sprintf("param %s: unsupported type %s", s.name, f.Type()))
 	}
+	items := SplitList(raw)
+	for _, it := range items {
+		if p := s.checkEnum(it); p != "" {
+			return p
+		}
+	}
+	f.Set(reflect.ValueOf(items))
 	return ""
 }
 

@@ -17,14 +17,14 @@ import (
 // 3-broker kfake cluster: "caught-up" has no backlog, "lagging" has backlog on every other
 // partition (which also needs start offsets, listed concurrently).
 func BenchmarkPoll(b *testing.B) {
-	for _, n := range []int{10, 100, 1000, 10000} {
+	for _, n := range []int32{10, 100, 1000, 5000, 10000} {
 		for _, lagging := range []bool{false, true} {
 			name := fmt.Sprintf("partitions=%d/caught-up", n)
 			if lagging {
 				name = fmt.Sprintf("partitions=%d/lagging", n)
 			}
 			b.Run(name, func(b *testing.B) {
-				tc := newCluster(b, kfake.SeedTopics(int32(n), "orders"))
+				tc := newCluster(b, kfake.SeedTopics(n, "orders"))
 				seedOffsets(b, tc, n, lagging)
 				tr := parse(b, map[string]string{"bootstrapServers": tc.addrs, "consumerGroup": "workers", "topic": "orders"}, nil)
 				pool := newPool(b)
@@ -64,11 +64,11 @@ func BenchmarkPollShared(b *testing.B) {
 
 // seedOffsets writes one record to every partition and commits the group at the end of each
 // (caught up) or of every other one (lagging).
-func seedOffsets(b *testing.B, tc *testCluster, n int, lagging bool) {
+func seedOffsets(b *testing.B, tc *testCluster, n int32, lagging bool) {
 	b.Helper()
 	counts := map[int32]int{}
 	for p := range n {
-		counts[int32(p)] = 1
+		counts[p] = 1
 	}
 	tc.produce(b, "orders", counts)
 	os := kadm.Offsets{}
@@ -77,7 +77,7 @@ func seedOffsets(b *testing.B, tc *testCluster, n int, lagging bool) {
 		if lagging && p%2 == 0 {
 			at = 0
 		}
-		os.AddOffset("orders", int32(p), at, -1)
+		os.AddOffset("orders", p, at, -1)
 	}
 	commitAll(b, tc.admin(b), "workers", os)
 }

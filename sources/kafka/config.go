@@ -73,48 +73,60 @@ func (c *Config) cluster() string { return strings.Join(c.BootstrapServers, ",")
 
 // Validate implements sources.Config.
 func (c *Config) Validate() []sources.FieldError {
-	var problems []sources.FieldError
-	add := func(param, format string, args ...any) {
-		problems = append(problems, sources.FieldError{Param: param, Problem: fmt.Sprintf(format, args...)})
-	}
+	var v validation
 	for _, s := range c.BootstrapServers {
 		if host, port, err := net.SplitHostPort(s); err != nil || host == "" || !validPort(port) {
-			add("bootstrapServers", "%q is not host:port", s)
+			v.add("bootstrapServers", "%q is not host:port", s)
 		}
 	}
-	if c.mechanism() != "none" {
-		if c.Username == "" {
-			add("username", "is required when sasl is %s", c.SASL)
-		}
-		if c.Password == "" {
-			add("password", "is required when sasl is %s (set it in the Secret)", c.SASL)
-		}
+	c.validateAuth(&v)
+	c.validateTLS(&v)
+	if c.AllowIdleConsumers && c.LimitToPartitionsWithLag {
+		v.add("limitToPartitionsWithLag", "cannot be used with allowIdleConsumers")
 	}
+	if c.AllowIdleConsumers && c.EnsureEvenDistributionOfPartitions {
+		v.add("ensureEvenDistributionOfPartitions", "cannot be used with allowIdleConsumers")
+	}
+	if len(c.PartitionLimitation) > 0 && len(c.Topics) == 0 {
+		v.add("partitionLimitation", "needs topic: without it the partitions it names are ambiguous")
+	}
+	return v.problems
+}
+
+type validation struct{ problems []sources.FieldError }
+
+func (v *validation) add(param, format string, args ...any) {
+	v.problems = append(v.problems, sources.FieldError{Param: param, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (c *Config) validateAuth(v *validation) {
+	if c.mechanism() == "none" {
+		return
+	}
+	if c.Username == "" {
+		v.add("username", "is required when sasl is %s", c.SASL)
+	}
+	if c.Password == "" {
+		v.add("password", "is required when sasl is %s (set it in the Secret)", c.SASL)
+	}
+}
+
+func (c *Config) validateTLS(v *validation) {
 	if !c.tlsEnabled() {
 		for _, p := range []struct{ name, value string }{{"ca", c.CA}, {"cert", c.Cert}, {"key", c.Key}} {
 			if p.value != "" {
-				add(p.name, "is set but tls is not enable")
+				v.add(p.name, "is set but tls is not enable")
 			}
 		}
+		return
 	}
 	if (c.Cert == "") != (c.Key == "") {
-		add("cert", "cert and key must be given together")
+		v.add("cert", "cert and key must be given together")
+		return
 	}
-	if c.tlsEnabled() && (c.Cert == "") == (c.Key == "") {
-		if _, err := c.tlsConfig(); err != nil {
-			add("tls", "%v", err)
-		}
+	if _, err := c.tlsConfig(); err != nil {
+		v.add("tls", "%v", err)
 	}
-	if c.AllowIdleConsumers && c.LimitToPartitionsWithLag {
-		add("limitToPartitionsWithLag", "cannot be used with allowIdleConsumers")
-	}
-	if c.AllowIdleConsumers && c.EnsureEvenDistributionOfPartitions {
-		add("ensureEvenDistributionOfPartitions", "cannot be used with allowIdleConsumers")
-	}
-	if len(c.PartitionLimitation) > 0 && len(c.Topics) == 0 {
-		add("partitionLimitation", "needs topic: without it the partitions it names are ambiguous")
-	}
-	return problems
 }
 
 func validPort(p string) bool {

@@ -12,7 +12,7 @@ import (
 func TestConfigProblems(t *testing.T) {
 	base := func(kv ...string) map[string]string {
 		md := map[string]string{"bootstrapServers": "k1:9092,k2:9092", "consumerGroup": "g", "topic": "orders"}
-		for i := 0; i < len(kv); i += 2 {
+		for i := 0; i+1 < len(kv); i += 2 {
 			md[kv[i]] = kv[i+1]
 		}
 		return md
@@ -117,7 +117,7 @@ func TestCompute(t *testing.T) {
 		{name: "earliest without commit", cfg: kafka.Config{LagThreshold: 100, OffsetResetPolicy: "earliest"},
 			parts: []kafka.Partition{p(30, 100, none, none), p(5, 5, none, none)}, wantValue: 70, wantBacklog: 70},
 		{name: "exact cap where KEDA's integer division lets 105 through at 10 partitions", cfg: kafka.Config{LagThreshold: 10, OffsetResetPolicy: "latest"},
-			parts: tenPartitions(func(i int) kafka.Partition { return p(0, 100, 100-int64(10+boolInt(i < 5)), none) }), wantValue: 100, wantBacklog: 105},
+			parts: tenPartitions(func(i int) kafka.Partition { return p(0, 100, 100-10-boolInt(i < 5), none) }), wantValue: 100, wantBacklog: 105},
 		{name: "even distribution over 12 partitions", cfg: kafka.Config{LagThreshold: 10, OffsetResetPolicy: "latest", EnsureEvenDistributionOfPartitions: true},
 			parts: append([]kafka.Partition{p(0, 45, 0, none)}, repeat(p(0, 0, 0, none), 11)...), wantValue: 60, wantBacklog: 45},
 		{name: "persistent lag counts for activation only", cfg: kafka.Config{LagThreshold: 10, OffsetResetPolicy: "latest", ExcludePersistentLag: true},

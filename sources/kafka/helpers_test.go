@@ -82,9 +82,9 @@ func (tc *testCluster) snapshotRequests() map[int16]int {
 }
 
 // admin returns a kadm client for setting the cluster up, closed with the test.
-func (tc *testCluster) admin(t testing.TB, opts ...kgo.Opt) *kadm.Client {
+func (tc *testCluster) admin(t testing.TB) *kadm.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(strings.Split(tc.addrs, ",")...)}, opts...)...)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(tc.addrs, ",")...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,44 +95,50 @@ func TestTargetsShareOneClientAndOneRound(t *testing.T) {
 				}
 				triggers[i] = parse(t, map[string]string{"bootstrapServers": tc.addrs, "consumerGroup": g, "topic": "orders"}, nil)
 			}
-			pool := newPool(t)
-			connsAtStart := tc.conns.Load()
-			pollOnce(t, pool, 10*time.Second, triggers...) // connects, learns metadata and coordinators
-			tc.snapshotRequests()
-			connsBefore := tc.conns.Load()
-
-			samples := pollOnce(t, pool, 10*time.Second, triggers...)
-			reqs := tc.snapshotRequests()
-			for i, s := range samples {
-				// p0: 5 records, committed 0 → 5; p7: 5 records, no commit → 1 (latest).
-				if s.Err != nil || s.Value != 6 {
-					t.Fatalf("target %d: value, err = %v, %v; want 6", i, s.Value, s.Err)
-				}
-			}
-			if fetches := reqs[kmsg.OffsetFetch.Int16()]; fetches < 1 || fetches > 3 {
-				t.Errorf("OffsetFetch requests = %d, want 1 to 3 (one per coordinator)", fetches)
-			}
-			if lists := reqs[kmsg.ListOffsets.Int16()]; lists < 1 || lists > 6 {
-				t.Errorf("ListOffsets requests = %d, want at most 2 per broker", lists)
-			}
-			total := 0
-			for _, n := range reqs {
-				total += n
-			}
-			if total > 12 {
-				t.Errorf("requests for one poll of %d targets = %d (%v), want at most 12", targets, total, reqs)
-			}
-			if pool.Len() != 1 {
-				t.Errorf("pool holds %d clients, want 1", pool.Len())
-			}
-			if opened := tc.conns.Load() - connsBefore; opened != 0 {
-				t.Errorf("a steady poll opened %d connections", opened)
-			}
-			// One per broker plus the seed; concurrent first requests may race to one more.
-			if all := tc.conns.Load() - connsAtStart; all > 5 {
-				t.Errorf("connections opened by the pool = %d, want at most 5", all)
-			}
+			checkOneRound(t, tc, triggers)
 		})
+	}
+}
+
+// checkOneRound polls triggers twice through one pool and checks the second, steady poll:
+// every value right, a handful of requests and no new connection.
+func checkOneRound(t *testing.T, tc *testCluster, triggers []sources.Trigger) {
+	t.Helper()
+	pool := newPool(t)
+	connsAtStart := tc.conns.Load()
+	pollOnce(t, pool, 10*time.Second, triggers...) // connects, learns metadata and coordinators
+	tc.snapshotRequests()
+	connsBefore := tc.conns.Load()
+
+	for i, s := range pollOnce(t, pool, 10*time.Second, triggers...) {
+		// p0: 5 records, committed 0 → 5; p7: 5 records, no commit → 1 (latest).
+		if s.Err != nil || s.Value != 6 {
+			t.Fatalf("target %d: value, err = %v, %v; want 6", i, s.Value, s.Err)
+		}
+	}
+	reqs := tc.snapshotRequests()
+	if fetches := reqs[kmsg.OffsetFetch.Int16()]; fetches < 1 || fetches > 3 {
+		t.Errorf("OffsetFetch requests = %d, want 1 to 3 (one per coordinator)", fetches)
+	}
+	if lists := reqs[kmsg.ListOffsets.Int16()]; lists < 1 || lists > 6 {
+		t.Errorf("ListOffsets requests = %d, want at most 2 per broker", lists)
+	}
+	total := 0
+	for _, n := range reqs {
+		total += n
+	}
+	if total > 12 {
+		t.Errorf("requests for one poll of %d targets = %d (%v), want at most 12", len(triggers), total, reqs)
+	}
+	if pool.Len() != 1 {
+		t.Errorf("pool holds %d clients, want 1", pool.Len())
+	}
+	if opened := tc.conns.Load() - connsBefore; opened != 0 {
+		t.Errorf("a steady poll opened %d connections", opened)
+	}
+	// One per broker plus the seed; concurrent first requests may race to one more.
+	if all := tc.conns.Load() - connsAtStart; all > 5 {
+		t.Errorf("connections opened by the pool = %d, want at most 5", all)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -180,52 +181,22 @@ func (s *Source) read(ctx context.Context, cs []*Config) []*scoped {
 		s.starts, s.startsAt = newListing(), time.Now()
 	}
 	snap := &snapshot{ends: newListing(), starts: s.starts}
-	var groups, named []string
-	seenGroup, seenTopic := map[string]bool{}, map[string]bool{}
-	for _, c := range cs {
-		if !seenGroup[c.ConsumerGroup] {
-			seenGroup[c.ConsumerGroup] = true
-			groups = append(groups, c.ConsumerGroup)
-		}
-		for _, t := range c.Topics {
-			if !seenTopic[t] {
-				seenTopic[t] = true
-				named = append(named, t)
-			}
-		}
-	}
+	groups, named := groupsAndTopics(cs)
 	var wg sync.WaitGroup
 	wg.Go(func() { snap.commits = s.fetchCommits(ctx, groups) })
 	s.listOffsets(ctx, &wg, snap, named)
 	wg.Wait()
-
-	var extra []string
-	for _, c := range cs {
-		if len(c.Topics) > 0 {
-			continue
-		}
-		for _, t := range committedTopics(snap.commits[c.ConsumerGroup]) {
-			if !seenTopic[t] {
-				seenTopic[t] = true
-				extra = append(extra, t)
-			}
-		}
-	}
-	s.listOffsets(ctx, &wg, snap, extra)
+	s.listOffsets(ctx, &wg, snap, topicsFromCommits(cs, snap, named))
 	wg.Wait()
 
 	scopes := make([]*scoped, len(cs))
-	needed := map[string]bool{}
+	var missing []string
 	for i, c := range cs {
 		scopes[i] = s.scope(c, snap)
 		for _, t := range scopes[i].needStart {
-			needed[t] = true
-		}
-	}
-	var missing []string
-	for t := range needed {
-		if !snap.starts.has(t) {
-			missing = append(missing, t)
+			if !snap.starts.has(t) && !slices.Contains(missing, t) {
+				missing = append(missing, t)
+			}
 		}
 	}
 	if len(missing) > 0 {
@@ -238,6 +209,41 @@ func (s *Source) read(ctx context.Context, cs []*Config) []*scoped {
 		}
 	}
 	return scopes
+}
+
+// groupsAndTopics returns the distinct groups and named topics of cs, in first-seen order.
+func groupsAndTopics(cs []*Config) (groups, topics []string) {
+	seenGroup, seenTopic := map[string]bool{}, map[string]bool{}
+	for _, c := range cs {
+		if !seenGroup[c.ConsumerGroup] {
+			seenGroup[c.ConsumerGroup] = true
+			groups = append(groups, c.ConsumerGroup)
+		}
+		for _, t := range c.Topics {
+			if !seenTopic[t] {
+				seenTopic[t] = true
+				topics = append(topics, t)
+			}
+		}
+	}
+	return groups, topics
+}
+
+// topicsFromCommits returns the topics that configs without named topics read, because
+// their group committed on them, and that are not already in listed.
+func topicsFromCommits(cs []*Config, snap *snapshot, listed []string) []string {
+	var extra []string
+	for _, c := range cs {
+		if len(c.Topics) > 0 {
+			continue
+		}
+		for _, t := range committedTopics(snap.commits[c.ConsumerGroup]) {
+			if !slices.Contains(listed, t) && !slices.Contains(extra, t) {
+				extra = append(extra, t)
+			}
+		}
+	}
+	return extra
 }
 
 // listOffsets starts listing the end offsets of topics.

@@ -39,7 +39,7 @@ func TestLagSemantics(t *testing.T) {
 	base := map[string]string{"bootstrapServers": tc.addrs, "consumerGroup": "workers", "topic": "orders"}
 	with := func(kv ...string) map[string]string {
 		md := maps.Clone(base)
-		for i := 0; i < len(kv); i += 2 {
+		for i := 0; i+1 < len(kv); i += 2 {
 			if kv[i+1] == "" {
 				delete(md, kv[i])
 			} else {
