@@ -41,12 +41,12 @@ func Decode(dst any, metadata, secret map[string]string) []FieldError {
 		known[s.name] = true
 		raw, fromSecret, set := lookup(s.name, metadata, secret)
 		if set && s.secret && !fromSecret {
-			problems = append(problems, FieldError{s.name, "is secret: put it in the Secret named by authenticationRef, not in metadata"})
+			problems = append(problems, FieldError{Param: s.name, Problem: "is secret: put it in the Secret named by authenticationRef, not in metadata"})
 			continue
 		}
 		if !set {
 			if s.required {
-				problems = append(problems, FieldError{s.name, "is required"})
+				problems = append(problems, FieldError{Param: s.name, Problem: "is required", Missing: true})
 				continue
 			}
 			if !s.hasDefault {
@@ -58,7 +58,7 @@ func Decode(dst any, metadata, secret map[string]string) []FieldError {
 			if !s.secret {
 				problem += fmt.Sprintf(", got %q", raw)
 			}
-			problems = append(problems, FieldError{s.name, problem})
+			problems = append(problems, FieldError{Param: s.name, Problem: problem})
 		}
 	}
 	problems = append(problems, unknownParams(metadata, known)...)
@@ -93,18 +93,15 @@ func unknownParams(metadata map[string]string, known map[string]bool) []FieldErr
 		if known[key] {
 			continue
 		}
-		msg := "unknown parameter"
-		if near := nearest(key, known); near != "" {
-			msg += fmt.Sprintf(" (did you mean %q?)", near)
-		}
-		problems = append(problems, FieldError{key, msg})
+		problems = append(problems, FieldError{Param: key, Problem: "unknown parameter" + Suggest(key, known)})
 	}
 	sort.Slice(problems, func(i, j int) bool { return problems[i].Param < problems[j].Param })
 	return problems
 }
 
-// nearest returns the known name closest to key when it is close enough to be a typo.
-func nearest(key string, known map[string]bool) string {
+// Suggest returns ` (did you mean "name"?)` for the known name closest to key, when it is close
+// enough to be a typo, and "" otherwise.
+func Suggest(key string, known map[string]bool) string {
 	best, bestDist := "", 3
 	for name := range known {
 		d := editDistance(strings.ToLower(key), strings.ToLower(name))
@@ -112,7 +109,10 @@ func nearest(key string, known map[string]bool) string {
 			best, bestDist = name, d
 		}
 	}
-	return best
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 func editDistance(a, b string) int {

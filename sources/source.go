@@ -118,6 +118,9 @@ func (r Registry) Types() []string {
 type FieldError struct {
 	Param   string
 	Problem string
+	// Missing marks a parameter that is absent: a Secret that the reader cannot see (an
+	// offline check) may still supply it.
+	Missing bool
 }
 
 func (e FieldError) Error() string { return e.Param + ": " + e.Problem }

@@ -99,15 +99,20 @@ func (v *validation) add(param, format string, args ...any) {
 	v.problems = append(v.problems, sources.FieldError{Param: param, Problem: fmt.Sprintf(format, args...)})
 }
 
+// missing records a parameter that must be set, which a Secret may supply.
+func (v *validation) missing(param, format string, args ...any) {
+	v.problems = append(v.problems, sources.FieldError{Param: param, Problem: fmt.Sprintf(format, args...), Missing: true})
+}
+
 func (c *Config) validateAuth(v *validation) {
 	if c.mechanism() == "none" {
 		return
 	}
 	if c.Username == "" {
-		v.add("username", "is required when sasl is %s", c.SASL)
+		v.missing("username", "is required when sasl is %s", c.SASL)
 	}
 	if c.Password == "" {
-		v.add("password", "is required when sasl is %s (set it in the Secret)", c.SASL)
+		v.missing("password", "is required when sasl is %s (set it in the Secret)", c.SASL)
 	}
 }
 

@@ -1,0 +1,233 @@
+package scaler_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qscale/qscale/scaler"
+	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/kafka"
+)
+
+const kafkaTrigger = `
+- type: kafka
+  name: orders
+  metadata:
+    bootstrapServers: k:9092
+    consumerGroup: g
+    topic: orders
+    lagThreshold: 50
+`
+
+func TestParseSpec(t *testing.T) {
+	tests := []struct {
+		name  string
+		ann   map[string]string
+		check func(t *testing.T, s *scaler.Spec)
+		want  []string // problems, in order
+	}{
+		{
+			name: "defaults",
+			ann:  map[string]string{scaler.AnnotationTriggers: kafkaTrigger},
+			check: func(t *testing.T, s *scaler.Spec) {
+				if s.MinReplicas != 1 || s.MaxReplicas != 100 || s.PollingInterval != 10*time.Second ||
+					s.CooldownPeriod != 5*time.Minute || s.FallbackReplicas != 0 || s.FallbackFailures != 3 ||
+					s.Paused || s.PausedReplicas != nil || s.Behavior != nil {
+					t.Errorf("defaults: %+v", s)
+				}
+				if got := s.Triggers[0].Metadata["lagThreshold"]; got != "50" {
+					t.Errorf("an unquoted number should read as its text, got %q", got)
+				}
+			},
+		},
+		{
+			name: "every annotation",
+			ann: map[string]string{
+				scaler.AnnotationTriggers:         `[{"type":"kafka","metadata":{"topic":"a"}},{"type":"kafka","metadata":{"topic":"b"}}]`,
+				scaler.AnnotationMinReplicas:      "0",
+				scaler.AnnotationMaxReplicas:      "12",
+				scaler.AnnotationPollingInterval:  "2s",
+				scaler.AnnotationCooldownPeriod:   "30s",
+				scaler.AnnotationFallbackReplicas: "4",
+				scaler.AnnotationFallbackFailures: "2",
+				scaler.AnnotationPaused:           "true",
+				scaler.AnnotationPausedReplicas:   "0",
+				scaler.AnnotationHPABehavior:      "scaleDown:\n  stabilizationWindowSeconds: 0\n",
+			},
+			check: func(t *testing.T, s *scaler.Spec) {
+				if s.MinReplicas != 0 || s.MaxReplicas != 12 || s.PollingInterval != 2*time.Second || s.CooldownPeriod != 30*time.Second ||
+					s.FallbackReplicas != 4 || s.FallbackFailures != 2 || !s.Paused || s.PausedReplicas == nil || *s.PausedReplicas != 0 ||
+					s.Behavior == nil || *s.Behavior.ScaleDown.StabilizationWindowSeconds != 0 {
+					t.Errorf("parsed %+v", s)
+				}
+				if s.Triggers[0].Name != "kafka-0" || s.Triggers[1].Name != "kafka-1" {
+					t.Errorf("default names: %q, %q", s.Triggers[0].Name, s.Triggers[1].Name)
+				}
+			},
+		},
+		{
+			name: "every problem at once",
+			ann: map[string]string{
+				scaler.AnnotationTriggers:        "- type: kafka\n  name: Orders\n- name: x\n  type: kafka\n- type: kafka\n  name: x\n",
+				scaler.AnnotationMinReplicas:     "-1",
+				scaler.AnnotationMaxReplicas:     "many",
+				scaler.AnnotationPollingInterval: "10",
+				scaler.AnnotationPaused:          "yes",
+				"qscale.io/max-replica":          "3",
+			},
+			want: []string{
+				`qscale.io/max-replica: unknown annotation (did you mean "qscale.io/max-replicas"?)`,
+				`qscale.io/max-replicas: must be a whole number of at least 1, got "many"`,
+				`qscale.io/min-replicas: must be a whole number of at least 0, got "-1"`,
+				`qscale.io/paused: must be true or false, got "yes"`,
+				`qscale.io/polling-interval: must be a duration of at least 1s such as 30s or 5m, got "10"`,
+				`qscale.io/triggers: [0].name: "Orders" is not a DNS label`,
+				`qscale.io/triggers: [2].name: "x" is also the name of trigger 1`,
+			},
+		},
+		{name: "max below min", ann: map[string]string{scaler.AnnotationTriggers: kafkaTrigger, scaler.AnnotationMinReplicas: "5", scaler.AnnotationMaxReplicas: "3"},
+			want: []string{"qscale.io/max-replicas: must be at least min-replicas (5), got 3"}},
+		{name: "triggers not a list", ann: map[string]string{scaler.AnnotationTriggers: "type: kafka"},
+			want: []string{"qscale.io/triggers: must be a YAML or JSON list of triggers"}},
+		{name: "unknown trigger field", ann: map[string]string{scaler.AnnotationTriggers: "- type: kafka\n  metdata: {}\n"},
+			want: []string{`qscale.io/triggers: must be a YAML or JSON list of triggers: error unmarshaling JSON: while decoding JSON: json: unknown field "metdata"`}},
+		{name: "nested metadata value", ann: map[string]string{scaler.AnnotationTriggers: "- type: kafka\n  metadata:\n    topic: [a, b]\n"},
+			want: []string{"topic: must be a string, number or boolean"}},
+		{name: "empty list", ann: map[string]string{scaler.AnnotationTriggers: "[]"}, want: []string{"qscale.io/triggers: lists no trigger"}},
+		{name: "missing type", ann: map[string]string{scaler.AnnotationTriggers: "- name: a\n"}, want: []string{"qscale.io/triggers: [0].type: is required"}},
+		{name: "bad behavior", ann: map[string]string{scaler.AnnotationTriggers: kafkaTrigger, scaler.AnnotationHPABehavior: "scaleUp: {policies: 3}"},
+			want: []string{"qscale.io/hpa-behavior: not a HorizontalPodAutoscalerBehavior"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := scaler.ParseSpec(tt.ann)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				tt.check(t, s)
+				return
+			}
+			var se *scaler.SpecError
+			if !errors.As(err, &se) {
+				t.Fatalf("err = %v, want a *SpecError", err)
+			}
+			if len(se.Problems) != len(tt.want) {
+				t.Fatalf("problems:\n%s\nwant %d", strings.Join(problemStrings(se), "\n"), len(tt.want))
+			}
+			for i, w := range tt.want {
+				if got := se.Problems[i].String(); !strings.Contains(got, w) {
+					t.Errorf("problem %d = %q, want %q", i, got, w)
+				}
+			}
+		})
+	}
+}
+
+func problemStrings(se *scaler.SpecError) []string {
+	var out []string
+	for _, p := range se.Problems {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+var registry = sources.Registry{"kafka": kafka.Kind}
+
+func TestCompile(t *testing.T) {
+	withAuth := "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, sasl: plain, username: u}\n  authenticationRef: {name: creds}\n"
+	tests := []struct {
+		name    string
+		trig    string
+		secrets scaler.SecretLookup
+		want    []string
+	}{
+		{name: "valid without a Secret", trig: kafkaTrigger},
+		{name: "password from the Secret", trig: withAuth, secrets: secretsOf(map[string]string{"password": "pw"})},
+		{name: "missing Secret", trig: withAuth, secrets: secretsOf(nil),
+			want: []string{`qscale.io/triggers: [0] (orders).authenticationRef: Secret "creds" does not exist`}},
+		{name: "Secret without the password", trig: withAuth, secrets: secretsOf(map[string]string{}),
+			want: []string{"qscale.io/triggers: [0] (orders).metadata.password: is required when sasl is plain"}},
+		{name: "offline: a Secret the check cannot see may hold the password", trig: withAuth,
+			secrets: func(string) (map[string]string, error) { return nil, scaler.ErrSecretUnavailable }},
+		{name: "bad parameters named with trigger and field", trig: "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', lagThreshold: 0}\n",
+			want: []string{"[0] (orders).metadata.consumerGroup: is required", "[0] (orders).metadata.lagThreshold: must be greater than 0"}},
+		{name: "unknown type", trig: "- type: sqs\n", want: []string{`qscale.io/triggers: [0] (sqs-0).type: unknown trigger type "sqs" (known: kafka)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := scaler.ParseSpec(map[string]string{scaler.AnnotationTriggers: tt.trig})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.secrets == nil {
+				tt.secrets = secretsOf(nil)
+			}
+			trs, err := s.Compile(registry, tt.secrets)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if len(trs) != len(s.Triggers) && !strings.HasPrefix(tt.name, "offline") {
+					t.Fatalf("compiled %d triggers of %d", len(trs), len(s.Triggers))
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "pw") {
+				t.Errorf("error reveals the Secret: %v", err)
+			}
+		})
+	}
+}
+
+// secretsOf looks up one Secret, "creds", with data; nil data means it does not exist.
+func secretsOf(data map[string]string) scaler.SecretLookup {
+	return func(name string) (map[string]string, error) {
+		if data == nil || name != "creds" {
+			return nil, scaler.ErrSecretNotFound
+		}
+		return data, nil
+	}
+}
+
+// FuzzParseSpec checks that no annotation value crashes the parser and that every rejection
+// is a *SpecError whose problems all name an annotation.
+func FuzzParseSpec(f *testing.F) {
+	f.Add(kafkaTrigger, "1", "10", "10s", "")
+	f.Add("[{\"type\":\"kafka\",\"metadata\":{\"a\":1}}]", "0", "x", "-1s", "scaleUp: {}")
+	f.Add("- type: kafka\n  name: a\n- type: kafka\n  name: a", "5", "3", "1h", "scaleDown: [1]")
+	f.Fuzz(func(t *testing.T, triggers, minR, maxR, interval, behavior string) {
+		ann := map[string]string{
+			scaler.AnnotationTriggers: triggers, scaler.AnnotationMinReplicas: minR,
+			scaler.AnnotationMaxReplicas: maxR, scaler.AnnotationPollingInterval: interval,
+			scaler.AnnotationHPABehavior: behavior,
+		}
+		s, err := scaler.ParseSpec(ann)
+		if err != nil {
+			var se *scaler.SpecError
+			if !errors.As(err, &se) || len(se.Problems) == 0 {
+				t.Fatalf("error %v is not a SpecError with problems", err)
+			}
+			for _, p := range se.Problems {
+				if !strings.HasPrefix(p.Annotation, "qscale.io/") {
+					t.Fatalf("problem without an annotation: %+v", p)
+				}
+			}
+			return
+		}
+		if s.MaxReplicas < s.MinReplicas || len(s.Triggers) == 0 || s.PollingInterval < time.Second {
+			t.Fatalf("accepted an invalid spec: %+v", s)
+		}
+		_, _ = s.Compile(registry, func(string) (map[string]string, error) { return nil, scaler.ErrSecretUnavailable })
+	})
+}
