@@ -1,0 +1,195 @@
+package scaler
+
+import (
+	"math"
+	"time"
+)
+
+// TriggerState is what the loop knows of one trigger when it decides.
+type TriggerState struct {
+	Target   float64 // value per replica the HPA aims at
+	Value    float64 // the latest value read, when Err is nil
+	Active   bool    // the latest value is above the activation threshold
+	Err      error   // the latest poll failed
+	Failures int32   // consecutive failed polls
+	Polled   bool    // a poll has answered or failed since the trigger was configured
+}
+
+// Input is everything Decide looks at.
+type Input struct {
+	Spec     *Spec
+	Triggers []TriggerState
+	// Replicas is the workload's spec.replicas; Observed is its status.replicas, the count the
+	// HPA divides by.
+	Replicas, Observed int32
+	// LastActive is when a trigger was last active (or failing, or not yet read).
+	LastActive time.Time
+	Now        time.Time
+}
+
+// Decision is the loop's verdict for one workload.
+type Decision struct {
+	// Desired is the replica count the loop aims at.
+	Desired int32
+	// Active: some trigger is above its activation threshold.
+	Active bool
+	// Paused: the workload is paused; qscale keeps no HPA for it.
+	Paused bool
+	// Fallback: some trigger is served its fallback value.
+	Fallback bool
+	// ScaleTo, when set, is the replica count to write through the scale subresource:
+	// 0 → 1 on activation, → 0 after the cooldown, and paused-replicas.
+	ScaleTo *int32
+	// LastActive is Input.LastActive, moved to now when a trigger is active, failing or unread.
+	LastActive time.Time
+	// Metrics holds what the metrics API serves for each trigger, in order.
+	Metrics []Metric
+}
+
+// Metric is what the external metrics API serves for one trigger.
+type Metric struct {
+	// Milli is the value served to the HPA in thousandths, the unit of the HPA's own
+	// arithmetic. It equals Raw except where the HPA's tolerance needs steering.
+	Milli int64
+	// Raw is the trigger's own value (its source's figure, or the fallback value).
+	Raw float64
+	// OK is false when there is no value to serve: the API answers an error and the HPA
+	// keeps the workload's size.
+	OK       bool
+	Fallback bool
+}
+
+// defaultTolerance is the HPA controller's default: it keeps the current size while the
+// usage ratio is within 10 % of 1.
+const defaultTolerance = 0.1
+
+// Decide computes the replica target of one workload and the metric values that make the
+// HPA reach it.
+//
+//   - Paused: paused-replicas N sets the workload to N; paused alone changes nothing.
+//   - Each trigger asks for ceil(value/target) replicas; a trigger failing for
+//     fallback-failures polls in a row asks for fallback-replicas instead.
+//   - The target is the largest ask, clamped to [max(1, min-replicas), max-replicas].
+//   - With min-replicas 0: a workload at 0 is activated (ScaleTo = max(1, min)) when a
+//     trigger is active or in fallback; it is scaled to 0 once every trigger has been
+//     inactive, and none failing or unread, for the cooldown period, and only from at most
+//     max(1, min) replicas, so the HPA's scale-down policy is never bypassed.
+//   - A failing trigger never makes a workload smaller: it is not inactive, and without
+//     fallback its metric is not served, which stops the HPA scaling down.
+func Decide(in Input) Decision {
+	s := in.Spec
+	d := Decision{LastActive: in.LastActive}
+	if s.PausedReplicas != nil {
+		d.Paused, d.Desired = true, *s.PausedReplicas
+		if in.Replicas != d.Desired {
+			d.ScaleTo = ptr(d.Desired)
+		}
+		return d
+	}
+	if s.Paused {
+		d.Paused, d.Desired = true, in.Replicas
+		return d
+	}
+	floor := max(1, s.MinReplicas)
+	want, unsettled := d.readTriggers(s, in.Triggers)
+	if d.Active || unsettled {
+		d.LastActive = in.Now
+	}
+	cooled := !d.Active && !unsettled && in.Now.Sub(d.LastActive) >= s.CooldownPeriod
+	awake := d.Active || d.Fallback
+	switch {
+	case s.MinReplicas == 0 && in.Replicas == 0 && !awake:
+		d.Desired = 0
+	case s.MinReplicas == 0 && in.Replicas == 0:
+		d.Desired = clamp(want, floor, s.MaxReplicas)
+		d.ScaleTo = ptr(floor)
+	case s.MinReplicas == 0 && cooled:
+		d.Desired = 0
+		if in.Replicas <= floor {
+			d.ScaleTo = ptr(int32(0))
+		}
+	default:
+		d.Desired = clamp(want, floor, s.MaxReplicas)
+	}
+
+	current := in.Observed
+	if d.ScaleTo != nil {
+		current = *d.ScaleTo
+	}
+	if current > 0 {
+		up, down := tolerances(s)
+		h := hpa{current: current, lo: floor, hi: s.MaxReplicas, up: up, down: down}
+		h.steer(d.Metrics, targetsMilli(in.Triggers), clamp(d.Desired, floor, s.MaxReplicas))
+	}
+	return d
+}
+
+// readTriggers fills d.Metrics, d.Active and d.Fallback, and returns the largest replica
+// count a trigger asks for and whether any trigger is failing or unread.
+func (d *Decision) readTriggers(s *Spec, triggers []TriggerState) (want int32, unsettled bool) {
+	d.Metrics = make([]Metric, len(triggers))
+	for i, t := range triggers {
+		m := &d.Metrics[i]
+		switch {
+		case !t.Polled:
+			unsettled = true
+		case t.Err != nil:
+			unsettled = true
+			if s.FallbackReplicas > 0 && t.Failures >= s.FallbackFailures {
+				d.Fallback = true
+				m.Raw, m.OK, m.Fallback = float64(s.FallbackReplicas)*t.Target, true, true
+				want = max(want, s.FallbackReplicas)
+			}
+		default:
+			m.Raw, m.OK = t.Value, true
+			want = max(want, replicasFor(t.Value, t.Target))
+			d.Active = d.Active || t.Active
+		}
+		m.Milli = milli(m.Raw)
+	}
+	return want, unsettled
+}
+
+// tolerances returns the HPA's scale-up and scale-down tolerances: the default, unless the
+// workload's hpa-behavior sets them.
+func tolerances(s *Spec) (up, down float64) {
+	up, down = defaultTolerance, defaultTolerance
+	if b := s.Behavior; b != nil {
+		if b.ScaleUp != nil && b.ScaleUp.Tolerance != nil {
+			up = b.ScaleUp.Tolerance.AsApproximateFloat64()
+		}
+		if b.ScaleDown != nil && b.ScaleDown.Tolerance != nil {
+			down = b.ScaleDown.Tolerance.AsApproximateFloat64()
+		}
+	}
+	return up, down
+}
+
+func targetsMilli(ts []TriggerState) []int64 {
+	out := make([]int64, len(ts))
+	for i, t := range ts {
+		out[i] = max(1, milli(t.Target))
+	}
+	return out
+}
+
+// milli converts a value to the thousandths the HPA computes with.
+func milli(v float64) int64 {
+	if v >= math.MaxInt64/1000 {
+		return math.MaxInt64 / 1000 * 1000
+	}
+	return int64(math.Round(v * 1000))
+}
+
+// replicasFor returns ceil(value/target), bounded to int32.
+func replicasFor(value, target float64) int32 {
+	n := math.Ceil(value / target)
+	if n >= math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int32(max(n, 0))
+}
+
+func clamp(n, lo, hi int32) int32 { return min(max(n, lo), hi) }
+
+func ptr[T any](v T) *T { return &v }

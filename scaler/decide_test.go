@@ -1,0 +1,167 @@
+package scaler
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func spec(mod func(*Spec)) *Spec {
+	s := &Spec{MinReplicas: 1, MaxReplicas: 100, PollingInterval: 10 * time.Second, CooldownPeriod: 5 * time.Minute, FallbackFailures: 3}
+	if mod != nil {
+		mod(s)
+	}
+	return s
+}
+
+func value(v, target float64) TriggerState {
+	return TriggerState{Target: target, Value: v, Active: v > 0, Polled: true}
+}
+
+func failing(n int32, target float64) TriggerState {
+	return TriggerState{Target: target, Err: errors.New("down"), Failures: n, Polled: true}
+}
+
+func TestDecide(t *testing.T) {
+	errPoll := failing(1, 10)
+	tests := []struct {
+		name         string
+		in           Input
+		wantDesired  int32
+		wantScaleTo  *int32
+		wantActive   bool
+		wantFallback bool
+		wantPaused   bool
+		wantServed   []bool // per trigger: a value is served
+	}{
+		{name: "ceil of value over target", in: Input{Spec: spec(nil), Triggers: []TriggerState{value(95, 10)}, Replicas: 10, Observed: 10},
+			wantDesired: 10, wantActive: true, wantServed: []bool{true}},
+		{name: "largest trigger wins", in: Input{Spec: spec(nil), Triggers: []TriggerState{value(95, 10), value(30, 2)}, Replicas: 10, Observed: 10},
+			wantDesired: 15, wantActive: true, wantServed: []bool{true, true}},
+		{name: "clamped to max", in: Input{Spec: spec(func(s *Spec) { s.MaxReplicas = 8 }), Triggers: []TriggerState{value(950, 10)}, Replicas: 5, Observed: 5},
+			wantDesired: 8, wantActive: true, wantServed: []bool{true}},
+		{name: "clamped to min", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 3 }), Triggers: []TriggerState{value(0, 10)}, Replicas: 3, Observed: 3},
+			wantDesired: 3, wantServed: []bool{true}},
+		{name: "activation from zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }), Triggers: []TriggerState{value(35, 10)}, Replicas: 0, Now: t0},
+			wantDesired: 4, wantScaleTo: ptr[int32](1), wantActive: true, wantServed: []bool{true}},
+		{name: "inactive at zero stays at zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }), Triggers: []TriggerState{value(0, 10)}, Replicas: 0, Now: t0},
+			wantDesired: 0, wantServed: []bool{true}},
+		{name: "below the activation threshold stays at zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }),
+			Triggers: []TriggerState{{Target: 10, Value: 3, Active: false, Polled: true}}, Replicas: 0, Now: t0},
+			wantDesired: 0, wantServed: []bool{true}},
+		{name: "cooldown not over", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }), Triggers: []TriggerState{value(0, 10)},
+			Replicas: 1, Observed: 1, LastActive: t0.Add(-4 * time.Minute), Now: t0},
+			wantDesired: 1, wantServed: []bool{true}},
+		{name: "cooldown over: to zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }), Triggers: []TriggerState{value(0, 10)},
+			Replicas: 1, Observed: 1, LastActive: t0.Add(-5 * time.Minute), Now: t0},
+			wantDesired: 0, wantScaleTo: ptr[int32](0), wantServed: []bool{true}},
+		{name: "cooldown over but the HPA has not scaled down yet", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }), Triggers: []TriggerState{value(0, 10)},
+			Replicas: 4, Observed: 4, LastActive: t0.Add(-time.Hour), Now: t0},
+			wantDesired: 0, wantServed: []bool{true}},
+		{name: "a failing trigger never lets the workload go to zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }), Triggers: []TriggerState{value(0, 10), errPoll},
+			Replicas: 1, Observed: 1, LastActive: t0.Add(-time.Hour), Now: t0},
+			wantDesired: 1, wantServed: []bool{true, false}},
+		{name: "an unread trigger never lets the workload go to zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }), Triggers: []TriggerState{{Target: 10}},
+			Replicas: 1, Observed: 1, LastActive: t0.Add(-time.Hour), Now: t0},
+			wantDesired: 1, wantServed: []bool{false}},
+		{name: "failing below the fallback threshold serves nothing", in: Input{Spec: spec(func(s *Spec) { s.FallbackReplicas = 6 }), Triggers: []TriggerState{failing(2, 10)}, Replicas: 3, Observed: 3},
+			wantDesired: 1, wantServed: []bool{false}},
+		{name: "fallback after enough failures", in: Input{Spec: spec(func(s *Spec) { s.FallbackReplicas = 6 }), Triggers: []TriggerState{failing(3, 10)}, Replicas: 3, Observed: 3},
+			wantDesired: 6, wantFallback: true, wantServed: []bool{true}},
+		{name: "fallback wakes a workload at zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0; s.FallbackReplicas = 2 }), Triggers: []TriggerState{failing(5, 10)}, Replicas: 0},
+			wantDesired: 2, wantScaleTo: ptr[int32](1), wantFallback: true, wantServed: []bool{true}},
+		{name: "without fallback a failing source leaves a workload at zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }), Triggers: []TriggerState{failing(5, 10)}, Replicas: 0},
+			wantDesired: 0, wantServed: []bool{false}},
+		{name: "paused changes nothing", in: Input{Spec: spec(func(s *Spec) { s.Paused = true }), Triggers: []TriggerState{value(500, 10)}, Replicas: 7},
+			wantDesired: 7, wantPaused: true},
+		{name: "paused replicas", in: Input{Spec: spec(func(s *Spec) { s.PausedReplicas = ptr[int32](2) }), Triggers: []TriggerState{value(500, 10)}, Replicas: 7},
+			wantDesired: 2, wantScaleTo: ptr[int32](2), wantPaused: true},
+		{name: "paused replicas already applied", in: Input{Spec: spec(func(s *Spec) { s.PausedReplicas = ptr[int32](2) }), Replicas: 2},
+			wantDesired: 2, wantPaused: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(tt.in)
+			if d.Desired != tt.wantDesired || d.Active != tt.wantActive || d.Fallback != tt.wantFallback || d.Paused != tt.wantPaused {
+				t.Errorf("desired %d active %v fallback %v paused %v; want %d %v %v %v",
+					d.Desired, d.Active, d.Fallback, d.Paused, tt.wantDesired, tt.wantActive, tt.wantFallback, tt.wantPaused)
+			}
+			if (d.ScaleTo == nil) != (tt.wantScaleTo == nil) || (d.ScaleTo != nil && *d.ScaleTo != *tt.wantScaleTo) {
+				t.Errorf("ScaleTo = %v, want %v", deref(d.ScaleTo), deref(tt.wantScaleTo))
+			}
+			for i, want := range tt.wantServed {
+				if d.Metrics[i].OK != want {
+					t.Errorf("metric %d served = %v, want %v", i, d.Metrics[i].OK, want)
+				}
+			}
+		})
+	}
+}
+
+func TestDecideLastActive(t *testing.T) {
+	s := spec(func(s *Spec) { s.MinReplicas = 0 })
+	old := t0.Add(-time.Hour)
+	if d := Decide(Input{Spec: s, Triggers: []TriggerState{value(5, 10)}, Replicas: 1, Observed: 1, LastActive: old, Now: t0}); !d.LastActive.Equal(t0) {
+		t.Errorf("an active trigger should move LastActive to now, got %v", d.LastActive)
+	}
+	if d := Decide(Input{Spec: s, Triggers: []TriggerState{value(0, 10)}, Replicas: 1, Observed: 1, LastActive: old, Now: t0}); !d.LastActive.Equal(old) {
+		t.Errorf("an inactive trigger should keep LastActive, got %v", d.LastActive)
+	}
+}
+
+func deref(p *int32) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// The HPA keeps its size while value/(target × replicas) is within 10 % of 1; the value
+// served must make it land exactly on the loop's target where any value can.
+func TestServedValuesLandTheHPAOnTheTarget(t *testing.T) {
+	zero := resource.MustParse("0")
+	tests := []struct {
+		name      string
+		spec      *Spec
+		triggers  []TriggerState
+		observed  int32
+		wantHPA   int32 // where the modelled HPA lands with the served values
+		wantMilli []int64
+	}{
+		{name: "63 to 64 at the maximum: raised just above the band", spec: spec(func(s *Spec) { s.MaxReplicas = 64 }),
+			triggers: []TriggerState{value(640, 10)}, observed: 63, wantHPA: 64, wantMilli: []int64{693001}},
+		{name: "9 to 10 needs no steering", spec: spec(nil), triggers: []TriggerState{value(100, 10)}, observed: 9, wantHPA: 10, wantMilli: []int64{100000}},
+		{name: "10 to 9: lowered just below the band", spec: spec(nil), triggers: []TriggerState{value(90, 10)}, observed: 10, wantHPA: 9, wantMilli: []int64{89999}},
+		{name: "20 to the minimum of 19 needs no steering", spec: spec(func(s *Spec) { s.MinReplicas = 19 }), triggers: []TriggerState{value(50, 10)}, observed: 20, wantHPA: 19, wantMilli: []int64{50000}},
+		{name: "20 to 19 at the minimum: lowered below the band", spec: spec(func(s *Spec) { s.MinReplicas = 19 }), triggers: []TriggerState{value(190, 10)}, observed: 20, wantHPA: 19, wantMilli: []int64{179999}},
+		{name: "a second trigger inside the band is lowered too", spec: spec(nil), triggers: []TriggerState{value(90, 10), value(18, 2)}, observed: 10,
+			wantHPA: 9, wantMilli: []int64{89999, 17999}},
+		{name: "63 to 64 below the maximum with tolerance 0 set in hpa-behavior", spec: spec(func(s *Spec) {
+			s.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleUp: &autoscalingv2.HPAScalingRules{Tolerance: &zero}}
+		}), triggers: []TriggerState{value(640, 10)}, observed: 63, wantHPA: 64, wantMilli: []int64{640000}},
+		{name: "63 to 64 below the maximum cannot be reached by a value: served as is", spec: spec(nil),
+			triggers: []TriggerState{value(640, 10)}, observed: 63, wantHPA: 63, wantMilli: []int64{640000}},
+		{name: "no steering while a metric is unread and the target is lower", spec: spec(nil), triggers: []TriggerState{value(50, 10), {Target: 10}}, observed: 10,
+			wantHPA: 10, wantMilli: []int64{50000, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(Input{Spec: tt.spec, Triggers: tt.triggers, Replicas: tt.observed, Observed: tt.observed, Now: t0})
+			for i, want := range tt.wantMilli {
+				if d.Metrics[i].Milli != want {
+					t.Errorf("metric %d served %d milli, want %d (raw %v)", i, d.Metrics[i].Milli, want, d.Metrics[i].Raw)
+				}
+			}
+			up, down := tolerances(tt.spec)
+			h := hpa{current: tt.observed, lo: max(1, tt.spec.MinReplicas), hi: tt.spec.MaxReplicas, up: up, down: down}
+			if got := h.outcome(d.Metrics, targetsMilli(tt.triggers)); got != tt.wantHPA {
+				t.Errorf("the HPA lands on %d, want %d (loop target %d)", got, tt.wantHPA, d.Desired)
+			}
+		})
+	}
+}
