@@ -28,7 +28,9 @@ func NewPool(reg Registry) *Pool {
 	return &Pool{reg: reg, open: make(map[string]*pooled)}
 }
 
-func poolKey(t Trigger) string { return t.Type + "\x00" + t.Config.Connection() }
+// ConnectionKey identifies the connection a trigger is read over: triggers with equal keys
+// share one Source.
+func ConnectionKey(t Trigger) string { return t.Type + "\x00" + t.Config.Connection() }
 
 // Poll reads every trigger and returns one Sample per trigger, in order. Triggers that share
 // a connection are read with one Source.Poll; different connections are read concurrently.
@@ -39,7 +41,7 @@ func (p *Pool) Poll(ctx context.Context, triggers []Trigger) []Sample {
 	groups := make(map[string][]int)
 	var order []string
 	for i, t := range triggers {
-		k := poolKey(t)
+		k := ConnectionKey(t)
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -103,7 +105,7 @@ func (p *Pool) pollGroup(ctx context.Context, triggers []Trigger, idx []int, out
 func (p *Pool) entry(t Trigger) *pooled {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	k := poolKey(t)
+	k := ConnectionKey(t)
 	e, ok := p.open[k]
 	if !ok {
 		e = &pooled{}
@@ -129,7 +131,7 @@ func sanitize(s Sample) Sample {
 func (p *Pool) Prune(inUse []Trigger) {
 	keep := make(map[string]bool, len(inUse))
 	for _, t := range inUse {
-		keep[poolKey(t)] = true
+		keep[ConnectionKey(t)] = true
 	}
 	p.mu.Lock()
 	var closing []*pooled

@@ -1,0 +1,156 @@
+package metricsapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/rest"
+	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
+	"sigs.k8s.io/custom-metrics-apiserver/pkg/apiserver"
+
+	"github.com/qscale/qscale/metricsapi"
+)
+
+// fakeValues serves fixed values and counts reads; it stands where the store stands.
+type fakeValues struct {
+	reads atomic.Int64
+}
+
+var readAt = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func (f *fakeValues) Value(w metricsapi.Workload, metric string) (int64, time.Time, error) {
+	f.reads.Add(1)
+	switch {
+	case w == metricsapi.Workload{Namespace: "shop", Kind: "deployment", Name: "orders"} && metric == "qscale-lag":
+		return 640500, readAt, nil
+	case w.Name == "orders" && metric == "qscale-broken":
+		return 0, time.Time{}, fmt.Errorf("%w: the source is failing", metricsapi.ErrNoValue)
+	}
+	return 0, time.Time{}, metricsapi.ErrUnknownMetric
+}
+
+func (f *fakeValues) MetricNames() []string { return []string{"qscale-broken", "qscale-lag"} }
+
+// newHandler builds the real API server handler chain with a token authenticator ("hpa" may
+// read, "nobody" may not) and no anonymous access.
+func newHandler(t *testing.T, values metricsapi.Values, m *metricsapi.Metrics) http.Handler {
+	t.Helper()
+	cfg := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
+	cfg.LoopbackClientConfig = &rest.Config{}
+	cfg.ExternalAddress = "localhost:443"
+	cfg.Authentication.Authenticator = bearertoken.New(authenticator.TokenFunc(func(_ context.Context, token string) (*authenticator.Response, bool, error) {
+		if token == "hpa" || token == "nobody" {
+			return &authenticator.Response{User: &user.DefaultInfo{Name: token}}, true, nil
+		}
+		return nil, false, nil
+	}))
+	cfg.Authorization.Authorizer = authorizer.AuthorizerFunc(func(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+		if a.GetUser().GetName() == "hpa" {
+			return authorizer.DecisionAllow, "", nil
+		}
+		return authorizer.DecisionDeny, "not allowed", nil
+	})
+	srv, err := metricsapi.NewServer(&cfg.Config, metricsapi.NewProvider(values), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv.GenericAPIServer.Handler
+}
+
+const metricPath = "/apis/external.metrics.k8s.io/v1beta1/namespaces/shop/"
+
+func TestExternalMetricsAPI(t *testing.T) {
+	values := &fakeValues{}
+	reg := prometheus.NewRegistry()
+	h := newHandler(t, values, metricsapi.NewMetrics(reg))
+	tests := []struct {
+		name      string
+		path      string
+		token     string
+		wantCode  int
+		wantValue string
+	}{
+		{name: "the value of a metric", path: metricPath + "qscale-lag?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders", token: "hpa", wantCode: 200, wantValue: "640500m"},
+		{name: "unknown metric", path: metricPath + "qscale-nosuch?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders", token: "hpa", wantCode: 404},
+		{name: "another workload", path: metricPath + "qscale-lag?labelSelector=qscale.io/kind=statefulset,qscale.io/name=orders", token: "hpa", wantCode: 404},
+		{name: "no fresh value", path: metricPath + "qscale-broken?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders", token: "hpa", wantCode: 503},
+		{name: "selector without the workload", path: metricPath + "qscale-lag?labelSelector=app=orders", token: "hpa", wantCode: 400},
+		{name: "anonymous", path: metricPath + "qscale-lag?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders", wantCode: 401},
+		{name: "not authorised", path: metricPath + "qscale-lag?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders", token: "nobody", wantCode: 403},
+		{name: "discovery", path: "/apis/external.metrics.k8s.io/v1beta1", token: "hpa", wantCode: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, tt.path, nil)
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.wantCode {
+				t.Fatalf("code %d, want %d: %s", rec.Code, tt.wantCode, rec.Body.String())
+			}
+			if tt.wantValue == "" {
+				return
+			}
+			var list v1beta1.ExternalMetricValueList
+			if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil {
+				t.Fatal(err)
+			}
+			if len(list.Items) != 1 || list.Items[0].Value.String() != tt.wantValue || !list.Items[0].Timestamp.Time.Equal(readAt) {
+				t.Fatalf("items %+v, want one of %s at %v", list.Items, tt.wantValue, readAt)
+			}
+		})
+	}
+	for code, want := range map[string]float64{"200": 2, "401": 1, "403": 1, "404": 2, "503": 1, "400": 1} {
+		if got := requestsWithCode(t, reg, code); got != want {
+			t.Errorf("qscale_metricsapi_requests_total{code=%q} = %v, want %v", code, got, want)
+		}
+	}
+}
+
+// requestsWithCode reads qscale_metricsapi_requests_total{code} from reg.
+func requestsWithCode(t *testing.T, reg *prometheus.Registry, code string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "qscale_metricsapi_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if m.GetLabel()[0].GetValue() == code {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func TestDiscoveryListsEveryMetric(t *testing.T) {
+	h := newHandler(t, &fakeValues{}, nil)
+	req := httptest.NewRequest(http.MethodGet, "/apis/external.metrics.k8s.io/v1beta1", nil)
+	req.Header.Set("Authorization", "Bearer hpa")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	for _, name := range []string{"qscale-lag", "qscale-broken"} {
+		if !strings.Contains(rec.Body.String(), name) {
+			t.Errorf("discovery does not list %s: %s", name, rec.Body.String())
+		}
+	}
+}

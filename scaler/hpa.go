@@ -1,0 +1,133 @@
+package scaler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/qscale/qscale/sources"
+)
+
+// Labels and annotations on the HPAs qscale owns, and in the selectors of its metrics.
+const (
+	LabelManagedBy      = "app.kubernetes.io/managed-by"
+	ManagedByQscale     = "qscale"
+	LabelKind           = "qscale.io/kind"
+	LabelName           = "qscale.io/name"
+	annotationSpecHash  = "qscale.io/spec-hash"
+	hpaNamePrefix       = "qscale-"
+	externalMetricsType = autoscalingv2.ExternalMetricSourceType
+)
+
+// HPAName is the name of the HPA qscale owns for a workload.
+func HPAName(workload string) string { return hpaNamePrefix + workload }
+
+// desiredHPA is the HPA a workload's spec calls for.
+func desiredHPA(k workloadKind, owner client.Object, spec *Spec, triggers []sources.Trigger) *autoscalingv2.HorizontalPodAutoscaler {
+	metrics := make([]autoscalingv2.MetricSpec, len(triggers))
+	for i, tr := range triggers {
+		metrics[i] = autoscalingv2.MetricSpec{
+			Type: externalMetricsType,
+			External: &autoscalingv2.ExternalMetricSource{
+				Metric: autoscalingv2.MetricIdentifier{
+					Name:     MetricName(tr.Name),
+					Selector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelKind: k.name, LabelName: owner.GetName()}},
+				},
+				Target: autoscalingv2.MetricTarget{
+					Type:         autoscalingv2.AverageValueMetricType,
+					AverageValue: resource.NewMilliQuantity(max(1, milli(tr.Config.Target())), resource.DecimalSI),
+				},
+			},
+		}
+	}
+	h := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: HPAName(owner.GetName()), Namespace: owner.GetNamespace(),
+			Labels: map[string]string{LabelManagedBy: ManagedByQscale},
+		},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: k.apiKind, Name: owner.GetName()},
+			MinReplicas:    ptr(max(1, spec.MinReplicas)),
+			MaxReplicas:    spec.MaxReplicas,
+			Metrics:        metrics,
+			Behavior:       spec.Behavior,
+		},
+	}
+	// The API server fills in defaults (behavior, for one), so the spec read back never equals
+	// the one written; a digest of what qscale wrote tells whether an update is due.
+	b, _ := json.Marshal(h.Spec) //nolint:errchkjson // a plain struct of API types always marshals
+	sum := sha256.Sum256(b)
+	h.Annotations = map[string]string{annotationSpecHash: hex.EncodeToString(sum[:8])}
+	return h
+}
+
+// errHPAConflict: another HPA scales the workload, or an HPA with qscale's name is not qscale's.
+type errHPAConflict struct{ msg string }
+
+func (e *errHPAConflict) Error() string { return e.msg }
+
+// ensureHPA creates or updates the workload's HPA. It never touches an HPA qscale does not own.
+func (r *Reconciler) ensureHPA(ctx context.Context, owner client.Object, want *autoscalingv2.HorizontalPodAutoscaler) error {
+	var all autoscalingv2.HorizontalPodAutoscalerList
+	if err := r.Client.List(ctx, &all, client.InNamespace(owner.GetNamespace())); err != nil {
+		return err
+	}
+	var have *autoscalingv2.HorizontalPodAutoscaler
+	for i := range all.Items {
+		h := &all.Items[i]
+		switch {
+		case h.Name == want.Name && ownedBy(h, owner):
+			have = h
+		case h.Name == want.Name:
+			return &errHPAConflict{fmt.Sprintf("HPA %s exists and is not owned by qscale: qscale leaves it alone and creates none", h.Name)}
+		case h.Spec.ScaleTargetRef.Kind == want.Spec.ScaleTargetRef.Kind && h.Spec.ScaleTargetRef.Name == owner.GetName():
+			return &errHPAConflict{fmt.Sprintf("HPA %s already scales this workload: qscale leaves it alone and creates none", h.Name)}
+		}
+	}
+	if err := controllerutil.SetControllerReference(owner, want, r.Client.Scheme()); err != nil {
+		return err
+	}
+	if have == nil {
+		return r.Client.Create(ctx, want)
+	}
+	if have.Annotations[annotationSpecHash] == want.Annotations[annotationSpecHash] {
+		return nil
+	}
+	have.Labels, have.Annotations, have.OwnerReferences = want.Labels, want.Annotations, want.OwnerReferences
+	have.Spec = want.Spec
+	return r.Client.Update(ctx, have)
+}
+
+// deleteHPA deletes the workload's HPA if qscale owns it.
+func (r *Reconciler) deleteHPA(ctx context.Context, owner client.Object) error {
+	var h autoscalingv2.HorizontalPodAutoscaler
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: owner.GetNamespace(), Name: HPAName(owner.GetName())}, &h)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !ownedBy(&h, owner) {
+		return nil
+	}
+	return client.IgnoreNotFound(r.Client.Delete(ctx, &h))
+}
+
+// ownedBy reports whether h is qscale's HPA for owner.
+func ownedBy(h *autoscalingv2.HorizontalPodAutoscaler, owner client.Object) bool {
+	if h.Labels[LabelManagedBy] != ManagedByQscale {
+		return false
+	}
+	ref := metav1.GetControllerOf(h)
+	return ref != nil && ref.UID == owner.GetUID()
+}

@@ -1,0 +1,110 @@
+package scaler
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/qscale/qscale/sources"
+)
+
+// Metrics are the Prometheus metrics of the scaling loop. A nil *Metrics records nothing.
+type Metrics struct {
+	triggerValue    *prometheus.GaugeVec
+	triggerActive   *prometheus.GaugeVec
+	desiredReplicas *prometheus.GaugeVec
+	fallbackActive  *prometheus.GaugeVec
+	sourceErrors    *prometheus.CounterVec
+	pollDuration    *prometheus.HistogramVec
+}
+
+var triggerLabels = []string{"namespace", "target", "trigger", "type"}
+
+// NewMetrics creates the loop's metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		triggerValue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qscale_trigger_value", Help: "The latest value read for a trigger (lag, queue length or rate), before any steering of the HPA.",
+		}, triggerLabels),
+		triggerActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qscale_trigger_active", Help: "1 while a trigger is above its activation threshold.",
+		}, triggerLabels),
+		desiredReplicas: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qscale_desired_replicas", Help: "The replica count the scaling loop aims at for a workload.",
+		}, []string{"namespace", "target"}),
+		fallbackActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qscale_fallback_active", Help: "1 while a trigger is served its fallback value.",
+		}, triggerLabels),
+		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "qscale_source_errors_total", Help: "Failed polls of a trigger.",
+		}, triggerLabels),
+		pollDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "qscale_source_poll_duration_seconds", Help: "Time of one batched poll of a broker connection.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"type"}),
+	}
+	reg.MustRegister(m.triggerValue, m.triggerActive, m.desiredReplicas, m.fallbackActive, m.sourceErrors, m.pollDuration)
+	return m
+}
+
+func labels(t Target, tr sources.Trigger) prometheus.Labels {
+	return prometheus.Labels{"namespace": t.Namespace, "target": t.Kind + "/" + t.Name, "trigger": tr.Name, "type": tr.Type}
+}
+
+func (m *Metrics) recordSample(t Target, tr sources.Trigger, s sources.Sample) {
+	if m == nil {
+		return
+	}
+	l := labels(t, tr)
+	if s.Err != nil {
+		m.sourceErrors.With(l).Inc()
+		return
+	}
+	m.triggerValue.With(l).Set(s.Value)
+	active := 0.0
+	if s.Active {
+		active = 1
+	}
+	m.triggerActive.With(l).Set(active)
+}
+
+func (m *Metrics) recordDecision(t Target, triggers []sources.Trigger, d Decision) {
+	if m == nil {
+		return
+	}
+	m.desiredReplicas.With(prometheus.Labels{"namespace": t.Namespace, "target": t.Kind + "/" + t.Name}).Set(float64(d.Desired))
+	for i, tr := range triggers {
+		if i < len(d.Metrics) {
+			v := 0.0
+			if d.Metrics[i].Fallback {
+				v = 1
+			}
+			m.fallbackActive.With(labels(t, tr)).Set(v)
+		}
+	}
+}
+
+func (m *Metrics) observePoll(typ string, seconds float64) {
+	if m != nil {
+		m.pollDuration.WithLabelValues(typ).Observe(seconds)
+	}
+}
+
+func (m *Metrics) forgetTriggers(t Target, triggers []sources.Trigger) {
+	if m == nil {
+		return
+	}
+	for _, tr := range triggers {
+		l := labels(t, tr)
+		m.triggerValue.Delete(l)
+		m.triggerActive.Delete(l)
+		m.fallbackActive.Delete(l)
+		m.sourceErrors.Delete(l)
+	}
+}
+
+func (m *Metrics) forgetTarget(t Target, triggers []sources.Trigger) {
+	if m == nil {
+		return
+	}
+	m.forgetTriggers(t, triggers)
+	m.desiredReplicas.Delete(prometheus.Labels{"namespace": t.Namespace, "target": t.Kind + "/" + t.Name})
+}

@@ -1,0 +1,199 @@
+package scaler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/qscale/qscale/sources"
+)
+
+// Recorder records Events about an object; client-go's events.EventRecorder satisfies it.
+type Recorder interface {
+	Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any)
+}
+
+// Reconciler keeps one kind of workload in line with its qscale.io annotations. It runs on
+// every replica of qscale, so that each serves fresh metrics, but only the leader writes to
+// the cluster: HPAs, the scale subresource and Events.
+type Reconciler struct {
+	Client   client.Client
+	Kind     string // KindDeployment or KindStatefulSet
+	Registry sources.Registry
+	Store    *Store
+	Poller   *Poller
+	Recorder Recorder
+	// IsLeader reports whether this replica may write; nil means always.
+	IsLeader func() bool
+}
+
+var _ reconcile.Reconciler = (*Reconciler)(nil)
+
+// Reconcile implements reconcile.Reconciler. Configuration errors are reported with an Event
+// and not retried: only an edit of the workload or of a Secret can fix them, and both are
+// watched. Errors talking to the API server are returned, to be retried with back-off.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	k, ok := workloadKinds[r.Kind]
+	if !ok {
+		return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("unknown workload kind %q", r.Kind))
+	}
+	t := Target{Namespace: req.Namespace, Kind: k.name, Name: req.Name}
+	obj := k.newObject()
+	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(t) // the HPA goes with it: it is owned by the workload
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	if !HasTriggers(obj.GetAnnotations()) {
+		r.forget(t)
+		if r.leader() {
+			return reconcile.Result{}, r.deleteHPA(ctx, obj)
+		}
+		return reconcile.Result{}, nil
+	}
+	spec, triggers, err := r.configure(ctx, t, obj)
+	var se *SpecError
+	switch {
+	case errors.As(err, &se):
+		if r.Store.Invalid(t, se.Error()) && r.leader() {
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonInvalidScalingConfig, "Configure", "%s", se.Error())
+		}
+		if !r.Store.EverValid(t) {
+			return reconcile.Result{}, nil // never valid: no HPA, nothing polled
+		}
+		// It was valid before: keep scaling on the last valid configuration.
+	case err != nil:
+		return reconcile.Result{}, err
+	default:
+		triggers, _ = r.Store.Configure(t, spec, triggers)
+		r.Poller.Set(t, triggers, spec.PollingInterval)
+	}
+	replicas, observed := k.replicas(obj)
+	d, ok := r.Store.Decide(t, replicas, observed)
+	if !ok {
+		return reconcile.Result{}, nil
+	}
+	events := r.Store.Events(t)
+	if !r.leader() {
+		return reconcile.Result{}, nil
+	}
+	for _, e := range events {
+		r.event(obj, e)
+	}
+	return reconcile.Result{}, r.apply(ctx, k, obj, d)
+}
+
+// configure parses the annotations and compiles the triggers with their Secrets.
+func (r *Reconciler) configure(ctx context.Context, t Target, obj client.Object) (*Spec, []sources.Trigger, error) {
+	spec, err := ParseSpec(obj.GetAnnotations())
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []string
+	for _, tr := range spec.Triggers {
+		if tr.AuthenticationRef != nil {
+			names = append(names, tr.AuthenticationRef.Name)
+		}
+	}
+	r.Store.SetSecrets(t, names)
+	triggers, err := spec.Compile(r.Registry, func(name string) (map[string]string, error) {
+		var s corev1.Secret
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: name}, &s)
+		if apierrors.IsNotFound(err) {
+			return nil, ErrSecretNotFound
+		}
+		if err != nil {
+			return nil, err
+		}
+		data := make(map[string]string, len(s.Data)+len(s.StringData))
+		for k, v := range s.Data {
+			data[k] = string(v)
+		}
+		for k, v := range s.StringData {
+			data[k] = v
+		}
+		return data, nil
+	})
+	return spec, triggers, err
+}
+
+// apply writes the decision: the HPA (none while paused), then the scale subresource.
+func (r *Reconciler) apply(ctx context.Context, k workloadKind, obj client.Object, d Decision) error {
+	t := Target{Namespace: obj.GetNamespace(), Kind: k.name, Name: obj.GetName()}
+	spec, triggers := r.Store.current(t)
+	var err error
+	if d.Paused {
+		err = r.deleteHPA(ctx, obj)
+	} else {
+		err = r.ensureHPA(ctx, obj, desiredHPA(k, obj, spec, triggers))
+	}
+	var conflict *errHPAConflict
+	switch {
+	case errors.As(err, &conflict):
+		if r.Store.Conflict(t, conflict.msg) {
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonHPAConflict, "CreateHPA", "%s", conflict.msg)
+		}
+		return nil // leave both alone; a change to either HPA brings us back
+	case err != nil:
+		return err
+	}
+	r.Store.Conflict(t, "")
+	if d.ScaleTo == nil {
+		return nil
+	}
+	if err := r.scale(ctx, obj, *d.ScaleTo); err != nil {
+		return err
+	}
+	switch {
+	case d.Paused:
+		r.event(obj, Event{Reason: ReasonPausedReplicas, Message: fmt.Sprintf("paused at %d replicas", *d.ScaleTo)})
+	case *d.ScaleTo == 0:
+		r.event(obj, Event{Reason: ReasonScaledToZero, Message: "every trigger was inactive for the cooldown period: scaled to 0"})
+	default:
+		r.event(obj, Event{Reason: ReasonActivated, Message: fmt.Sprintf("a trigger became active: scaled from 0 to %d", *d.ScaleTo)})
+	}
+	return nil
+}
+
+// scale sets the workload's replicas through its scale subresource.
+func (r *Reconciler) scale(ctx context.Context, obj client.Object, replicas int32) error {
+	s := &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: replicas}}
+	if err := r.Client.SubResource("scale").Get(ctx, obj, s); err != nil {
+		return fmt.Errorf("reading the scale of %s: %w", obj.GetName(), err)
+	}
+	if s.Spec.Replicas == replicas {
+		return nil
+	}
+	s.Spec.Replicas = replicas
+	if err := r.Client.SubResource("scale").Update(ctx, obj, client.WithSubResourceBody(s)); err != nil {
+		return fmt.Errorf("scaling %s to %d: %w", obj.GetName(), replicas, err)
+	}
+	log.FromContext(ctx).Info("scaled", "replicas", replicas)
+	return nil
+}
+
+func (r *Reconciler) event(obj client.Object, e Event) {
+	typ := corev1.EventTypeNormal
+	if e.Warning {
+		typ = corev1.EventTypeWarning
+	}
+	r.Recorder.Eventf(obj, nil, typ, e.Reason, "Scale", "%s", e.Message)
+}
+
+func (r *Reconciler) leader() bool { return r.IsLeader == nil || r.IsLeader() }
+
+func (r *Reconciler) forget(t Target) {
+	r.Poller.Remove(t)
+	r.Store.Remove(t)
+}

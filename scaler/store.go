@@ -1,0 +1,360 @@
+package scaler
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/qscale/qscale/sources"
+)
+
+// Kinds of workload, as they appear in the qscale.io/kind label selector of a metric.
+const (
+	KindDeployment  = "deployment"
+	KindStatefulSet = "statefulset"
+)
+
+// Target identifies a scaled workload.
+type Target struct {
+	Namespace string
+	Kind      string // KindDeployment or KindStatefulSet
+	Name      string
+}
+
+func (t Target) String() string { return t.Namespace + "/" + t.Kind + "/" + t.Name }
+
+// MetricName is the external metric name served for a trigger.
+func MetricName(trigger string) string { return "qscale-" + trigger }
+
+// Event is something to tell the user on the workload, as a Kubernetes Event.
+type Event struct {
+	Warning bool
+	Reason  string
+	Message string
+}
+
+// Reasons of the Events qscale records.
+const (
+	ReasonInvalidScalingConfig = "InvalidScalingConfig"
+	ReasonScalingConfigValid   = "ScalingConfigValid"
+	ReasonSourceError          = "SourceError"
+	ReasonSourceRecovered      = "SourceRecovered"
+	ReasonFallbackActive       = "FallbackActive"
+	ReasonFallbackEnded        = "FallbackEnded"
+	ReasonActivated            = "Activated"
+	ReasonScaledToZero         = "ScaledToZero"
+	ReasonPausedReplicas       = "PausedReplicas"
+	ReasonHPAConflict          = "HPAConflict"
+)
+
+// Errors of Store.Value, told apart by the metrics API.
+var (
+	// ErrUnknownMetric: no configured trigger of that workload has that metric name.
+	ErrUnknownMetric = errors.New("no such metric")
+	// ErrNoValue: the trigger exists but has no fresh value to serve.
+	ErrNoValue = errors.New("no fresh value")
+)
+
+// staleAfter is how many polling intervals a value is served after the poll that read it.
+const staleAfter = 3
+
+// Store holds the latest sample of every trigger and the latest decision of every workload.
+// It is safe for concurrent use.
+type Store struct {
+	now     func() time.Time
+	metrics *Metrics
+
+	mu      sync.RWMutex
+	targets map[Target]*entry
+}
+
+type entry struct {
+	spec       *Spec
+	triggers   []sources.Trigger
+	states     []triggerRecord
+	decision   Decision
+	decided    bool
+	lastActive time.Time
+	events     []Event
+	secrets    []string // Secrets the annotations name, valid or not
+	problem    string   // the current configuration error, "" when valid
+	conflict   string   // why qscale cannot own the workload's HPA, "" when it can
+	everValid  bool
+}
+
+type triggerRecord struct {
+	TriggerState
+	at       time.Time // when the latest poll finished
+	warnings map[string]string
+}
+
+// NewStore returns an empty Store. now is the clock; metrics may be nil.
+func NewStore(now func() time.Time, metrics *Metrics) *Store {
+	return &Store{now: now, metrics: metrics, targets: map[Target]*entry{}}
+}
+
+func (s *Store) get(t Target) *entry {
+	e, ok := s.targets[t]
+	if !ok {
+		e = &entry{lastActive: s.now()}
+		s.targets[t] = e
+	}
+	return e
+}
+
+// Configure records a workload's valid spec and compiled triggers. Samples of triggers whose
+// configuration did not change are kept. It returns the triggers to poll, which are the ones
+// already held when nothing changed, and whether they changed.
+func (s *Store) Configure(t Target, spec *Spec, triggers []sources.Trigger) ([]sources.Trigger, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.get(t)
+	if e.problem != "" {
+		e.events = append(e.events, Event{Reason: ReasonScalingConfigValid, Message: "the qscale.io annotations are valid again"})
+	}
+	e.problem, e.everValid = "", true
+	changed := !sameTriggers(e.triggers, triggers)
+	if changed {
+		old := map[string]triggerRecord{}
+		for i, tr := range e.triggers {
+			old[tr.Name] = e.states[i]
+		}
+		states := make([]triggerRecord, len(triggers))
+		for i, tr := range triggers {
+			if prev, ok := old[tr.Name]; ok && i < len(e.triggers) && reflect.DeepEqual(e.triggers[i], tr) {
+				states[i] = prev
+			}
+			states[i].Target = tr.Config.Target()
+		}
+		s.metrics.forgetTriggers(t, e.triggers)
+		e.triggers, e.states = triggers, states
+	}
+	e.spec = spec
+	return e.triggers, changed
+}
+
+func sameTriggers(a, b []sources.Trigger) bool {
+	return reflect.DeepEqual(a, b)
+}
+
+// Invalid records a configuration problem. It reports whether the problem is new, so that
+// an Event is recorded once per distinct problem. A workload that was valid before keeps its
+// last valid configuration, so it keeps scaling while its annotations are being fixed.
+func (s *Store) Invalid(t Target, problem string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.get(t)
+	if e.problem == problem {
+		return false
+	}
+	e.problem = problem
+	return true
+}
+
+// Conflict records why qscale cannot own the workload's HPA ("" when it can), and reports
+// whether that is news, so that an Event is recorded once per distinct conflict.
+func (s *Store) Conflict(t Target, msg string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.get(t)
+	if e.conflict == msg {
+		return false
+	}
+	e.conflict = msg
+	return msg != ""
+}
+
+// current returns the workload's spec and triggers.
+func (s *Store) current(t Target) (*Spec, []sources.Trigger) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if e, ok := s.targets[t]; ok {
+		return e.spec, e.triggers
+	}
+	return nil, nil
+}
+
+// EverValid reports whether the workload has had a valid configuration since qscale started.
+func (s *Store) EverValid(t Target) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.targets[t]
+	return ok && e.everValid
+}
+
+// SetSecrets records the Secrets a workload's annotations name.
+func (s *Store) SetSecrets(t Target, names []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.get(t).secrets = names
+}
+
+// UsingSecret returns the workloads in namespace whose annotations name the Secret.
+func (s *Store) UsingSecret(namespace, name string) []Target {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []Target
+	for t, e := range s.targets {
+		if t.Namespace == namespace && contains(e.secrets, name) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Remove forgets a workload.
+func (s *Store) Remove(t Target) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.targets[t]; ok {
+		s.metrics.forgetTarget(t, e.triggers)
+		delete(s.targets, t)
+	}
+}
+
+// Record stores the outcome of polling one trigger of a workload, and queues the Events its
+// transitions call for: the first failure, the recovery, and each new warning.
+func (s *Store) Record(t Target, trigger sources.Trigger, sample sources.Sample, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.targets[t]
+	if !ok {
+		return
+	}
+	i := indexOf(e.triggers, trigger)
+	if i < 0 {
+		return // reconfigured while the poll ran
+	}
+	r := &e.states[i]
+	wasFailing := r.Polled && r.Err != nil
+	r.Polled, r.at = true, at
+	r.Err = sample.Err
+	if sample.Err != nil {
+		r.Failures++
+		if !wasFailing {
+			e.events = append(e.events, Event{Warning: true, Reason: ReasonSourceError, Message: sample.Err.Error()})
+		}
+	} else {
+		r.Value, r.Active, r.Failures = sample.Value, sample.Active, 0
+		if wasFailing {
+			e.events = append(e.events, Event{Reason: ReasonSourceRecovered, Message: fmt.Sprintf("trigger %q reads its source again", trigger.Name)})
+		}
+	}
+	seen := map[string]string{}
+	for _, w := range sample.Warnings {
+		seen[w.Reason] = w.Message
+		if r.warnings[w.Reason] != w.Message {
+			e.events = append(e.events, Event{Warning: true, Reason: w.Reason, Message: fmt.Sprintf("trigger %q: %s", trigger.Name, w.Message)})
+		}
+	}
+	r.warnings = seen
+	s.metrics.recordSample(t, trigger, sample)
+}
+
+func indexOf(triggers []sources.Trigger, t sources.Trigger) int {
+	for i, tr := range triggers {
+		if tr.Name == t.Name && tr.Type == t.Type && tr.Config == t.Config {
+			return i
+		}
+	}
+	return -1
+}
+
+// Decide runs the replica math for a workload with its current replica counts, keeps the
+// Decision for the metrics API, and queues the Events of fallback transitions. It reports
+// false for a workload that has no valid configuration.
+func (s *Store) Decide(t Target, replicas, observed int32) (Decision, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.targets[t]
+	if !ok || e.spec == nil {
+		return Decision{}, false
+	}
+	states := make([]TriggerState, len(e.states))
+	for i, r := range e.states {
+		states[i] = r.TriggerState
+	}
+	d := Decide(Input{Spec: e.spec, Triggers: states, Replicas: replicas, Observed: observed, LastActive: e.lastActive, Now: s.now()})
+	switch {
+	case d.Fallback && !e.decision.Fallback:
+		e.events = append(e.events, Event{Warning: true, Reason: ReasonFallbackActive,
+			Message: fmt.Sprintf("a source kept failing for %d polls: holding %d replicas", e.spec.FallbackFailures, e.spec.FallbackReplicas)})
+	case !d.Fallback && e.decision.Fallback && e.decided:
+		e.events = append(e.events, Event{Reason: ReasonFallbackEnded, Message: "sources answer again: scaling on their values"})
+	}
+	e.decision, e.decided, e.lastActive = d, true, d.LastActive
+	s.metrics.recordDecision(t, e.triggers, d)
+	return d, true
+}
+
+// Events removes and returns the Events queued for a workload.
+func (s *Store) Events(t Target) []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.targets[t]
+	if !ok {
+		return nil
+	}
+	out := e.events
+	e.events = nil
+	return out
+}
+
+// Value returns the value served for a trigger of a workload, in thousandths, with the time
+// of the poll it comes from. It fails with ErrUnknownMetric or ErrNoValue.
+func (s *Store) Value(t Target, metric string) (int64, time.Time, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.targets[t]
+	if !ok {
+		return 0, time.Time{}, ErrUnknownMetric
+	}
+	for i, tr := range e.triggers {
+		if MetricName(tr.Name) != metric {
+			continue
+		}
+		r := e.states[i]
+		switch {
+		case !e.decided || i >= len(e.decision.Metrics):
+			return 0, time.Time{}, fmt.Errorf("%w: not read yet", ErrNoValue)
+		case !e.decision.Metrics[i].OK && r.Err != nil:
+			return 0, time.Time{}, fmt.Errorf("%w: the source is failing", ErrNoValue)
+		case !e.decision.Metrics[i].OK:
+			return 0, time.Time{}, fmt.Errorf("%w: not read yet", ErrNoValue)
+		case s.now().Sub(r.at) > staleAfter*e.spec.PollingInterval:
+			return 0, time.Time{}, fmt.Errorf("%w: the last poll was %s ago", ErrNoValue, s.now().Sub(r.at).Round(time.Second))
+		}
+		return e.decision.Metrics[i].Milli, r.at, nil
+	}
+	return 0, time.Time{}, ErrUnknownMetric
+}
+
+// MetricNames returns the metric names of every configured trigger, sorted, for discovery.
+func (s *Store) MetricNames() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	set := map[string]bool{}
+	for _, e := range s.targets {
+		for _, tr := range e.triggers {
+			set[MetricName(tr.Name)] = true
+		}
+	}
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

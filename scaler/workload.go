@@ -1,0 +1,41 @@
+package scaler
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// workloadKind adapts one kind of scalable workload.
+type workloadKind struct {
+	name      string // the qscale.io/kind label value
+	apiKind   string // the apps/v1 kind
+	newObject func() client.Object
+	replicas  func(client.Object) (spec, status int32)
+}
+
+var workloadKinds = map[string]workloadKind{
+	KindDeployment: {
+		name: KindDeployment, apiKind: "Deployment",
+		newObject: func() client.Object { return &appsv1.Deployment{} },
+		replicas: func(o client.Object) (int32, int32) {
+			d := o.(*appsv1.Deployment)
+			return specReplicas(d.Spec.Replicas), d.Status.Replicas
+		},
+	},
+	KindStatefulSet: {
+		name: KindStatefulSet, apiKind: "StatefulSet",
+		newObject: func() client.Object { return &appsv1.StatefulSet{} },
+		replicas: func(o client.Object) (int32, int32) {
+			s := o.(*appsv1.StatefulSet)
+			return specReplicas(s.Spec.Replicas), s.Status.Replicas
+		},
+	},
+}
+
+// specReplicas applies the API's default of 1 to an unset replica count.
+func specReplicas(r *int32) int32 {
+	if r == nil {
+		return 1
+	}
+	return *r
+}
