@@ -96,21 +96,7 @@ func Decide(in Input) Decision {
 		d.LastActive = in.Now
 	}
 	cooled := !d.Active && !unsettled && in.Now.Sub(d.LastActive) >= s.CooldownPeriod
-	awake := d.Active || d.Fallback
-	switch {
-	case s.MinReplicas == 0 && in.Replicas == 0 && !awake:
-		d.Desired = 0
-	case s.MinReplicas == 0 && in.Replicas == 0:
-		d.Desired = clamp(want, floor, s.MaxReplicas)
-		d.ScaleTo = ptr(floor)
-	case s.MinReplicas == 0 && cooled:
-		d.Desired = 0
-		if in.Replicas <= floor {
-			d.ScaleTo = ptr(int32(0))
-		}
-	default:
-		d.Desired = clamp(want, floor, s.MaxReplicas)
-	}
+	d.size(s, in.Replicas, want, cooled)
 
 	current := in.Observed
 	if d.ScaleTo != nil {
@@ -122,6 +108,26 @@ func Decide(in Input) Decision {
 		h.steer(d.Metrics, targetsMilli(in.Triggers), clamp(d.Desired, floor, s.MaxReplicas))
 	}
 	return d
+}
+
+// size sets Desired and, for the moves to and from zero, ScaleTo.
+func (d *Decision) size(s *Spec, replicas, want int32, cooled bool) {
+	floor := max(1, s.MinReplicas)
+	d.Desired = clamp(want, floor, s.MaxReplicas)
+	if s.MinReplicas > 0 {
+		return
+	}
+	switch {
+	case replicas == 0 && !d.Active && !d.Fallback:
+		d.Desired = 0
+	case replicas == 0:
+		d.ScaleTo = ptr(floor)
+	case cooled:
+		d.Desired = 0
+		if replicas <= floor {
+			d.ScaleTo = ptr(int32(0))
+		}
+	}
 }
 
 // readTriggers fills d.Metrics, d.Active and d.Fallback, and returns the largest replica

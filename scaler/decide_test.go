@@ -23,12 +23,12 @@ func value(v, target float64) TriggerState {
 	return TriggerState{Target: target, Value: v, Active: v > 0, Polled: true}
 }
 
-func failing(n int32, target float64) TriggerState {
-	return TriggerState{Target: target, Err: errors.New("down"), Failures: n, Polled: true}
+func failing(n int32) TriggerState {
+	return TriggerState{Target: 10, Err: errors.New("down"), Failures: n, Polled: true}
 }
 
 func TestDecide(t *testing.T) {
-	errPoll := failing(1, 10)
+	errPoll := failing(1)
 	tests := []struct {
 		name         string
 		in           Input
@@ -69,13 +69,13 @@ func TestDecide(t *testing.T) {
 		{name: "an unread trigger never lets the workload go to zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }), Triggers: []TriggerState{{Target: 10}},
 			Replicas: 1, Observed: 1, LastActive: t0.Add(-time.Hour), Now: t0},
 			wantDesired: 1, wantServed: []bool{false}},
-		{name: "failing below the fallback threshold serves nothing", in: Input{Spec: spec(func(s *Spec) { s.FallbackReplicas = 6 }), Triggers: []TriggerState{failing(2, 10)}, Replicas: 3, Observed: 3},
+		{name: "failing below the fallback threshold serves nothing", in: Input{Spec: spec(func(s *Spec) { s.FallbackReplicas = 6 }), Triggers: []TriggerState{failing(2)}, Replicas: 3, Observed: 3},
 			wantDesired: 1, wantServed: []bool{false}},
-		{name: "fallback after enough failures", in: Input{Spec: spec(func(s *Spec) { s.FallbackReplicas = 6 }), Triggers: []TriggerState{failing(3, 10)}, Replicas: 3, Observed: 3},
+		{name: "fallback after enough failures", in: Input{Spec: spec(func(s *Spec) { s.FallbackReplicas = 6 }), Triggers: []TriggerState{failing(3)}, Replicas: 3, Observed: 3},
 			wantDesired: 6, wantFallback: true, wantServed: []bool{true}},
-		{name: "fallback wakes a workload at zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0; s.FallbackReplicas = 2 }), Triggers: []TriggerState{failing(5, 10)}, Replicas: 0},
+		{name: "fallback wakes a workload at zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0; s.FallbackReplicas = 2 }), Triggers: []TriggerState{failing(5)}, Replicas: 0},
 			wantDesired: 2, wantScaleTo: ptr[int32](1), wantFallback: true, wantServed: []bool{true}},
-		{name: "without fallback a failing source leaves a workload at zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }), Triggers: []TriggerState{failing(5, 10)}, Replicas: 0},
+		{name: "without fallback a failing source leaves a workload at zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }), Triggers: []TriggerState{failing(5)}, Replicas: 0},
 			wantDesired: 0, wantServed: []bool{false}},
 		{name: "paused changes nothing", in: Input{Spec: spec(func(s *Spec) { s.Paused = true }), Triggers: []TriggerState{value(500, 10)}, Replicas: 7},
 			wantDesired: 7, wantPaused: true},

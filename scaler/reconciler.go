@@ -96,18 +96,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 
 // configure parses the annotations and compiles the triggers with their Secrets.
 func (r *Reconciler) configure(ctx context.Context, t Target, obj client.Object) (*Spec, []sources.Trigger, error) {
-	spec, err := ParseSpec(obj.GetAnnotations())
-	if err != nil {
-		return nil, nil, err
-	}
 	var names []string
-	for _, tr := range spec.Triggers {
-		if tr.AuthenticationRef != nil {
-			names = append(names, tr.AuthenticationRef.Name)
-		}
-	}
-	r.Store.SetSecrets(t, names)
-	triggers, err := spec.Compile(r.Registry, func(name string) (map[string]string, error) {
+	defer func() { r.Store.SetSecrets(t, names) }()
+	return Load(obj.GetAnnotations(), r.Registry, func(name string) (map[string]string, error) {
+		names = append(names, name)
 		var s corev1.Secret
 		err := r.Client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: name}, &s)
 		if apierrors.IsNotFound(err) {
@@ -125,7 +117,6 @@ func (r *Reconciler) configure(ctx context.Context, t Target, obj client.Object)
 		}
 		return data, nil
 	})
-	return spec, triggers, err
 }
 
 // apply writes the decision: the HPA (none while paused), then the scale subresource.

@@ -7,7 +7,6 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,7 +24,7 @@ import (
 // Setup adds to mgr a controller per workload kind and the Poller, and returns the Store
 // that the metrics API reads. Controllers and Poller run on every replica (each serves fresh
 // metrics); only the elected leader writes to the cluster.
-func Setup(mgr manager.Manager, reg sources.Registry, metrics *Metrics, recorder events.EventRecorder) (*Store, error) {
+func Setup(mgr manager.Manager, reg sources.Registry, metrics *Metrics, recorder Recorder) (*Store, error) {
 	store := NewStore(time.Now, metrics)
 	wake := map[string]chan event.GenericEvent{}
 	for kind := range workloadKinds {

@@ -147,7 +147,8 @@ func HasTriggers(annotations map[string]string) bool {
 }
 
 // ParseSpec reads the qscale.io annotations. Every problem is reported at once, in a
-// *SpecError; trigger parameters are checked later, by Compile, which needs the Secrets.
+// *SpecError, with the Spec as far as it could be read (bad values replaced by defaults);
+// trigger parameters are checked by Compile, which needs the Secrets (Load does both).
 func ParseSpec(annotations map[string]string) (*Spec, error) {
 	p := &specParser{annotations: annotations}
 	s := &Spec{
@@ -175,9 +176,36 @@ func ParseSpec(annotations map[string]string) (*Spec, error) {
 	}
 	if len(p.problems) > 0 {
 		sortProblems(p.problems)
-		return nil, &SpecError{Problems: p.problems}
+		return s, &SpecError{Problems: p.problems}
 	}
 	return s, nil
+}
+
+// Load parses a workload's annotations and compiles its triggers, reporting every problem of
+// both steps together in one *SpecError. Other errors come from reading Secrets.
+func Load(annotations map[string]string, reg sources.Registry, secrets SecretLookup) (*Spec, []sources.Trigger, error) {
+	spec, err := ParseSpec(annotations)
+	var parsed *SpecError
+	if err != nil && !errors.As(err, &parsed) {
+		return nil, nil, err
+	}
+	triggers, err := spec.Compile(reg, secrets)
+	var compiled *SpecError
+	if err != nil && !errors.As(err, &compiled) {
+		return nil, nil, err
+	}
+	if parsed == nil && compiled == nil {
+		return spec, triggers, nil
+	}
+	var problems []Problem
+	if parsed != nil {
+		problems = append(problems, parsed.Problems...)
+	}
+	if compiled != nil {
+		problems = append(problems, compiled.Problems...)
+	}
+	sortProblems(problems)
+	return nil, nil, &SpecError{Problems: problems}
 }
 
 // sortProblems orders problems by annotation, keeping the order within one annotation.

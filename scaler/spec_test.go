@@ -2,9 +2,12 @@ package scaler_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 
 	"github.com/qscale/qscale/scaler"
 	"github.com/qscale/qscale/sources"
@@ -22,28 +25,24 @@ const kafkaTrigger = `
 `
 
 func TestParseSpec(t *testing.T) {
+	zero := int32(0)
 	tests := []struct {
-		name  string
-		ann   map[string]string
-		check func(t *testing.T, s *scaler.Spec)
-		want  []string // problems, in order
+		name string
+		ann  map[string]string
+		spec *scaler.Spec // the parsed spec, when valid
+		want []string     // problems, in order
 	}{
 		{
-			name: "defaults",
+			name: "defaults; an unquoted number reads as its text",
 			ann:  map[string]string{scaler.AnnotationTriggers: kafkaTrigger},
-			check: func(t *testing.T, s *scaler.Spec) {
-				if s.MinReplicas != 1 || s.MaxReplicas != 100 || s.PollingInterval != 10*time.Second ||
-					s.CooldownPeriod != 5*time.Minute || s.FallbackReplicas != 0 || s.FallbackFailures != 3 ||
-					s.Paused || s.PausedReplicas != nil || s.Behavior != nil {
-					t.Errorf("defaults: %+v", s)
-				}
-				if got := s.Triggers[0].Metadata["lagThreshold"]; got != "50" {
-					t.Errorf("an unquoted number should read as its text, got %q", got)
-				}
+			spec: &scaler.Spec{
+				Triggers: []scaler.TriggerSpec{{Type: "kafka", Name: "orders", Metadata: scaler.Metadata{
+					"bootstrapServers": "k:9092", "consumerGroup": "g", "topic": "orders", "lagThreshold": "50"}}},
+				MinReplicas: 1, MaxReplicas: 100, PollingInterval: 10 * time.Second, CooldownPeriod: 5 * time.Minute, FallbackFailures: 3,
 			},
 		},
 		{
-			name: "every annotation",
+			name: "every annotation; default trigger names",
 			ann: map[string]string{
 				scaler.AnnotationTriggers:         `[{"type":"kafka","metadata":{"topic":"a"}},{"type":"kafka","metadata":{"topic":"b"}}]`,
 				scaler.AnnotationMinReplicas:      "0",
@@ -56,15 +55,14 @@ func TestParseSpec(t *testing.T) {
 				scaler.AnnotationPausedReplicas:   "0",
 				scaler.AnnotationHPABehavior:      "scaleDown:\n  stabilizationWindowSeconds: 0\n",
 			},
-			check: func(t *testing.T, s *scaler.Spec) {
-				if s.MinReplicas != 0 || s.MaxReplicas != 12 || s.PollingInterval != 2*time.Second || s.CooldownPeriod != 30*time.Second ||
-					s.FallbackReplicas != 4 || s.FallbackFailures != 2 || !s.Paused || s.PausedReplicas == nil || *s.PausedReplicas != 0 ||
-					s.Behavior == nil || *s.Behavior.ScaleDown.StabilizationWindowSeconds != 0 {
-					t.Errorf("parsed %+v", s)
-				}
-				if s.Triggers[0].Name != "kafka-0" || s.Triggers[1].Name != "kafka-1" {
-					t.Errorf("default names: %q, %q", s.Triggers[0].Name, s.Triggers[1].Name)
-				}
+			spec: &scaler.Spec{
+				Triggers: []scaler.TriggerSpec{
+					{Type: "kafka", Name: "kafka-0", Metadata: scaler.Metadata{"topic": "a"}},
+					{Type: "kafka", Name: "kafka-1", Metadata: scaler.Metadata{"topic": "b"}},
+				},
+				MinReplicas: 0, MaxReplicas: 12, PollingInterval: 2 * time.Second, CooldownPeriod: 30 * time.Second,
+				FallbackReplicas: 4, FallbackFailures: 2, Paused: true, PausedReplicas: &zero,
+				Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: &zero}},
 			},
 		},
 		{
@@ -107,31 +105,35 @@ func TestParseSpec(t *testing.T) {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
 				}
-				tt.check(t, s)
+				if !reflect.DeepEqual(s, tt.spec) {
+					t.Errorf("parsed\n%+v\nwant\n%+v", s, tt.spec)
+				}
 				return
 			}
-			var se *scaler.SpecError
-			if !errors.As(err, &se) {
-				t.Fatalf("err = %v, want a *SpecError", err)
-			}
-			if len(se.Problems) != len(tt.want) {
-				t.Fatalf("problems:\n%s\nwant %d", strings.Join(problemStrings(se), "\n"), len(tt.want))
-			}
-			for i, w := range tt.want {
-				if got := se.Problems[i].String(); !strings.Contains(got, w) {
-					t.Errorf("problem %d = %q, want %q", i, got, w)
-				}
-			}
+			checkProblems(t, err, tt.want)
 		})
 	}
 }
 
-func problemStrings(se *scaler.SpecError) []string {
-	var out []string
-	for _, p := range se.Problems {
-		out = append(out, p.String())
+// checkProblems checks that err is a *SpecError with exactly the wanted problems, in order.
+func checkProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	var se *scaler.SpecError
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v, want a *SpecError", err)
 	}
-	return out
+	var got []string
+	for _, p := range se.Problems {
+		got = append(got, p.String())
+	}
+	if len(got) != len(want) {
+		t.Fatalf("problems:\n%s\nwant %d", strings.Join(got, "\n"), len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], w) {
+			t.Errorf("problem %d = %q, want %q", i, got[i], w)
+		}
+	}
 }
 
 var registry = sources.Registry{"kafka": kafka.Kind}
@@ -175,14 +177,7 @@ func TestCompile(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				t.Fatal("no error")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
-			}
+			checkProblems(t, err, tt.want)
 			if strings.Contains(err.Error(), "pw") {
 				t.Errorf("error reveals the Secret: %v", err)
 			}

@@ -1,7 +1,5 @@
 package scaler
 
-import "math"
-
 // hpa models how the HPA controller sizes a workload from External metrics with AverageValue
 // targets, in its own milli-unit arithmetic: for each metric it keeps the current size while
 // usage/(target × current) is within [1−down, 1+up], and otherwise proposes
@@ -98,10 +96,5 @@ func (h hpa) valueFor(goal int32, target int64) (int64, bool) {
 	return c * target, true
 }
 
-func ceilDiv(a, b int64) int32 {
-	if a <= 0 {
-		return 0
-	}
-	q := a/b + min(a%b, 1)
-	return int32(min(q, math.MaxInt32))
-}
+// ceilDiv is ceil(a/b) computed as the HPA controller computes it, in float64.
+func ceilDiv(a, b int64) int32 { return replicasFor(float64(a), float64(b)) }

@@ -5,27 +5,43 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/kafka"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-const usage = `usage: qscale <command>
+// registry holds every trigger type qscale knows.
+var registry = sources.Registry{
+	"kafka": kafka.Kind,
+}
+
+const usage = `usage: qscale <command> [flags]
 
 commands:
+  run       run the controller, the pollers and the external metrics API
+  check     validate the qscale.io annotations of a manifest: qscale check -f FILE
   version   print the version
+
+Run "qscale <command> --help" for the flags of a command.
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
+	case "run":
+		return runController(args[1:], stderr)
+	case "check":
+		return check(args[1:], stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "qscale", version)
 		return 0

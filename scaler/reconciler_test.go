@@ -1,0 +1,417 @@
+package scaler
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/kafka"
+)
+
+const ordersTrigger = `
+- type: kafka
+  name: orders
+  metadata: {bootstrapServers: "k:9092", consumerGroup: g, topic: orders, lagThreshold: "50"}
+`
+
+// recordedEvent is one Event the reconciler recorded.
+type recordedEvent struct{ typ, reason, note string }
+
+type eventLog struct {
+	mu     sync.Mutex
+	events []recordedEvent
+}
+
+func (l *eventLog) Eventf(_, _ runtime.Object, typ, reason, _, note string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(args) > 0 {
+		note = args[0].(string)
+	}
+	l.events = append(l.events, recordedEvent{typ, reason, note})
+}
+
+// take returns the events recorded since the last take.
+func (l *eventLog) take() []recordedEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.events
+	l.events = nil
+	return out
+}
+
+type harness struct {
+	t      *testing.T
+	client client.Client
+	store  *Store
+	events *eventLog
+	now    time.Time
+	leader bool
+	r      *Reconciler
+}
+
+func newHarness(t *testing.T, kind string, objs ...client.Object) *harness {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, events: &eventLog{}, now: t0, leader: true}
+	h.client = fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
+	h.store = NewStore(func() time.Time { return h.now }, nil)
+	reg := sources.Registry{"kafka": kafka.Kind}
+	pool := sources.NewPool(reg)
+	t.Cleanup(pool.Close)
+	h.r = &Reconciler{Client: h.client, Kind: kind, Registry: reg, Store: h.store,
+		Poller: NewPoller(pool, h.store, nil, nil), Recorder: h.events, IsLeader: func() bool { return h.leader }}
+	return h
+}
+
+func deployment(name string, replicas int32, ann map[string]string) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", Annotations: ann, UID: types.UID("uid-" + name)},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr(replicas)},
+		Status:     appsv1.DeploymentStatus{Replicas: replicas},
+	}
+}
+
+func (h *harness) reconcile(name string) {
+	h.t.Helper()
+	if _, err := h.r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "shop", Name: name}}); err != nil {
+		h.t.Fatalf("reconcile: %v", err)
+	}
+}
+
+// sample records a poll outcome for every trigger of "orders", as the Poller would.
+func (h *harness) sample(s sources.Sample) {
+	t := Target{Namespace: "shop", Kind: h.r.Kind, Name: "orders"}
+	_, triggers := h.store.current(t)
+	for _, tr := range triggers {
+		h.store.Record(t, tr, s, h.now)
+	}
+}
+
+func (h *harness) hpa(name string) (*autoscalingv2.HorizontalPodAutoscaler, bool) {
+	var hpa autoscalingv2.HorizontalPodAutoscaler
+	err := h.client.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: name}, &hpa)
+	if apierrors.IsNotFound(err) {
+		return nil, false
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return &hpa, true
+}
+
+// replicas returns the spec.replicas of "orders".
+func (h *harness) replicas() int32 {
+	var d appsv1.Deployment
+	if err := h.client.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "orders"}, &d); err != nil {
+		h.t.Fatal(err)
+	}
+	return *d.Spec.Replicas
+}
+
+func (h *harness) update(name string, mutate func(*appsv1.Deployment)) {
+	var d appsv1.Deployment
+	if err := h.client.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: name}, &d); err != nil {
+		h.t.Fatal(err)
+	}
+	mutate(&d)
+	if err := h.client.Update(context.Background(), &d); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func wantEvents(t *testing.T, got []recordedEvent, reasons ...string) {
+	t.Helper()
+	var have []string
+	for _, e := range got {
+		have = append(have, e.reason)
+	}
+	if strings.Join(have, ",") != strings.Join(reasons, ",") {
+		t.Fatalf("events %v, want %v", got, reasons)
+	}
+}
+
+func TestReconcileCreatesTheHPA(t *testing.T) {
+	h := newHarness(t, KindDeployment, deployment("orders", 2, map[string]string{
+		AnnotationTriggers: ordersTrigger, AnnotationMinReplicas: "2", AnnotationMaxReplicas: "12",
+		AnnotationHPABehavior: "scaleDown: {stabilizationWindowSeconds: 30}",
+	}))
+	h.reconcile("orders")
+	hpa, ok := h.hpa("qscale-orders")
+	if !ok {
+		t.Fatal("no HPA created")
+	}
+	checkHPA(t, hpa)
+	// The metric is served once the trigger has been read.
+	if _, _, err := h.store.Value(Target{"shop", KindDeployment, "orders"}, "qscale-orders"); !errors.Is(err, ErrNoValue) {
+		t.Errorf("before a poll: %v, want ErrNoValue", err)
+	}
+	h.sample(sources.Sample{Value: 420, Active: true})
+	h.reconcile("orders")
+	if v, _, err := h.store.Value(Target{"shop", KindDeployment, "orders"}, "qscale-orders"); err != nil || v != 420000 {
+		t.Errorf("served %d, %v; want 420000 milli", v, err)
+	}
+	if _, _, err := h.store.Value(Target{"shop", KindDeployment, "orders"}, "qscale-nosuch"); !errors.Is(err, ErrUnknownMetric) {
+		t.Errorf("unknown metric: %v", err)
+	}
+	// A changed annotation updates the HPA; removing the triggers deletes it.
+	h.update("orders", func(d *appsv1.Deployment) { d.Annotations[AnnotationMaxReplicas] = "20" })
+	h.reconcile("orders")
+	if hpa, _ := h.hpa("qscale-orders"); hpa.Spec.MaxReplicas != 20 {
+		t.Errorf("max after the edit = %d, want 20", hpa.Spec.MaxReplicas)
+	}
+	h.update("orders", func(d *appsv1.Deployment) { delete(d.Annotations, AnnotationTriggers) })
+	h.reconcile("orders")
+	if _, ok := h.hpa("qscale-orders"); ok {
+		t.Error("the HPA should be deleted with the triggers annotation")
+	}
+}
+
+// checkHPA checks the HPA made for "orders" with min 2, max 12 and a behavior.
+func checkHPA(t *testing.T, hpa *autoscalingv2.HorizontalPodAutoscaler) {
+	t.Helper()
+	ref := metav1.GetControllerOf(hpa)
+	m := hpa.Spec.Metrics[0].External
+	checks := []struct {
+		what string
+		ok   bool
+	}{
+		{"owner reference", ref != nil && ref.Kind == "Deployment" && ref.Name == "orders"},
+		{"managed-by label", hpa.Labels[LabelManagedBy] == ManagedByQscale},
+		{"min and max", *hpa.Spec.MinReplicas == 2 && hpa.Spec.MaxReplicas == 12},
+		{"scale target", hpa.Spec.ScaleTargetRef.Kind == "Deployment" && hpa.Spec.ScaleTargetRef.Name == "orders"},
+		{"metric name", m.Metric.Name == "qscale-orders"},
+		{"metric selector", m.Metric.Selector.MatchLabels[LabelKind] == "deployment" && m.Metric.Selector.MatchLabels[LabelName] == "orders"},
+		{"AverageValue target", m.Target.Type == autoscalingv2.AverageValueMetricType && m.Target.AverageValue.String() == "50"},
+		{"behavior", hpa.Spec.Behavior != nil && *hpa.Spec.Behavior.ScaleDown.StabilizationWindowSeconds == 30},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("HPA %s is wrong: %+v", c.what, hpa.Spec)
+		}
+	}
+}
+
+func TestReconcileBadConfiguration(t *testing.T) {
+	h := newHarness(t, KindDeployment,
+		deployment("broken", 3, map[string]string{AnnotationTriggers: "- type: kafka\n  metadata: {bootstrapServers: 'k:9092'}\n"}),
+		deployment("good", 3, map[string]string{AnnotationTriggers: ordersTrigger}))
+	h.reconcile("broken")
+	h.reconcile("good")
+	if _, ok := h.hpa("qscale-broken"); ok {
+		t.Error("an HPA was created for a workload that was never valid")
+	}
+	if _, ok := h.hpa("qscale-good"); !ok {
+		t.Error("a bad annotation elsewhere stopped a valid workload")
+	}
+	events := h.events.take()
+	wantEvents(t, events, ReasonInvalidScalingConfig)
+	if !strings.Contains(events[0].note, "qscale.io/triggers: [0] (kafka-0).metadata.consumerGroup: is required") {
+		t.Errorf("event note %q does not name annotation, trigger and field", events[0].note)
+	}
+	h.reconcile("broken")
+	wantEvents(t, h.events.take()) // the same problem is not reported again
+
+	// A valid workload that breaks keeps its HPA unchanged, then recovers.
+	before, _ := h.hpa("qscale-good")
+	h.update("good", func(d *appsv1.Deployment) { d.Annotations[AnnotationMaxReplicas] = "lots" })
+	h.reconcile("good")
+	after, ok := h.hpa("qscale-good")
+	if !ok || after.ResourceVersion != before.ResourceVersion {
+		t.Error("the HPA of a workload whose annotation broke was changed")
+	}
+	wantEvents(t, h.events.take(), ReasonInvalidScalingConfig)
+	h.update("good", func(d *appsv1.Deployment) { d.Annotations[AnnotationMaxReplicas] = "30" })
+	h.reconcile("good")
+	wantEvents(t, h.events.take(), ReasonScalingConfigValid)
+	if hpa, _ := h.hpa("qscale-good"); hpa.Spec.MaxReplicas != 30 {
+		t.Errorf("max after the fix = %d", hpa.Spec.MaxReplicas)
+	}
+}
+
+func TestReconcileNeverTouchesAnotherHPA(t *testing.T) {
+	foreign := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "team-hpa", Namespace: "shop"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 5,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "orders"}},
+	}
+	squatter := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "qscale-payments", Namespace: "shop"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 7,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "elsewhere"}},
+	}
+	h := newHarness(t, KindDeployment, foreign, squatter,
+		deployment("orders", 1, map[string]string{AnnotationTriggers: ordersTrigger}),
+		deployment("payments", 1, map[string]string{AnnotationTriggers: ordersTrigger}))
+	h.reconcile("orders")
+	h.reconcile("payments")
+	if _, ok := h.hpa("qscale-orders"); ok {
+		t.Error("qscale created an HPA for a workload another HPA scales")
+	}
+	if hpa, _ := h.hpa("qscale-payments"); hpa.Spec.MaxReplicas != 7 {
+		t.Error("qscale edited an HPA it does not own")
+	}
+	wantEvents(t, h.events.take(), ReasonHPAConflict, ReasonHPAConflict)
+	h.update("orders", func(d *appsv1.Deployment) { delete(d.Annotations, AnnotationTriggers) })
+	h.reconcile("orders")
+	if _, ok := h.hpa("team-hpa"); !ok {
+		t.Error("qscale deleted an HPA it does not own")
+	}
+}
+
+func TestReconcileScaleToZeroAndBack(t *testing.T) {
+	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{
+		AnnotationTriggers: ordersTrigger, AnnotationMinReplicas: "0", AnnotationCooldownPeriod: "1m",
+	}))
+	h.reconcile("orders")
+	h.sample(sources.Sample{Value: 0})
+	h.reconcile("orders")
+	if got := h.replicas(); got != 1 {
+		t.Fatalf("scaled before the cooldown: %d", got)
+	}
+	h.now = h.now.Add(time.Minute)
+	h.sample(sources.Sample{Value: 0})
+	h.reconcile("orders")
+	if got := h.replicas(); got != 0 {
+		t.Fatalf("replicas after the cooldown = %d, want 0", got)
+	}
+	wantEvents(t, h.events.take(), ReasonScaledToZero)
+
+	h.sample(sources.Sample{Err: errors.New("broker down")})
+	h.reconcile("orders")
+	if got := h.replicas(); got != 0 {
+		t.Fatalf("a failing source woke the workload: %d", got)
+	}
+	wantEvents(t, h.events.take(), ReasonSourceError)
+	h.sample(sources.Sample{Err: errors.New("broker down")})
+	h.reconcile("orders")
+	wantEvents(t, h.events.take()) // not repeated
+
+	h.sample(sources.Sample{Value: 3, Active: true})
+	h.reconcile("orders")
+	if got := h.replicas(); got != 1 {
+		t.Fatalf("replicas after activation = %d, want 1", got)
+	}
+	wantEvents(t, h.events.take(), ReasonSourceRecovered, ReasonActivated)
+}
+
+func TestReconcilePause(t *testing.T) {
+	h := newHarness(t, KindDeployment, deployment("orders", 5, map[string]string{AnnotationTriggers: ordersTrigger}))
+	h.reconcile("orders")
+	if _, ok := h.hpa("qscale-orders"); !ok {
+		t.Fatal("no HPA")
+	}
+	h.update("orders", func(d *appsv1.Deployment) { d.Annotations[AnnotationPausedReplicas] = "2" })
+	h.reconcile("orders")
+	if _, ok := h.hpa("qscale-orders"); ok {
+		t.Error("the HPA should go while paused")
+	}
+	if got := h.replicas(); got != 2 {
+		t.Errorf("paused replicas: %d, want 2", got)
+	}
+	h.update("orders", func(d *appsv1.Deployment) {
+		delete(d.Annotations, AnnotationPausedReplicas)
+		d.Annotations[AnnotationPaused] = "true"
+		d.Spec.Replicas = ptr[int32](4)
+	})
+	h.reconcile("orders")
+	if got := h.replicas(); got != 4 {
+		t.Errorf("paused changed replicas to %d", got)
+	}
+	h.update("orders", func(d *appsv1.Deployment) { delete(d.Annotations, AnnotationPaused) })
+	h.reconcile("orders")
+	if _, ok := h.hpa("qscale-orders"); !ok {
+		t.Error("the HPA should come back on resume")
+	}
+}
+
+func TestReconcileOnlyTheLeaderWrites(t *testing.T) {
+	h := newHarness(t, KindDeployment, deployment("orders", 0, map[string]string{AnnotationTriggers: ordersTrigger, AnnotationMinReplicas: "0"}))
+	h.leader = false
+	h.reconcile("orders")
+	h.sample(sources.Sample{Value: 80, Active: true})
+	h.reconcile("orders")
+	if _, ok := h.hpa("qscale-orders"); ok {
+		t.Error("a non-leader created an HPA")
+	}
+	if got := h.replicas(); got != 0 {
+		t.Error("a non-leader scaled the workload")
+	}
+	if len(h.events.take()) != 0 {
+		t.Error("a non-leader recorded Events")
+	}
+	if _, _, err := h.store.Value(Target{"shop", KindDeployment, "orders"}, "qscale-orders"); err != nil {
+		t.Errorf("a non-leader must still serve metrics: %v", err)
+	}
+}
+
+func TestReconcileReadsTheSecret(t *testing.T) {
+	withAuth := "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, sasl: plain, username: u}\n  authenticationRef: {name: creds}\n"
+	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{AnnotationTriggers: withAuth}))
+	h.reconcile("orders")
+	events := h.events.take()
+	wantEvents(t, events, ReasonInvalidScalingConfig)
+	if !strings.Contains(events[0].note, `Secret "creds" does not exist`) {
+		t.Errorf("note %q", events[0].note)
+	}
+	if got := h.store.UsingSecret("shop", "creds"); len(got) != 1 {
+		t.Fatalf("the workload is not indexed under its Secret: %v", got)
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "shop"}, Data: map[string][]byte{"password": []byte("hunter2")}}
+	if err := h.client.Create(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	h.reconcile("orders")
+	if _, ok := h.hpa("qscale-orders"); !ok {
+		t.Error("no HPA once the Secret exists")
+	}
+	for _, e := range append(events, h.events.take()...) {
+		if strings.Contains(e.note, "hunter2") {
+			t.Errorf("an Event reveals the Secret: %q", e.note)
+		}
+	}
+}
+
+func TestReconcileStatefulSet(t *testing.T) {
+	sts := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "ledger", Namespace: "shop", Annotations: map[string]string{AnnotationTriggers: ordersTrigger}},
+		Spec:       appsv1.StatefulSetSpec{Replicas: ptr[int32](1)},
+	}
+	h := newHarness(t, KindStatefulSet, sts)
+	h.reconcile("ledger")
+	hpa, ok := h.hpa("qscale-ledger")
+	if !ok || hpa.Spec.ScaleTargetRef.Kind != "StatefulSet" || hpa.Spec.Metrics[0].External.Metric.Selector.MatchLabels[LabelKind] != "statefulset" {
+		t.Fatalf("HPA for a StatefulSet: %+v", hpa)
+	}
+}
+
+func TestReconcileForgetsDeletedWorkloads(t *testing.T) {
+	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{AnnotationTriggers: ordersTrigger}))
+	h.reconcile("orders")
+	if err := h.client.Delete(context.Background(), deployment("orders", 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	h.reconcile("orders")
+	if names := h.store.MetricNames(); len(names) != 0 {
+		t.Errorf("metrics still listed for a deleted workload: %v", names)
+	}
+}
