@@ -19,9 +19,13 @@ all: lint test build
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/qscale ./cmd/qscale
 
-## test: unit and integration tests (Kafka through kfake on loopback ports)
+FUZZTIME         ?= 10s
+
+## test: unit and integration tests (Kafka through kfake on loopback ports), then a bounded
+## run of the annotation parser's fuzz target
 test:
 	$(GO) test -race -count=1 ./...
+	$(GO) test -run '^$$' -fuzz FuzzParseSpec -fuzztime $(FUZZTIME) ./scaler/
 
 ## lint: gofmt, go vet and golangci-lint with .golangci.yml
 lint: $(GOLANGCI_LINT)

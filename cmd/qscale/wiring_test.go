@@ -113,7 +113,7 @@ func seed(t *testing.T, cluster *kfake.Cluster) {
 }
 
 // metricsHandler builds the metrics API handler chain with a token authenticator.
-func metricsHandler(t *testing.T, values metricsapi.Values) http.Handler {
+func metricsHandler(t testing.TB, values metricsapi.Values) http.Handler {
 	t.Helper()
 	cfg := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
 	cfg.LoopbackClientConfig = &rest.Config{}
