@@ -36,7 +36,7 @@ func BenchmarkMetricsAPI(b *testing.B) {
 	client := srv.Client()
 	transport := client.Transport.(*http.Transport)
 	transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test server's own certificate
-	transport.MaxIdleConnsPerHost = 8 // one kept-alive connection per client, as the aggregator keeps
+	transport.MaxIdleConnsPerHost = 8                                 // one kept-alive connection per client, as the aggregator keeps
 
 	const clients = 8
 	const interval = 16 * time.Millisecond // per client: 500 requests/s in all, 1,000 HPAs syncing every 2 s
