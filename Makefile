@@ -11,7 +11,14 @@ GOLANGCI_VERSION := v2.15.0
 GOLANGCI_LINT    := $(CACHE)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
 BENCHTIME        ?= 300x
 
-.PHONY: all build test lint bench demo tools clean
+# The control plane for end-to-end tests, built from Go modules pinned in e2e/tools and cached
+# by the hash of those modules.
+K8S_TOOLS        := e2e/tools/kubernetes e2e/tools/etcd
+K8S_HASH         := $(shell cat $(foreach d,$(K8S_TOOLS),$(d)/go.mod $(d)/go.sum) | sha256sum | cut -c1-12)
+K8S_BIN          ?= $(CACHE)/k8s-$(K8S_HASH)
+K8S_BINARIES     := $(K8S_BIN)/etcd $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager
+
+.PHONY: all build test lint bench demo tools clean k8s-bin e2e
 
 all: lint test build
 
@@ -37,6 +44,25 @@ lint: $(GOLANGCI_LINT)
 ## bench: benchmarks with the figures recorded in BENCHMARKS.md
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+
+## k8s-bin: etcd, kube-apiserver and kube-controller-manager, built once into $(K8S_BIN)
+k8s-bin: $(K8S_BINARIES)
+
+$(K8S_BIN)/etcd:
+	@echo "building etcd into $(K8S_BIN) (once, about 2 minutes)"
+	cd e2e/tools/etcd && $(GO) build -trimpath -ldflags='-s -w' -o $@ go.etcd.io/etcd/server/v3
+
+$(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager &:
+	@echo "building kube-apiserver and kube-controller-manager into $(K8S_BIN)"
+	@echo "(once: 10 to 25 minutes on 2 cores; later runs reuse them)"
+	@start=$$(date +%s); \
+	  cd e2e/tools/kubernetes && $(GO) build -trimpath -ldflags='-s -w' -o $(K8S_BIN)/ \
+	    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager; \
+	  echo "built in $$(( $$(date +%s) - start ))s"
+
+## e2e: end-to-end scenarios against a real control plane (qscale runs as a process)
+e2e: build k8s-bin
+	QSCALE_K8S_BIN=$(K8S_BIN) QSCALE_BIN=$(CURDIR)/bin/qscale $(GO) test -tags e2e -count=1 -timeout 20m -v ./e2e/
 
 ## demo: the end-to-end demonstration
 demo:

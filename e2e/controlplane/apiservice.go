@@ -1,0 +1,72 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+)
+
+var apiServices = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
+
+// RegisterExternalMetrics points the APIService v1beta1.external.metrics.k8s.io at a server on
+// localhost:port, through a Service of type ExternalName in namespace (Endpoints refuse
+// loopback addresses), and waits until the aggregator reports it Available.
+func (cp *ControlPlane) RegisterExternalMetrics(ctx context.Context, namespace string, port int) error {
+	kube, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		return err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "qscale", Namespace: namespace},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "localhost",
+			Ports: []corev1.ServicePort{{Name: "https", Port: int32(port)}}}, //nolint:gosec // a TCP port
+	}
+	if _, err := kube.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cp.Config)
+	if err != nil {
+		return err
+	}
+	apiService := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiregistration.k8s.io/v1",
+		"kind":       "APIService",
+		"metadata":   map[string]any{"name": "v1beta1.external.metrics.k8s.io"},
+		"spec": map[string]any{
+			"group": "external.metrics.k8s.io", "version": "v1beta1",
+			"service":               map[string]any{"namespace": namespace, "name": "qscale", "port": int64(port)},
+			"insecureSkipTLSVerify": true,
+			"groupPriorityMinimum":  int64(100), "versionPriority": int64(100),
+		},
+	}}
+	if _, err := dyn.Resource(apiServices).Create(ctx, apiService, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating the APIService: %w", err)
+	}
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		got, err := dyn.Resource(apiServices).Get(ctx, "v1beta1.external.metrics.k8s.io", metav1.GetOptions{})
+		if err != nil {
+			return false, nil //nolint:nilerr // not there yet: keep polling
+		}
+		conditions, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+		for _, c := range conditions {
+			m, _ := c.(map[string]any)
+			if m["type"] == "Available" && m["status"] == "True" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}

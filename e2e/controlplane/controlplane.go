@@ -1,0 +1,284 @@
+// Package controlplane starts a real Kubernetes control plane on loopback for end-to-end
+// tests and the demo: etcd, kube-apiserver and kube-controller-manager (with the deployment,
+// replicaset and horizontal-pod-autoscaler controllers) as child processes, built from Go
+// modules by `make k8s-bin`. There is no kubelet: pods stay Pending, and the HPA scales
+// spec.replicas from external metrics alone.
+package controlplane
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// EnvBinDir names the folder that holds etcd, kube-apiserver and kube-controller-manager.
+const EnvBinDir = "QSCALE_K8S_BIN"
+
+// Options configure a control plane. Zero values take the defaults stated.
+type Options struct {
+	// BinDir holds the binaries; default: $QSCALE_K8S_BIN.
+	BinDir string
+	// Dir holds certificates, data and logs; default: a new temporary folder.
+	Dir string
+	// HPASyncPeriod is the HPA controller's sync period; default 1s.
+	HPASyncPeriod time.Duration
+	// Timeout bounds the start-up; default 60s.
+	Timeout time.Duration
+}
+
+// ControlPlane is a running control plane.
+type ControlPlane struct {
+	// Kubeconfig is the path of an admin kubeconfig (system:masters).
+	Kubeconfig string
+	// Config is the admin client configuration.
+	Config *rest.Config
+	// Dir holds the certificates, data and logs (etcd.log, kube-apiserver.log, …).
+	Dir string
+
+	procs []*exec.Cmd
+}
+
+// Start starts etcd, kube-apiserver and kube-controller-manager and waits until they are
+// ready. On error everything started is stopped.
+func Start(ctx context.Context, o Options) (cp *ControlPlane, err error) {
+	if o.BinDir == "" {
+		o.BinDir = os.Getenv(EnvBinDir)
+	}
+	if o.BinDir == "" {
+		return nil, fmt.Errorf("no Kubernetes binaries: set %s (make k8s-bin builds them)", EnvBinDir)
+	}
+	if o.Dir == "" {
+		if o.Dir, err = os.MkdirTemp("", "qscale-e2e-"); err != nil {
+			return nil, err
+		}
+	}
+	o.HPASyncPeriod = cmp(o.HPASyncPeriod, time.Second)
+	o.Timeout = cmp(o.Timeout, 60*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+
+	cp = &ControlPlane{Dir: o.Dir, Kubeconfig: filepath.Join(o.Dir, "admin.kubeconfig")}
+	defer func() {
+		if err != nil {
+			cp.Stop()
+		}
+	}()
+	return cp, cp.startAll(ctx, o)
+}
+
+// startAll generates the PKI and starts the three components in order, each ready before the next.
+func (cp *ControlPlane) startAll(ctx context.Context, o Options) error {
+	p := pki{dir: o.Dir}
+	if err := p.generate(); err != nil {
+		return err
+	}
+	ports, err := FreePorts(4)
+	if err != nil {
+		return err
+	}
+	etcdClient, etcdPeer, apiPort, kcmPort := ports[0], ports[1], ports[2], ports[3]
+	if err := cp.startEtcd(o.BinDir, etcdClient, etcdPeer); err != nil {
+		return err
+	}
+	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	if err := cp.startAPIServer(o.BinDir, p, etcdClient, apiPort); err != nil {
+		return err
+	}
+	if err := p.kubeconfig(cp.Kubeconfig, server, "admin"); err != nil {
+		return err
+	}
+	if cp.Config, err = clientcmd.BuildConfigFromFlags("", cp.Kubeconfig); err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, server+"/readyz", cp.Config); err != nil {
+		return fmt.Errorf("kube-apiserver not ready (see %s): %w", cp.log("kube-apiserver"), err)
+	}
+	kcmConfig := filepath.Join(o.Dir, "controller-manager.kubeconfig")
+	if err := p.kubeconfig(kcmConfig, server, "controller-manager"); err != nil {
+		return err
+	}
+	if err := cp.startControllerManager(o.BinDir, p, kcmConfig, kcmPort, o.HPASyncPeriod); err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, fmt.Sprintf("https://127.0.0.1:%d/healthz", kcmPort), nil); err != nil {
+		return fmt.Errorf("kube-controller-manager not healthy (see %s): %w", cp.log("kube-controller-manager"), err)
+	}
+	return nil
+}
+
+func cmp(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+func (cp *ControlPlane) log(name string) string { return filepath.Join(cp.Dir, name+".log") }
+
+func (cp *ControlPlane) startEtcd(bin string, client, peer int) error {
+	clientURL := fmt.Sprintf("http://127.0.0.1:%d", client)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peer)
+	return cp.start(filepath.Join(bin, "etcd"), "etcd", []string{
+		"--name=e2e", "--data-dir=" + filepath.Join(cp.Dir, "etcd"),
+		"--listen-client-urls=" + clientURL, "--advertise-client-urls=" + clientURL,
+		"--listen-peer-urls=" + peerURL, "--initial-advertise-peer-urls=" + peerURL,
+		"--initial-cluster=e2e=" + peerURL, "--log-level=warn", "--unsafe-no-fsync",
+	}, []string{"PATH=/usr/bin:/bin"}) // etcd reads every ETCD_* variable as a flag
+}
+
+func (cp *ControlPlane) startAPIServer(bin string, p pki, etcdPort, port int) error {
+	return cp.start(filepath.Join(bin, "kube-apiserver"), "kube-apiserver", []string{
+		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", etcdPort),
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
+		// Any non-loopback address: without a default route the apiserver finds none. It is never dialled.
+		"--advertise-address=10.255.255.1",
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--tls-cert-file=" + p.path("apiserver.crt"), "--tls-private-key-file=" + p.path("apiserver.key"),
+		"--client-ca-file=" + p.path("ca.crt"),
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file=" + p.path("sa.pub"), "--service-account-signing-key-file=" + p.path("sa.key"),
+		"--authorization-mode=RBAC",
+		"--requestheader-client-ca-file=" + p.path("front-proxy-ca.crt"),
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + p.path("front-proxy-client.crt"), "--proxy-client-key-file=" + p.path("front-proxy-client.key"),
+		// Endpoints refuse loopback addresses: aggregated APIs are reached through an
+		// ExternalName Service resolved by the aggregator itself.
+		"--enable-aggregator-routing=false",
+	}, os.Environ())
+}
+
+func (cp *ControlPlane) startControllerManager(bin string, p pki, kubeconfig string, port int, hpaSync time.Duration) error {
+	return cp.start(filepath.Join(bin, "kube-controller-manager"), "kube-controller-manager", []string{
+		"--kubeconfig=" + kubeconfig, "--authentication-kubeconfig=" + kubeconfig, "--authorization-kubeconfig=" + kubeconfig,
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
+		"--use-service-account-credentials", "--root-ca-file=" + p.path("ca.crt"),
+		"--service-account-private-key-file=" + p.path("sa.key"),
+		"--leader-elect=false",
+		"--controllers=deployment-controller,replicaset-controller,statefulset-controller,horizontal-pod-autoscaler-controller," +
+			"serviceaccount-controller,serviceaccount-token-controller,garbage-collector-controller,namespace-controller,root-ca-certificate-publisher-controller",
+		"--horizontal-pod-autoscaler-sync-period=" + hpaSync.String(),
+	}, os.Environ())
+}
+
+// start runs a binary as a child process, its output in <name>.log.
+func (cp *ControlPlane) start(path, name string, args, env []string) error {
+	logFile, err := os.Create(cp.log(name))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(path, args...) //nolint:gosec // the control plane's own binaries, from the configured folder
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	cp.procs = append(cp.procs, cmd)
+	return nil
+}
+
+// Stop stops every process, the last started first, and waits for them.
+func (cp *ControlPlane) Stop() {
+	for i := len(cp.procs) - 1; i >= 0; i-- {
+		StopProcess(cp.procs[i], 10*time.Second)
+	}
+	cp.procs = nil
+}
+
+// StopProcess sends SIGTERM to cmd's process group and SIGKILL if it has not exited in time.
+func StopProcess(cmd *exec.Cmd, grace time.Duration) {
+	if cmd.Process == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// waitHTTP polls url until it answers 200 or ctx ends. With cfg, it presents cfg's client
+// certificate and trusts its CA; without, it skips verification (health endpoints).
+func waitHTTP(ctx context.Context, url string, cfg *rest.Config) error {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a loopback health check
+	if cfg != nil {
+		var err error
+		if client, err = rest.HTTPClientFor(cfg); err != nil {
+			return err
+		}
+	}
+	var last error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// FreePorts returns n distinct loopback ports that were free a moment ago.
+func FreePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// Tail returns the last lines of a component's log, for test failure messages.
+func (cp *ControlPlane) Tail(name string, lines int) string { return cp.TailFile(cp.log(name), lines) }
+
+// TailFile returns the last lines of a file, for test failure messages.
+func (cp *ControlPlane) TailFile(path string, lines int) string {
+	b, err := os.ReadFile(path) //nolint:gosec // a log file the harness itself writes
+	if err != nil {
+		return err.Error()
+	}
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}

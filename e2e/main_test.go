@@ -1,0 +1,149 @@
+//go:build e2e
+
+// Package e2e runs qscale as a process against a real control plane (etcd, kube-apiserver,
+// kube-controller-manager with the HPA controller) and real brokers, and checks that a real
+// HPA scales real Deployments from queue depth. Run it with `make e2e`.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/qscale/qscale/e2e/controlplane"
+)
+
+// env is what every scenario shares: the control plane, a kfake cluster and qscale.
+var env struct {
+	cp         *controlplane.ControlPlane
+	kube       *kubernetes.Clientset
+	kafka      *kfake.Cluster
+	qscaleLog  string
+	metricsURL string
+}
+
+func TestMain(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "qscale-e2e-")
+	if err != nil {
+		return 1, err
+	}
+	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: dir})
+	if err != nil {
+		return 1, err
+	}
+	defer cp.Stop()
+	env.cp = cp
+	if env.kube, err = kubernetes.NewForConfig(cp.Config); err != nil {
+		return 1, err
+	}
+	if env.kafka, err = kfake.NewCluster(kfake.NumBrokers(3)); err != nil {
+		return 1, err
+	}
+	defer env.kafka.Close()
+	qscale, err := startQscale(ctx, dir)
+	if err != nil {
+		return 1, err
+	}
+	defer controlplane.StopProcess(qscale, 10*time.Second)
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "logs are in %s\n", dir)
+	} else {
+		_ = os.RemoveAll(dir)
+	}
+	return code, nil
+}
+
+// startQscale runs `qscale run` against the control plane, waits until it is ready and
+// registers its metrics API.
+func startQscale(ctx context.Context, dir string) (*exec.Cmd, error) {
+	bin := os.Getenv("QSCALE_BIN")
+	if bin == "" {
+		bin = filepath.Join("..", "bin", "qscale")
+	}
+	ports, err := controlplane.FreePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	env.qscaleLog = filepath.Join(dir, "qscale.log")
+	logFile, err := os.Create(env.qscaleLog)
+	if err != nil {
+		return nil, err
+	}
+	env.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1])
+	cmd := exec.Command(bin, "run", "--kubeconfig", env.cp.Kubeconfig, //nolint:gosec // the qscale binary under test
+		"--secure-port", strconv.Itoa(ports[0]),
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	ready := fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
+	if err := waitUntil(ctx, 30*time.Second, func() (bool, error) {
+		resp, err := http.Get(ready) //nolint:noctx,gosec // qscale's own probe on loopback
+		if err != nil {
+			return false, nil
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	}); err != nil {
+		controlplane.StopProcess(cmd, time.Second)
+		return nil, fmt.Errorf("qscale not ready (see %s): %w", env.qscaleLog, err)
+	}
+	if err := env.cp.RegisterExternalMetrics(ctx, "qscale", ports[0]); err != nil {
+		controlplane.StopProcess(cmd, time.Second)
+		return nil, fmt.Errorf("registering the metrics API (see %s): %w", env.qscaleLog, err)
+	}
+	return cmd, nil
+}
+
+// waitUntil polls cond every 100ms until it holds, fails, or timeout passes.
+func waitUntil(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// impersonating returns a client configuration acting as user with groups.
+func impersonating(user string, groups ...string) *rest.Config {
+	cfg := rest.CopyConfig(env.cp.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
+	return cfg
+}
