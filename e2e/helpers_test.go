@@ -21,14 +21,14 @@ import (
 	"github.com/qscale/qscale/e2e/controlplane"
 )
 
-func ctxFor(t *testing.T, d time.Duration) context.Context {
+func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // namespace creates a namespace for one scenario.
-func namespace(t *testing.T, name string) string {
+func namespace(t testing.TB, name string) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if _, err := env.kube.CoreV1().Namespaces().Create(ctxFor(t, 10*time.Second), ns, metav1.CreateOptions{}); err != nil {
@@ -39,7 +39,7 @@ func namespace(t *testing.T, name string) string {
 
 // deployment creates a Deployment with the given replicas and annotations. Its pods never
 // run (there is no kubelet); the HPA needs only the Deployment.
-func deployment(t *testing.T, ns, name string, replicas int32, annotations map[string]string) {
+func deployment(t testing.TB, ns, name string, replicas int32, annotations map[string]string) {
 	t.Helper()
 	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{
@@ -59,7 +59,7 @@ func deployment(t *testing.T, ns, name string, replicas int32, annotations map[s
 }
 
 // annotate changes a Deployment's annotations; an empty value removes one.
-func annotate(t *testing.T, ns, name string, kv map[string]string) {
+func annotate(t testing.TB, ns, name string, kv map[string]string) {
 	t.Helper()
 	ann := map[string]any{}
 	for k, v := range kv {
@@ -76,7 +76,7 @@ func annotate(t *testing.T, ns, name string, kv map[string]string) {
 }
 
 // waitReplicas waits until the Deployment's spec.replicas is want.
-func waitReplicas(t *testing.T, ns, name string, want int32, timeout time.Duration) {
+func waitReplicas(t testing.TB, ns, name string, want int32, timeout time.Duration) {
 	t.Helper()
 	var got int32
 	err := waitUntil(context.Background(), timeout, func() (bool, error) {
@@ -93,7 +93,7 @@ func waitReplicas(t *testing.T, ns, name string, want int32, timeout time.Durati
 }
 
 // replicasStay checks that the Deployment keeps want replicas for d.
-func replicasStay(t *testing.T, ns, name string, want int32, d time.Duration) {
+func replicasStay(t testing.TB, ns, name string, want int32, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -109,7 +109,7 @@ func replicasStay(t *testing.T, ns, name string, want int32, d time.Duration) {
 }
 
 // waitEvent waits for an Event with reason on the object and returns its message.
-func waitEvent(t *testing.T, ns, object, reason string, timeout time.Duration) string {
+func waitEvent(t testing.TB, ns, object, reason string, timeout time.Duration) string {
 	t.Helper()
 	var msg string
 	err := waitUntil(context.Background(), timeout, func() (bool, error) {
@@ -166,7 +166,7 @@ func tailQscale() string {
 }
 
 // kafkaTopic creates a topic with partitions on the shared kfake cluster.
-func kafkaTopic(t *testing.T, topic string, partitions int32) {
+func kafkaTopic(t testing.TB, topic string, partitions int32) {
 	t.Helper()
 	resp, err := admin(t).CreateTopic(ctxFor(t, 10*time.Second), partitions, 1, nil, topic)
 	if err == nil {
@@ -179,7 +179,7 @@ func kafkaTopic(t *testing.T, topic string, partitions int32) {
 
 func kafkaAddrs() string { return strings.Join(env.kafka.ListenAddrs(), ",") }
 
-func admin(t *testing.T) *kadm.Client {
+func admin(t testing.TB) *kadm.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(env.kafka.ListenAddrs()...))
 	if err != nil {
@@ -190,7 +190,7 @@ func admin(t *testing.T) *kadm.Client {
 }
 
 // produce writes n records to each given partition.
-func produce(t *testing.T, topic string, perPartition map[int32]int) {
+func produce(t testing.TB, topic string, perPartition map[int32]int) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(env.kafka.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
@@ -209,7 +209,7 @@ func produce(t *testing.T, topic string, perPartition map[int32]int) {
 }
 
 // catchUp commits the group at the end of every partition of topic.
-func catchUp(t *testing.T, group, topic string) {
+func catchUp(t testing.TB, group, topic string) {
 	t.Helper()
 	a := admin(t)
 	ends, err := a.ListEndOffsets(ctxFor(t, 10*time.Second), topic)
@@ -222,7 +222,7 @@ func catchUp(t *testing.T, group, topic string) {
 }
 
 // commitAt commits the group at offset on every given partition.
-func commitAt(t *testing.T, group, topic string, offsets map[int32]int64) {
+func commitAt(t testing.TB, group, topic string, offsets map[int32]int64) {
 	t.Helper()
 	os := kadm.Offsets{}
 	for p, at := range offsets {
@@ -246,7 +246,7 @@ func kafkaTrigger(name, group, topic string) string {
 func freePorts(n int) ([]int, error) { return controlplane.FreePorts(n) }
 
 // deploymentScale sets a Deployment's replicas through its scale subresource, as a person would.
-func deploymentScale(t *testing.T, ns, name string, replicas int32) {
+func deploymentScale(t testing.TB, ns, name string, replicas int32) {
 	t.Helper()
 	s, err := env.kube.AppsV1().Deployments(ns).GetScale(ctxFor(t, 5*time.Second), name, metav1.GetOptions{})
 	if err != nil {

@@ -8,11 +8,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +31,8 @@ var env struct {
 	cp         *controlplane.ControlPlane
 	kube       *kubernetes.Clientset
 	kafka      *kfake.Cluster
+	kafkaConns atomic.Int64 // connections accepted by the kfake cluster
+	qscale     *exec.Cmd
 	qscaleLog  string
 	metricsURL string
 }
@@ -58,7 +62,11 @@ func run(m *testing.M) (int, error) {
 	if env.kube, err = kubernetes.NewForConfig(cp.Config); err != nil {
 		return 1, err
 	}
-	if env.kafka, err = kfake.NewCluster(kfake.NumBrokers(3)); err != nil {
+	countConns := kfake.ListenFn(func(network, addr string) (net.Listener, error) {
+		l, err := net.Listen(network, addr)
+		return countingListener{l}, err
+	})
+	if env.kafka, err = kfake.NewCluster(kfake.NumBrokers(3), countConns); err != nil {
 		return 1, err
 	}
 	defer env.kafka.Close()
@@ -66,6 +74,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	env.qscale = qscale
 	defer controlplane.StopProcess(qscale, 10*time.Second)
 	code := m.Run()
 	if code != 0 {
@@ -119,6 +128,16 @@ func startQscale(ctx context.Context, dir string) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("registering the metrics API (see %s): %w", env.qscaleLog, err)
 	}
 	return cmd, nil
+}
+
+type countingListener struct{ net.Listener }
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		env.kafkaConns.Add(1)
+	}
+	return c, err
 }
 
 // waitUntil polls cond every 100ms until it holds, fails, or timeout passes.
