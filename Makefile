@@ -55,18 +55,23 @@ $(K8S_BIN)/etcd:
 $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager &:
 	@echo "building kube-apiserver and kube-controller-manager into $(K8S_BIN)"
 	@echo "(once: 10 to 25 minutes on 2 cores; later runs reuse them)"
-	@start=$$(date +%s); \
-	  cd e2e/tools/kubernetes && $(GO) build -trimpath -ldflags='-s -w' -o $(K8S_BIN)/ \
-	    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager; \
-	  echo "built in $$(( $$(date +%s) - start ))s"
+	@cd e2e/tools/kubernetes && start=$$(date +%s) && \
+	  { $(GO) build -trimpath -ldflags='-s -w' -o $(K8S_BIN)/ \
+	      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager & } && \
+	  pid=$$! && n=0 && \
+	  while kill -0 $$pid 2>/dev/null; do \
+	    sleep 1; n=$$((n + 1)); \
+	    [ $$((n % 30)) -ne 0 ] || echo "  still building: $$(( $$(date +%s) - start ))s"; \
+	  done && wait $$pid && echo "built in $$(( $$(date +%s) - start ))s"
 
 ## e2e: end-to-end scenarios against a real control plane (qscale runs as a process)
 e2e: build k8s-bin
 	QSCALE_K8S_BIN=$(K8S_BIN) QSCALE_BIN=$(CURDIR)/bin/qscale $(GO) test -tags e2e -count=1 -timeout 20m -v ./e2e/
 
-## demo: the end-to-end demonstration
-demo:
-	@echo "make demo is coming: it needs the scaling loop and the end-to-end control plane."
+## demo: qscale end to end on this machine: a control plane, a Kafka-protocol broker, qscale,
+## and a simulated bursty workload, with a live view
+demo: build k8s-bin
+	QSCALE_K8S_BIN=$(K8S_BIN) $(GO) run ./e2e/demo -qscale bin/qscale
 
 tools: $(GOLANGCI_LINT)
 

@@ -9,13 +9,10 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -70,12 +67,16 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	defer env.kafka.Close()
-	qscale, err := startQscale(ctx, dir)
+	bin := os.Getenv("QSCALE_BIN")
+	if bin == "" {
+		bin = filepath.Join("..", "bin", "qscale")
+	}
+	q, err := cp.StartQscale(ctx, bin)
 	if err != nil {
 		return 1, err
 	}
-	env.qscale = qscale
-	defer controlplane.StopProcess(qscale, 10*time.Second)
+	defer q.Stop()
+	env.qscale, env.qscaleLog, env.metricsURL = q.Cmd, q.Log, q.MetricsURL
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "logs are in %s\n", dir)
@@ -83,51 +84,6 @@ func run(m *testing.M) (int, error) {
 		_ = os.RemoveAll(dir)
 	}
 	return code, nil
-}
-
-// startQscale runs `qscale run` against the control plane, waits until it is ready and
-// registers its metrics API.
-func startQscale(ctx context.Context, dir string) (*exec.Cmd, error) {
-	bin := os.Getenv("QSCALE_BIN")
-	if bin == "" {
-		bin = filepath.Join("..", "bin", "qscale")
-	}
-	ports, err := controlplane.FreePorts(3)
-	if err != nil {
-		return nil, err
-	}
-	env.qscaleLog = filepath.Join(dir, "qscale.log")
-	logFile, err := os.Create(env.qscaleLog)
-	if err != nil {
-		return nil, err
-	}
-	env.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1])
-	cmd := exec.Command(bin, "run", "--kubeconfig", env.cp.Kubeconfig, //nolint:gosec // the qscale binary under test
-		"--secure-port", strconv.Itoa(ports[0]),
-		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	ready := fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
-	if err := waitUntil(ctx, 30*time.Second, func() (bool, error) {
-		resp, err := http.Get(ready) //nolint:noctx,gosec // qscale's own probe on loopback
-		if err != nil {
-			return false, nil
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	}); err != nil {
-		controlplane.StopProcess(cmd, time.Second)
-		return nil, fmt.Errorf("qscale not ready (see %s): %w", env.qscaleLog, err)
-	}
-	if err := env.cp.RegisterExternalMetrics(ctx, "qscale", ports[0]); err != nil {
-		controlplane.StopProcess(cmd, time.Second)
-		return nil, fmt.Errorf("registering the metrics API (see %s): %w", env.qscaleLog, err)
-	}
-	return cmd, nil
 }
 
 type countingListener struct{ net.Listener }

@@ -1,0 +1,59 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Qscale is a `qscale run` process serving the control plane.
+type Qscale struct {
+	Cmd        *exec.Cmd
+	Log        string // its output
+	MetricsURL string // its Prometheus endpoint
+}
+
+// StartQscale runs `bin run` against the control plane on free loopback ports, waits until it
+// is ready, and registers its metrics API as v1beta1.external.metrics.k8s.io. Its output goes
+// to qscale.log in the control plane's folder.
+func (cp *ControlPlane) StartQscale(ctx context.Context, bin string, extraArgs ...string) (*Qscale, error) {
+	ports, err := FreePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	q := &Qscale{Log: filepath.Join(cp.Dir, "qscale.log"), MetricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1])}
+	logFile, err := os.Create(q.Log)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"run", "--kubeconfig", cp.Kubeconfig,
+		"--secure-port", strconv.Itoa(ports[0]),
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2])}, extraArgs...)
+	q.Cmd = exec.Command(bin, args...) //nolint:gosec // the qscale binary under test
+	q.Cmd.Stdout, q.Cmd.Stderr = logFile, logFile
+	q.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := q.Cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	ready := fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := waitHTTP(wctx, ready, nil); err != nil {
+		q.Stop()
+		return nil, fmt.Errorf("qscale not ready (see %s): %w", q.Log, err)
+	}
+	if err := cp.RegisterExternalMetrics(ctx, "qscale", ports[0]); err != nil {
+		q.Stop()
+		return nil, fmt.Errorf("registering the metrics API (see %s): %w", q.Log, err)
+	}
+	return q, nil
+}
+
+// Stop stops qscale.
+func (q *Qscale) Stop() { StopProcess(q.Cmd, 10*time.Second) }

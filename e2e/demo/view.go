@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// view samples the cluster and the simulator and prints the live view and the summary.
+type view struct {
+	kube       kubernetes.Interface
+	sim        *simulator
+	metricsURL string
+
+	start              time.Time
+	peakLag            int64
+	peakReplicas       int32
+	events             []string
+	lastEvent          string
+	seen               map[string]bool
+	firstTraffic, wake time.Duration
+}
+
+const header = "  time   produce/s     lag   qscale desired   HPA   replicas   last Event"
+
+func (v *view) run(ctx context.Context, total time.Duration) {
+	v.start, v.seen = time.Now(), map[string]bool{}
+	fmt.Println(header)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		now := time.Since(v.start)
+		v.sim.setProgress(now.Seconds() / total.Seconds())
+		replicas, hpa := v.workload(ctx)
+		v.sim.setReplicas(replicas)
+		rate, lag, _, _, _ := v.sim.snapshot()
+		v.track(now, rate, lag, replicas)
+		if newEvent := v.pollEvents(ctx, now); newEvent || i%2 == 0 {
+			fmt.Printf("%6s %11.0f %7d %16s %5s %10d   %s\n", elapsed(now), rate, lag, v.desired(), hpa, replicas, v.lastEvent)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if i > 0 && i%40 == 0 {
+			fmt.Println(header)
+		}
+	}
+}
+
+func (v *view) track(now time.Duration, rate float64, lag int64, replicas int32) {
+	v.peakLag = max(v.peakLag, lag)
+	v.peakReplicas = max(v.peakReplicas, replicas)
+	if rate > 0 && v.firstTraffic == 0 {
+		v.firstTraffic = now
+	}
+	if v.firstTraffic > 0 && v.wake == 0 && replicas > 0 {
+		v.wake = now - v.firstTraffic
+	}
+}
+
+// workload returns the Deployment's replicas and the HPA's desired replicas ("-" when none).
+func (v *view) workload(ctx context.Context) (int32, string) {
+	var replicas int32
+	if d, err := v.kube.AppsV1().Deployments(demoNamespace).Get(ctx, workload, metav1.GetOptions{}); err == nil {
+		replicas = *d.Spec.Replicas
+	}
+	hpa := "-"
+	if h, err := v.kube.AutoscalingV2().HorizontalPodAutoscalers(demoNamespace).Get(ctx, "qscale-"+workload, metav1.GetOptions{}); err == nil {
+		hpa = strconv.Itoa(int(h.Status.DesiredReplicas))
+	}
+	return replicas, hpa
+}
+
+// desired scrapes qscale_desired_replicas for the workload from qscale's /metrics.
+func (v *view) desired() string {
+	resp, err := http.Get(v.metricsURL) //nolint:noctx // qscale's own endpoint on loopback
+	if err != nil {
+		return "?"
+	}
+	defer func() { _ = resp.Body.Close() }()
+	s := bufio.NewScanner(resp.Body)
+	for s.Scan() {
+		line := s.Text()
+		if strings.HasPrefix(line, "qscale_desired_replicas{") && strings.Contains(line, `target="deployment/`+workload+`"`) {
+			return line[strings.LastIndex(line, " ")+1:]
+		}
+	}
+	return "-"
+}
+
+// pollEvents records Events not seen before and reports whether there was one.
+func (v *view) pollEvents(ctx context.Context, now time.Duration) bool {
+	list, err := v.kube.EventsV1().Events(demoNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return false
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return eventTime(list.Items[i]).Before(eventTime(list.Items[j])) })
+	fresh := false
+	for _, e := range list.Items {
+		if v.seen[string(e.UID)] || e.Regarding.Kind == "Pod" || e.Regarding.Kind == "ReplicaSet" {
+			continue
+		}
+		v.seen[string(e.UID)] = true
+		v.lastEvent = fmt.Sprintf("%s %s: %s", e.Regarding.Kind, e.Reason, shorten(e.Note, 70))
+		v.events = append(v.events, elapsed(now)+"  "+v.lastEvent)
+		fresh = true
+	}
+	return fresh
+}
+
+func eventTime(e eventsv1.Event) time.Time {
+	if !e.EventTime.IsZero() {
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+func (v *view) summary(w io.Writer) {
+	_, lag, replicas, produced, consumed := v.sim.snapshot()
+	fmt.Fprintf(w, "\nsummary after %s\n", elapsed(time.Since(v.start)))
+	fmt.Fprintf(w, "  messages produced %d, consumed %d, left %d\n", produced, consumed, lag)
+	fmt.Fprintf(w, "  peak lag %d, peak replicas %d, replicas now %d\n", v.peakLag, v.peakReplicas, replicas)
+	if v.wake > 0 {
+		fmt.Fprintf(w, "  from the first message to a running replica: %.1fs\n", v.wake.Seconds())
+	}
+	fmt.Fprintln(w, "  Events on the Deployment and its HPA:")
+	for _, e := range v.events {
+		fmt.Fprintln(w, "   ", e)
+	}
+}
