@@ -12,7 +12,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -41,18 +40,7 @@ func namespace(t testing.TB, name string) string {
 // run (there is no kubelet); the HPA needs only the Deployment.
 func deployment(t testing.TB, ns, name string, replicas int32, annotations map[string]string) {
 	t.Helper()
-	labels := map[string]string{"app": name}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: annotations},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "worker", Image: "registry.invalid/worker:1"}}},
-			},
-		},
-	}
+	d := controlplane.Deployment(ns, name, replicas, annotations)
 	if _, err := env.kube.AppsV1().Deployments(ns).Create(ctxFor(t, 10*time.Second), d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

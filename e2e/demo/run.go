@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -82,28 +81,16 @@ func createWorkload(ctx context.Context, kube kubernetes.Interface, brokers stri
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	replicas := int32(1)
-	labels := map[string]string{"app": workload}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: workload, Namespace: demoNamespace, Annotations: map[string]string{
-			"qscale.io/triggers": fmt.Sprintf("- type: kafka\n  name: orders\n  metadata: {bootstrapServers: %q, consumerGroup: %s, topic: %s, lagThreshold: '%d'}\n",
-				brokers, group, topic, lagThreshold),
-			"qscale.io/min-replicas":     "0",
-			"qscale.io/max-replicas":     fmt.Sprint(partitions),
-			"qscale.io/polling-interval": "1s",
-			"qscale.io/cooldown-period":  "20s",
-			"qscale.io/hpa-behavior": "scaleUp: {stabilizationWindowSeconds: 0, policies: [{type: Percent, value: 200, periodSeconds: 2}]}\n" +
-				"scaleDown: {stabilizationWindowSeconds: 10, policies: [{type: Percent, value: 50, periodSeconds: 2}]}\n",
-		}},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "worker", Image: "registry.invalid/order-worker:1"}}},
-			},
-		},
-	}
+	d := controlplane.Deployment(demoNamespace, workload, 1, map[string]string{
+		"qscale.io/triggers": fmt.Sprintf("- type: kafka\n  name: orders\n  metadata: {bootstrapServers: %q, consumerGroup: %s, topic: %s, lagThreshold: '%d'}\n",
+			brokers, group, topic, lagThreshold),
+		"qscale.io/min-replicas":     "0",
+		"qscale.io/max-replicas":     fmt.Sprint(partitions),
+		"qscale.io/polling-interval": "1s",
+		"qscale.io/cooldown-period":  "20s",
+		"qscale.io/hpa-behavior": "scaleUp: {stabilizationWindowSeconds: 0, policies: [{type: Percent, value: 200, periodSeconds: 2}]}\n" +
+			"scaleDown: {stabilizationWindowSeconds: 10, policies: [{type: Percent, value: 50, periodSeconds: 2}]}\n",
+	})
 	_, err := kube.AppsV1().Deployments(demoNamespace).Create(ctx, d, metav1.CreateOptions{})
 	return err
 }
