@@ -78,7 +78,7 @@ func TestBrokerStopsAndComesBack(t *testing.T) {
 // removing the annotation resumes.
 func TestPause(t *testing.T) {
 	ns := namespace(t, "pause")
-	kafkaTopic(t, "pause", 4)
+	kafkaTopic(t, "pause", 12) // enough partitions that the cap does not bind
 	commitAt(t, "pg", "pause", map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0})
 	produce(t, "pause", map[int32]int{0: 20, 1: 20})
 	deployment(t, ns, "w", 1, map[string]string{"qscale.io/triggers": kafkaTrigger("lag", "pg", "pause"), "qscale.io/polling-interval": "1s", "qscale.io/hpa-behavior": fastHPA})

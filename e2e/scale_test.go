@@ -53,7 +53,7 @@ func TestBadAnnotationStaysLocal(t *testing.T) {
 	ns := namespace(t, "bad-config")
 	kafkaTopic(t, "bad-config", 4)
 	deployment(t, ns, "broken", 1, map[string]string{
-		"qscale.io/triggers":     strings.Replace(kafkaTrigger("lag", "g", "bad-config"), `lagThreshold: "10"`, `lagThreshold: "ten"`, 1),
+		"qscale.io/triggers":     strings.Replace(kafkaTrigger("lag", "g", "bad-config"), `lagThreshold: '10'`, `lagThreshold: 'ten'`, 1),
 		"qscale.io/max-replicas": "many",
 	})
 	deployment(t, ns, "healthy", 1, map[string]string{
