@@ -18,7 +18,7 @@ K8S_HASH         := $(shell cat $(foreach d,$(K8S_TOOLS),$(d)/go.mod $(d)/go.sum
 K8S_BIN          ?= $(CACHE)/k8s-$(K8S_HASH)
 K8S_BINARIES     := $(K8S_BIN)/etcd $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager
 
-.PHONY: all build test lint bench demo tools clean k8s-bin e2e
+.PHONY: all build test lint bench bench-e2e demo tools clean k8s-bin e2e
 
 all: lint test build
 
@@ -67,6 +67,10 @@ $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager &:
 ## e2e: end-to-end scenarios against a real control plane (qscale runs as a process)
 e2e: build k8s-bin
 	QSCALE_K8S_BIN=$(K8S_BIN) QSCALE_BIN=$(CURDIR)/bin/qscale $(GO) test -tags e2e -count=1 -timeout 20m -v ./e2e/
+
+## bench-e2e: benchmarks on the end-to-end control plane (qscale holding 1,000 workloads)
+bench-e2e: build k8s-bin
+	QSCALE_K8S_BIN=$(K8S_BIN) QSCALE_BIN=$(CURDIR)/bin/qscale $(GO) test -tags e2e -count=1 -timeout 30m -run '^$$' -bench . -benchtime 1x ./e2e/
 
 ## demo: qscale end to end on this machine: a control plane, a Kafka-protocol broker, qscale,
 ## and a simulated bursty workload, with a live view

@@ -29,6 +29,8 @@ type runOptions struct {
 	leaderElect             bool
 	leaderElectionNamespace string
 	metricsAddr, probeAddr  string
+	qps                     float32
+	burst                   int
 	adapter                 *basecmd.AdapterBase
 }
 
@@ -45,6 +47,8 @@ func newRunFlags(stderr io.Writer) (*pflag.FlagSet, *runOptions) {
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: qscale's own namespace in-cluster)")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (0 disables it)")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
+	fs.Float32Var(&o.qps, "kube-api-qps", 50, "requests per second to the Kubernetes API (HPAs, scale, Events)")
+	fs.IntVar(&o.burst, "kube-api-burst", 100, "burst of requests to the Kubernetes API")
 	o.adapter.InstallFlags()
 	return fs, o
 }
@@ -77,6 +81,7 @@ func (o *runOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cfg.QPS, cfg.Burst = o.qps, o.burst
 	mgrOpts := ctrl.Options{
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.probeAddr,

@@ -103,6 +103,7 @@ func (cp *ControlPlane) startAll(ctx context.Context, o Options) error {
 	if cp.Config, err = clientcmd.BuildConfigFromFlags("", cp.Kubeconfig); err != nil {
 		return err
 	}
+	cp.Config.QPS, cp.Config.Burst = 500, 1000 // tests create objects by the thousand
 	if err := waitHTTP(ctx, server+"/readyz", cp.Config); err != nil {
 		return fmt.Errorf("kube-apiserver not ready (see %s): %w", cp.log("kube-apiserver"), err)
 	}
