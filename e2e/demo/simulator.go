@@ -110,8 +110,8 @@ func (s *simulator) loop(ctx context.Context) {
 }
 
 // consume commits up to budget messages of backlog, spread over the partitions that have
-// some, and returns the budget left (a fraction of a message carries over; capacity with
-// nothing to do is not saved up).
+// some, and returns the budget to carry into the next tick: only the fraction of a message,
+// since capacity left once the backlog is gone is idle time, not something to save up.
 func (s *simulator) consume(ctx context.Context, budget float64) float64 {
 	s.mu.Lock()
 	next := s.committed
@@ -136,11 +136,11 @@ func (s *simulator) consume(ctx context.Context, budget float64) float64 {
 		os.AddOffset(topic, p, next[p], -1)
 	}
 	if err := s.adm.CommitAllOffsets(ctx, group, os); err != nil {
-		return budget
+		return min(budget+float64(done), 1)
 	}
 	s.mu.Lock()
 	s.committed = next
 	s.consumed += done
 	s.mu.Unlock()
-	return budget
+	return min(budget, 1)
 }

@@ -109,11 +109,15 @@ func (v *view) pollEvents(ctx context.Context, now time.Duration) bool {
 	sort.Slice(list.Items, func(i, j int) bool { return eventTime(list.Items[i]).Before(eventTime(list.Items[j])) })
 	fresh := false
 	for _, e := range list.Items {
-		if v.seen[string(e.UID)] || e.Regarding.Kind == "Pod" || e.Regarding.Kind == "ReplicaSet" {
+		if v.seen[string(e.UID)] || e.Reason == "ScalingReplicaSet" || e.Regarding.Kind == "Pod" || e.Regarding.Kind == "ReplicaSet" {
 			continue
 		}
 		v.seen[string(e.UID)] = true
-		v.lastEvent = fmt.Sprintf("%s %s: %s", e.Regarding.Kind, e.Reason, shorten(e.Note, 70))
+		kind := e.Regarding.Kind
+		if kind == "HorizontalPodAutoscaler" {
+			kind = "HPA"
+		}
+		v.lastEvent = fmt.Sprintf("%s %s: %s", kind, e.Reason, shorten(withoutSelector(e.Note), 64))
 		v.events = append(v.events, elapsed(now)+"  "+v.lastEvent)
 		fresh = true
 	}
@@ -125,6 +129,15 @@ func eventTime(e eventsv1.Event) time.Time {
 		return e.EventTime.Time
 	}
 	return e.CreationTimestamp.Time
+}
+
+// withoutSelector drops the label selector the HPA prints inside its rescale messages.
+func withoutSelector(note string) string {
+	start, end := strings.Index(note, "(&LabelSelector"), strings.LastIndex(note, "})")
+	if start < 0 || end < start {
+		return note
+	}
+	return note[:start] + note[end+2:]
 }
 
 func shorten(s string, n int) string {
