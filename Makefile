@@ -18,7 +18,7 @@ K8S_HASH         := $(shell cat $(foreach d,$(K8S_TOOLS),$(d)/go.mod $(d)/go.sum
 K8S_BIN          ?= $(CACHE)/k8s-$(K8S_HASH)
 K8S_BINARIES     := $(K8S_BIN)/etcd $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager
 
-.PHONY: all build test lint bench bench-e2e demo tools clean k8s-bin e2e
+.PHONY: all build test lint bench bench-e2e demo tools clean k8s-bin e2e brokers
 
 all: lint test build
 
@@ -28,9 +28,14 @@ build:
 
 FUZZTIME         ?= 10s
 
-## test: unit and integration tests (Kafka through kfake on loopback ports), then a bounded
-## run of the annotation parser's fuzz target
-test:
+## brokers: a RabbitMQ broker with its management API on loopback (installed and started if
+## missing); Kafka needs none: the tests run franz-go's kfake in-process
+brokers:
+	bash .ci/rabbitmq.sh
+
+## test: unit and integration tests (Kafka through kfake, RabbitMQ on a real broker), then a
+## bounded run of the annotation parser's fuzz target
+test: brokers
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run '^$$' -fuzz FuzzParseSpec -fuzztime $(FUZZTIME) ./scaler/
 
@@ -42,7 +47,7 @@ lint: $(GOLANGCI_LINT)
 	$(GOLANGCI_LINT) run ./...
 
 ## bench: benchmarks with the figures recorded in BENCHMARKS.md
-bench:
+bench: brokers
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
 
 ## k8s-bin: etcd, kube-apiserver and kube-controller-manager, built once into $(K8S_BIN)

@@ -54,7 +54,11 @@ func Decode(dst any, metadata, secret map[string]string) []FieldError {
 			}
 			raw = s.def
 		}
-		if problem := s.set(v.Elem().Field(s.index), raw); problem != "" {
+		field := v.Elem().Field(s.index)
+		if fs, ok := field.Addr().Interface().(FromSecretSetter); ok {
+			fs.SetFromSecret(fromSecret)
+		}
+		if problem := s.set(field, raw); problem != "" {
 			if !s.secret {
 				problem += fmt.Sprintf(", got %q", raw)
 			}
@@ -292,6 +296,11 @@ func SplitList(raw string) []string {
 	}
 	return out
 }
+
+// FromSecretSetter is implemented by parameter types that accept some values only from the
+// Secret (a URL that holds a password, say). Decode tells them where the value came from
+// before parsing it, so their checks can refuse a secret written in metadata.
+type FromSecretSetter interface{ SetFromSecret(fromSecret bool) }
 
 // Ignored is the type of a parameter that is accepted for compatibility with KEDA's trigger
 // schema and has no effect.

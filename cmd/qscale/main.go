@@ -8,6 +8,7 @@ import (
 
 	"github.com/qscale/qscale/sources"
 	"github.com/qscale/qscale/sources/kafka"
+	"github.com/qscale/qscale/sources/rabbitmq"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -15,7 +16,8 @@ var version = "dev"
 
 // registry holds every trigger type qscale knows.
 var registry = sources.Registry{
-	"kafka": kafka.Kind,
+	"kafka":    kafka.Kind,
+	"rabbitmq": rabbitmq.Kind,
 }
 
 const usage = `usage: qscale <command> [flags]

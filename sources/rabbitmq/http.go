@@ -1,0 +1,329 @@
+package rabbitmq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxPages bounds one listing: 1,000 pages of up to 500 queues.
+const maxPages = 1000
+
+// httpBackend reads queues through the management API with one keep-alive client.
+//
+// Depth comes from the queue listing with disable_stats=true&enable_queue_totals=true,
+// which the broker answers from the queues themselves: exact at once. The per-queue figures
+// KEDA reads come from statistics sampled every 5 s and trail the real depth by 5–9 s. Rates
+// exist only in those statistics, so MessageRate triggers add a second listing of just the
+// rates. Each is one listing per vhost per poll, paged, whatever the number of triggers.
+type httpBackend struct {
+	base           string // scheme://host:port[prefix]; never holds a password
+	user, password string
+	client         *http.Client
+	compiled       map[string]queueMatcher // by useRegex and queueName; only read touches it
+}
+
+func newHTTPBackend(c *Config) (*httpBackend, error) {
+	user, password := c.credentials()
+	b := &httpBackend{base: c.Host.endpoint().base(), user: user, password: password}
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 4,
+		// Polls are seconds apart: keep the connection between them.
+		IdleConnTimeout:     5 * time.Minute,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}
+	if c.Host.secure() {
+		tc, err := c.tlsConfig()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", b.base, err)
+		}
+		tr.TLSClientConfig = tc
+	}
+	b.client = &http.Client{Transport: tr}
+	return b, nil
+}
+
+func (b *httpBackend) close() { b.client.CloseIdleConnections() }
+
+func (b *httpBackend) read(ctx context.Context, cs []*Config) []result {
+	out := make([]result, len(cs))
+	ms := b.matchers(cs)
+	byVhost := map[string]*batch{}
+	var batches []*batch
+	for i, c := range cs {
+		v := c.vhost()
+		bt, ok := byVhost[v]
+		if !ok {
+			bt = &batch{vhost: v}
+			byVhost[v] = bt
+			batches = append(batches, bt)
+		}
+		bt.idx, bt.cs, bt.ms = append(bt.idx, i), append(bt.cs, c), append(bt.ms, ms[i])
+	}
+	var wg sync.WaitGroup
+	for _, bt := range batches {
+		wg.Go(func() { b.readVhost(ctx, bt, out) })
+	}
+	wg.Wait()
+	return out
+}
+
+// matchers returns each config's queue matcher, compiling each regex once while it is in use
+// rather than once per poll.
+func (b *httpBackend) matchers(cs []*Config) []queueMatcher {
+	compiled := make(map[string]queueMatcher, len(cs))
+	out := make([]queueMatcher, len(cs))
+	for i, c := range cs {
+		key := strconv.FormatBool(c.UseRegex) + c.QueueName
+		m, ok := compiled[key]
+		if !ok {
+			if m, ok = b.compiled[key]; !ok {
+				m, _ = c.matcher() // Validate compiled it already
+			}
+			compiled[key] = m
+		}
+		out[i] = m
+	}
+	b.compiled = compiled
+	return out
+}
+
+// batch is the triggers of one poll that read one vhost: cs[j] is out[idx[j]].
+type batch struct {
+	vhost string
+	idx   []int
+	cs    []*Config
+	ms    []queueMatcher
+}
+
+// readVhost serves a batch from one depth listing and, when some of its triggers read rates,
+// one rate listing.
+func (b *httpBackend) readVhost(ctx context.Context, bt *batch, out []result) {
+	ctx, cancel := context.WithTimeout(ctx, shortestTimeout(bt.cs))
+	defer cancel()
+	all, rated := bt.listings()
+	depths, err := b.list(ctx, bt.vhost, all, false)
+	var rates map[string]queueStats
+	if err == nil && rated.needed {
+		rates, err = b.list(ctx, bt.vhost, rated, true)
+	}
+	for j, i := range bt.idx {
+		if err != nil {
+			out[i].err = err
+			continue
+		}
+		out[i] = b.pick(bt.cs[j], bt.ms[j], bt.vhost, depths, rates)
+	}
+}
+
+// listing is what one listing of a vhost asks for: which queues and how many per page.
+type listing struct {
+	needed   bool
+	filter   string
+	pageSize int
+}
+
+// listings returns the depth listing every trigger needs and the rate listing that
+// MessageRate triggers need. Pages are as large as the largest pageSize asked for.
+func (bt *batch) listings() (all, rated listing) {
+	var rms []queueMatcher
+	for j, c := range bt.cs {
+		all.pageSize = max(all.pageSize, c.PageSize)
+		if c.mode() == ModeMessageRate {
+			rms = append(rms, bt.ms[j])
+			rated.pageSize = max(rated.pageSize, c.PageSize)
+		}
+	}
+	all.needed, all.filter = true, nameFilter(bt.ms)
+	rated.needed, rated.filter = len(rms) > 0, nameFilter(rms)
+	return all, rated
+}
+
+// pick selects a trigger's queues from the listings.
+func (b *httpBackend) pick(c *Config, m queueMatcher, vhost string, depths, rates map[string]queueStats) result {
+	qs, err := selectQueues(m, depths)
+	if err != nil {
+		return result{err: queueMissing(c.QueueName, vhost, b.base)}
+	}
+	for k, q := range qs {
+		if q.unreadable != "" {
+			return result{err: fmt.Errorf("the management API at %s gives no message count for queue %q in vhost %q (state %q): is the queue running?", b.base, q.Name, vhost, q.unreadable)}
+		}
+		qs[k].PublishRate = rates[q.Name].PublishRate
+	}
+	r := result{queues: qs}
+	if c.UseRegex && len(qs) == 0 {
+		r.warnings = append(r.warnings, noMatchWarning(c.QueueName, vhost))
+	}
+	return r
+}
+
+// list reads every page of a vhost's queue listing. A filter the broker's regex engine
+// refuses (Go accepted it: the syntaxes differ at the edges) is dropped, and the whole vhost
+// listed: each trigger picks its queues again anyway.
+func (b *httpBackend) list(ctx context.Context, vhost string, l listing, rates bool) (map[string]queueStats, error) {
+	listed, err := b.listPages(ctx, vhost, l, rates)
+	var bad *badRequest
+	if errors.As(err, &bad) && l.filter != "" {
+		l.filter = ""
+		listed, err = b.listPages(ctx, vhost, l, rates)
+	}
+	return listed, err
+}
+
+func (b *httpBackend) listPages(ctx context.Context, vhost string, l listing, rates bool) (map[string]queueStats, error) {
+	listed := map[string]queueStats{}
+	for p := 1; p <= maxPages; p++ {
+		var pg page
+		if err := b.get(ctx, vhost, listQuery(l, rates, p), &pg); err != nil {
+			return nil, err
+		}
+		for _, q := range pg.Items {
+			listed[q.Name] = q.stats(rates)
+		}
+		if p >= pg.PageCount {
+			break
+		}
+	}
+	return listed, nil
+}
+
+// listQuery is the query of one page of a listing: fresh totals without statistics for
+// depth, or just the publish rate for rates.
+func listQuery(l listing, rates bool, pageNo int) url.Values {
+	q := url.Values{}
+	if rates {
+		q.Set("columns", "name,message_stats.publish_details.rate")
+	} else {
+		q.Set("disable_stats", "true")
+		q.Set("enable_queue_totals", "true")
+		q.Set("columns", "name,state,messages,messages_ready")
+	}
+	q.Set("page", strconv.Itoa(pageNo))
+	q.Set("page_size", strconv.Itoa(max(1, l.pageSize)))
+	if l.filter != "" {
+		q.Set("name", l.filter)
+		q.Set("use_regex", "true")
+	}
+	return q
+}
+
+// page is one page of /api/queues/{vhost}.
+type page struct {
+	Items     []listedQueue `json:"items"`
+	PageCount int           `json:"page_count"`
+}
+
+type listedQueue struct {
+	Name         string   `json:"name"`
+	State        string   `json:"state"`
+	Messages     *float64 `json:"messages"`
+	Ready        *float64 `json:"messages_ready"`
+	MessageStats struct {
+		PublishDetails struct {
+			Rate float64 `json:"rate"`
+		} `json:"publish_details"`
+	} `json:"message_stats"`
+}
+
+// stats converts a listed queue. A queue never published to has no message_stats: its rate
+// is 0. A depth listing without counts for a queue (one whose replicas are down, say) makes
+// it unreadable rather than empty.
+func (q listedQueue) stats(rates bool) queueStats {
+	s := queueStats{Name: q.Name, PublishRate: q.MessageStats.PublishDetails.Rate}
+	if rates {
+		return s
+	}
+	if q.Messages == nil || q.Ready == nil {
+		s.unreadable = q.State
+		if s.unreadable == "" {
+			s.unreadable = "unknown"
+		}
+		return s
+	}
+	s.Messages, s.Ready = *q.Messages, *q.Ready
+	return s
+}
+
+// notFound tells an unknown vhost from a base URL that is not the management API: the API
+// answers 404 to both, and /api/overview only to the second.
+func (b *httpBackend) notFound(ctx context.Context, vhost string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.base+"/api/overview", nil)
+	if err == nil {
+		if b.user != "" {
+			req.SetBasicAuth(b.user, b.password)
+		}
+		var resp *http.Response
+		if resp, err = b.client.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusNotFound {
+				return fmt.Errorf("no management API at %s (/api/overview answered 404): is the path prefix in host right?", b.base)
+			}
+		}
+	}
+	return fmt.Errorf("vhost %q does not exist on %s", vhost, b.base)
+}
+
+// badRequest is a 400 answer: the broker refused the query.
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+// get fetches one page of a vhost's queues into into. The credentials go in a header, never
+// in the URL, so no error can print them.
+func (b *httpBackend) get(ctx context.Context, vhost string, query url.Values, into any) error {
+	u := b.base + "/api/queues/" + url.PathEscape(vhost) + "?" + query.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", b.base, err)
+	}
+	if b.user != "" {
+		req.SetBasicAuth(b.user, b.password)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message repeats the whole URL
+		}
+		return explainDial(err, "the management API at "+b.base)
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // lets the connection be reused
+		_ = resp.Body.Close()
+	}()
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+			return fmt.Errorf("the management API at %s answered a listing that is not JSON: %w", b.base, err)
+		}
+		return nil
+	}
+	return b.statusError(ctx, resp, vhost)
+}
+
+// statusError explains an answer other than 200.
+func (b *httpBackend) statusError(ctx context.Context, resp *http.Response, vhost string) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	text := strings.TrimSpace(string(body))
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("the management API at %s refused the login of user %q: wrong username or password, or a user without the monitoring or management tag (%s)", b.base, b.user, text)
+	case http.StatusNotFound:
+		return b.notFound(ctx, vhost)
+	case http.StatusBadRequest:
+		return &badRequest{msg: fmt.Sprintf("the management API at %s refused the query: %s", b.base, text)}
+	}
+	return fmt.Errorf("the management API at %s answered %s: %s", b.base, resp.Status, text)
+}
