@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,9 @@ func BenchmarkThousandWorkloads(b *testing.B) {
 		namespace(b, ns)
 		kafkaTopic(b, "thousand", 12)
 	}
+	b.Cleanup(func() { // the reaction benchmark must not run beside a thousand workloads
+		_ = env.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
 	connsBefore := env.kafkaConns.Load()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
@@ -98,5 +102,63 @@ func scrape(b *testing.B, name string) float64 {
 		}
 	}
 	b.Fatalf("no %s in /metrics", name)
+	return 0
+}
+
+// BenchmarkReaction measures, over repeated trials, the time from a backlog appearing to the
+// Deployment's spec.replicas changing: 0 → 1 (qscale's own move, through the scale
+// subresource) and 1 → N (through the HPA). Polling interval 1s, HPA sync period 1s.
+// Run with -benchtime 1x.
+func BenchmarkReaction(b *testing.B) {
+	const trials = 5
+	ns := "reaction"
+	namespace(b, ns)
+	var wake, scaleOut []time.Duration
+	for i := range trials {
+		topic, name := fmt.Sprintf("reaction-%d", i), fmt.Sprintf("w%d", i)
+		kafkaTopic(b, topic, 8)
+		commitAt(b, "rg-"+topic, topic, map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0})
+		deployment(b, ns, name, 0, map[string]string{
+			"qscale.io/triggers":         kafkaTrigger("lag", "rg-"+topic, topic),
+			"qscale.io/min-replicas":     "0",
+			"qscale.io/polling-interval": "1s",
+			"qscale.io/hpa-behavior":     fastHPA,
+		})
+		// Wait until qscale reads the trigger (its metric answers), so the clock starts with it running.
+		if err := waitUntil(context.Background(), 30*time.Second, func() (bool, error) {
+			_, err := metricValue(env.cp.Config, ns, "qscale-lag", name)
+			return err == nil, nil
+		}); err != nil {
+			b.Fatalf("trial %d: the metric is never served", i)
+		}
+		start := time.Now()
+		produce(b, topic, map[int32]int{0: 1})
+		wake = append(wake, sinceUntil(b, ns, name, start, func(n int32) bool { return n >= 1 }))
+		start = time.Now()
+		produce(b, topic, map[int32]int{1: 20, 2: 20, 3: 20})
+		scaleOut = append(scaleOut, sinceUntil(b, ns, name, start, func(n int32) bool { return n >= 2 }))
+	}
+	report := func(ds []time.Duration, unit string) {
+		slices.Sort(ds)
+		b.ReportMetric(ds[len(ds)/2].Seconds(), unit+"-median-s")
+		b.ReportMetric(ds[len(ds)-1].Seconds(), unit+"-max-s")
+	}
+	report(wake, "0to1")
+	report(scaleOut, "1toN")
+	b.ReportMetric(0, "ns/op")
+}
+
+// sinceUntil polls the Deployment every 20ms until cond holds for its spec.replicas and
+// returns the time since start.
+func sinceUntil(b *testing.B, ns, name string, start time.Time, cond func(int32) bool) time.Duration {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		d, err := env.kube.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err == nil && cond(*d.Spec.Replicas) {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Fatalf("%s/%s never reached the replicas wanted\n%s", ns, name, tailQscale())
 	return 0
 }
