@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -30,8 +31,12 @@ func BenchmarkThousandWorkloads(b *testing.B) {
 		namespace(b, ns)
 		kafkaTopic(b, "thousand", 12)
 	}
-	b.Cleanup(func() { // the reaction benchmark must not run beside a thousand workloads
+	b.Cleanup(func() { // the reaction benchmark must not run beside a thousand workloads, or their deletion
 		_ = env.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+		_ = waitUntil(context.Background(), 3*time.Minute, func() (bool, error) {
+			_, err := env.kube.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
 	})
 	connsBefore := env.kafkaConns.Load()
 	var wg sync.WaitGroup

@@ -13,7 +13,7 @@ import (
 )
 
 // The broker `make brokers` starts, with its default user.
-const rabbitURL = "amqp://guest:guest@127.0.0.1:5672/"
+const rabbitURL = "amqp://guest:guest@127.0.0.1:5672/" //nolint:gosec // the local test broker's default user
 
 // Scenario 2: RabbitMQ queue depth on a real broker → the HPA scales the Deployment to
 // ceil(depth/value); the queue drains → back down. The broker URL, password included, comes
@@ -31,7 +31,7 @@ func TestRabbitMQDepthScalesOutAndIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	deployment(t, ns, "workers", 1, map[string]string{
-		"qscale.io/triggers": fmt.Sprintf("- type: rabbitmq\n  name: orders\n  metadata: {queueName: %s, mode: QueueLength, value: '10'}\n  authenticationRef: {name: rabbitmq}\n", queue),
+		"qscale.io/triggers":         fmt.Sprintf("- type: rabbitmq\n  name: orders\n  metadata: {queueName: %s, mode: QueueLength, value: '10'}\n  authenticationRef: {name: rabbitmq}\n", queue),
 		"qscale.io/polling-interval": "1s",
 		"qscale.io/hpa-behavior":     fastHPA,
 	})

@@ -2,6 +2,7 @@ package scaler
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,7 +27,7 @@ type Poller struct {
 	mu      sync.Mutex
 	ctx     context.Context // set by Start; groups started before it wait for it
 	groups  map[string]*group
-	targets map[Target][]sources.Trigger
+	targets map[Target]member
 }
 
 type group struct {
@@ -46,14 +47,19 @@ func NewPoller(pool *sources.Pool, store *Store, notify func(Target), metrics *M
 		notify = func(Target) {}
 	}
 	return &Poller{pool: pool, store: store, notify: notify, metrics: metrics,
-		groups: map[string]*group{}, targets: map[Target][]sources.Trigger{}}
+		groups: map[string]*group{}, targets: map[Target]member{}}
 }
 
 // Set makes the Poller read a workload's triggers at interval, replacing what it read for the
-// workload before. Groups that gain the workload poll at once.
-func (p *Poller) Set(t Target, triggers []sources.Trigger, interval time.Duration) {
+// workload before, and reports whether anything changed. Groups that gain the workload poll
+// at once. Setting what is already set does nothing: the reconciler calls Set after every
+// poll, and waking the group then would poll without pause.
+func (p *Poller) Set(t Target, triggers []sources.Trigger, interval time.Duration) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if old, ok := p.targets[t]; ok && old.interval == interval && slices.Equal(old.triggers, triggers) {
+		return false
+	}
 	p.removeLocked(t)
 	byKey := map[string][]sources.Trigger{}
 	for _, tr := range triggers {
@@ -62,10 +68,12 @@ func (p *Poller) Set(t Target, triggers []sources.Trigger, interval time.Duratio
 	}
 	for k, trs := range byKey {
 		g, ok := p.groups[k]
-		if !ok {
+		if !ok { // a new group's loop polls as soon as it starts
 			g = &group{members: map[Target]member{}, wake: make(chan struct{}, 1)}
 			p.groups[k] = g
+			g.members[t] = member{triggers: trs, interval: interval}
 			p.startLocked(g)
+			continue
 		}
 		g.members[t] = member{triggers: trs, interval: interval}
 		select {
@@ -73,8 +81,9 @@ func (p *Poller) Set(t Target, triggers []sources.Trigger, interval time.Duratio
 		default:
 		}
 	}
-	p.targets[t] = triggers
+	p.targets[t] = member{triggers: triggers, interval: interval}
 	p.pruneLocked()
+	return true
 }
 
 // Remove stops reading a workload's triggers.
@@ -101,8 +110,8 @@ func (p *Poller) removeLocked(t Target) {
 // pruneLocked closes the connections that no workload reads any more.
 func (p *Poller) pruneLocked() {
 	var inUse []sources.Trigger
-	for _, trs := range p.targets {
-		inUse = append(inUse, trs...)
+	for _, m := range p.targets {
+		inUse = append(inUse, m.triggers...)
 	}
 	p.pool.Prune(inUse)
 }
