@@ -125,6 +125,20 @@ type FieldError struct {
 
 func (e FieldError) Error() string { return e.Param + ": " + e.Problem }
 
+// Problems collects the FieldErrors that a Config's Validate reports.
+type Problems []FieldError
+
+// Add records a problem with param.
+func (p *Problems) Add(param, format string, args ...any) {
+	*p = append(*p, FieldError{Param: param, Problem: fmt.Sprintf(format, args...)})
+}
+
+// Missing records a parameter that must be set and is not: a Secret the reader cannot see
+// may still supply it.
+func (p *Problems) Missing(param, format string, args ...any) {
+	*p = append(*p, FieldError{Param: param, Problem: fmt.Sprintf(format, args...), Missing: true})
+}
+
 // ConfigError reports every problem found in one trigger's configuration. It is a user
 // error: polling again cannot fix it, only editing the trigger can.
 type ConfigError struct {

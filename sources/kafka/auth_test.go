@@ -1,21 +1,14 @@
 package kafka_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/youmark/pkcs8"
+
+	"github.com/qscale/qscale/sources/internal/testpki"
 )
 
 func TestSASL(t *testing.T) {
@@ -60,16 +53,16 @@ func checkAuthOutcome(t *testing.T, err error, wantError string) {
 }
 
 func TestTLS(t *testing.T) {
-	pki := newPKI(t)
+	pki := testpki.New(t)
 	serverTLS := &tls.Config{
-		Certificates: []tls.Certificate{pki.server},
-		ClientCAs:    pki.pool,
+		Certificates: []tls.Certificate{pki.Server},
+		ClientCAs:    pki.Pool,
 		ClientAuth:   tls.VerifyClientCertIfGiven,
 		MinVersion:   tls.VersionTLS12,
 	}
 	tc := newCluster(t, kfake.TLS(serverTLS), kfake.SeedTopics(1, "orders"))
 	mtls := newCluster(t, kfake.TLS(&tls.Config{
-		Certificates: []tls.Certificate{pki.server}, ClientCAs: pki.pool,
+		Certificates: []tls.Certificate{pki.Server}, ClientCAs: pki.Pool,
 		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12,
 	}), kfake.SeedTopics(1, "orders"))
 	plainCluster := newCluster(t, kfake.SeedTopics(1, "orders"))
@@ -81,13 +74,13 @@ func TestTLS(t *testing.T) {
 		md        map[string]string
 		wantError string
 	}{
-		{name: "trusted CA", addrs: tc.addrs, secret: map[string]string{"tls": "enable", "ca": pki.caPEM}},
+		{name: "trusted CA", addrs: tc.addrs, secret: map[string]string{"tls": "enable", "ca": pki.CAPEM}},
 		{name: "untrusted server", addrs: tc.addrs, secret: map[string]string{"tls": "enable"}, wantError: "not trusted"},
 		{name: "unsafeSsl skips verification", addrs: tc.addrs, secret: map[string]string{"tls": "enable"}, md: map[string]string{"unsafeSsl": "true"}},
-		{name: "client certificate", addrs: mtls.addrs, secret: map[string]string{"tls": "enable", "ca": pki.caPEM, "cert": pki.clientCertPEM, "key": pki.clientKeyPEM}},
-		{name: "encrypted client key", addrs: mtls.addrs, secret: map[string]string{"tls": "enable", "ca": pki.caPEM, "cert": pki.clientCertPEM, "key": pki.encryptedKeyPEM, "keyPassword": "pw"}},
-		{name: "client certificate missing", addrs: mtls.addrs, secret: map[string]string{"tls": "enable", "ca": pki.caPEM}, wantError: "kafka cluster"},
-		{name: "tls against a plain listener", addrs: plainCluster.addrs, secret: map[string]string{"tls": "enable", "ca": pki.caPEM}, wantError: "kafka cluster " + plainCluster.addrs},
+		{name: "client certificate", addrs: mtls.addrs, secret: map[string]string{"tls": "enable", "ca": pki.CAPEM, "cert": pki.ClientCertPEM, "key": pki.ClientKeyPEM}},
+		{name: "encrypted client key", addrs: mtls.addrs, secret: map[string]string{"tls": "enable", "ca": pki.CAPEM, "cert": pki.ClientCertPEM, "key": pki.EncryptedKeyPEM, "keyPassword": testpki.KeyPassword}},
+		{name: "client certificate missing", addrs: mtls.addrs, secret: map[string]string{"tls": "enable", "ca": pki.CAPEM}, wantError: "kafka cluster"},
+		{name: "tls against a plain listener", addrs: plainCluster.addrs, secret: map[string]string{"tls": "enable", "ca": pki.CAPEM}, wantError: "kafka cluster " + plainCluster.addrs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,66 +92,4 @@ func TestTLS(t *testing.T) {
 			checkAuthOutcome(t, got.Err, tt.wantError)
 		})
 	}
-}
-
-type testPKI struct {
-	pool                                                *x509.CertPool
-	server                                              tls.Certificate
-	caPEM, clientCertPEM, clientKeyPEM, encryptedKeyPEM string
-}
-
-func newPKI(t *testing.T) testPKI {
-	t.Helper()
-	caKey := newKey(t)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	leaf := func(serial int64, usage x509.ExtKeyUsage) (*ecdsa.PrivateKey, []byte) {
-		key := newKey(t)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "localhost"},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			ExtKeyUsage: []x509.ExtKeyUsage{usage}, KeyUsage: x509.KeyUsageDigitalSignature,
-			DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return key, der
-	}
-	serverKey, serverDER := leaf(2, x509.ExtKeyUsageServerAuth)
-	clientKey, clientDER := leaf(3, x509.ExtKeyUsageClientAuth)
-	p := testPKI{pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	p.server = tls.Certificate{Certificate: [][]byte{serverDER}, PrivateKey: serverKey}
-	p.caPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
-	p.clientCertPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: clientDER}))
-	keyDER, err := x509.MarshalPKCS8PrivateKey(clientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.clientKeyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	encDER, err := pkcs8.MarshalPrivateKey(clientKey, []byte("pw"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.encryptedKeyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: encDER}))
-	return p
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }

@@ -73,64 +73,53 @@ func (c *Config) cluster() string { return strings.Join(c.BootstrapServers, ",")
 
 // Validate implements sources.Config.
 func (c *Config) Validate() []sources.FieldError {
-	var v validation
+	var v sources.Problems
 	for _, s := range c.BootstrapServers {
 		if host, port, err := net.SplitHostPort(s); err != nil || host == "" || !validPort(port) {
-			v.add("bootstrapServers", "%q is not host:port", s)
+			v.Add("bootstrapServers", "%q is not host:port", s)
 		}
 	}
 	c.validateAuth(&v)
 	c.validateTLS(&v)
 	if c.AllowIdleConsumers && c.LimitToPartitionsWithLag {
-		v.add("limitToPartitionsWithLag", "cannot be used with allowIdleConsumers")
+		v.Add("limitToPartitionsWithLag", "cannot be used with allowIdleConsumers")
 	}
 	if c.AllowIdleConsumers && c.EnsureEvenDistributionOfPartitions {
-		v.add("ensureEvenDistributionOfPartitions", "cannot be used with allowIdleConsumers")
+		v.Add("ensureEvenDistributionOfPartitions", "cannot be used with allowIdleConsumers")
 	}
 	if len(c.PartitionLimitation) > 0 && len(c.Topics) == 0 {
-		v.add("partitionLimitation", "needs topic: without it the partitions it names are ambiguous")
+		v.Add("partitionLimitation", "needs topic: without it the partitions it names are ambiguous")
 	}
-	return v.problems
+	return v
 }
 
-type validation struct{ problems []sources.FieldError }
-
-func (v *validation) add(param, format string, args ...any) {
-	v.problems = append(v.problems, sources.FieldError{Param: param, Problem: fmt.Sprintf(format, args...)})
-}
-
-// missing records a parameter that must be set, which a Secret may supply.
-func (v *validation) missing(param, format string, args ...any) {
-	v.problems = append(v.problems, sources.FieldError{Param: param, Problem: fmt.Sprintf(format, args...), Missing: true})
-}
-
-func (c *Config) validateAuth(v *validation) {
+func (c *Config) validateAuth(v *sources.Problems) {
 	if c.mechanism() == "none" {
 		return
 	}
 	if c.Username == "" {
-		v.missing("username", "is required when sasl is %s", c.SASL)
+		v.Missing("username", "is required when sasl is %s", c.SASL)
 	}
 	if c.Password == "" {
-		v.missing("password", "is required when sasl is %s (set it in the Secret)", c.SASL)
+		v.Missing("password", "is required when sasl is %s (set it in the Secret)", c.SASL)
 	}
 }
 
-func (c *Config) validateTLS(v *validation) {
+func (c *Config) validateTLS(v *sources.Problems) {
 	if !c.tlsEnabled() {
 		for _, p := range []struct{ name, value string }{{"ca", c.CA}, {"cert", c.Cert}, {"key", c.Key}} {
 			if p.value != "" {
-				v.add(p.name, "is set but tls is not enable")
+				v.Add(p.name, "is set but tls is not enable")
 			}
 		}
 		return
 	}
 	if (c.Cert == "") != (c.Key == "") {
-		v.add("cert", "cert and key must be given together")
+		v.Add("cert", "cert and key must be given together")
 		return
 	}
 	if _, err := c.tlsConfig(); err != nil {
-		v.add("tls", "%v", err)
+		v.Add("tls", "%v", err)
 	}
 }
 
