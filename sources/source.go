@@ -2,7 +2,7 @@
 //
 // A trigger type (kafka, rabbitmq, …) is a Kind in a Registry: a config struct whose fields
 // carry `param` tags, parsed by the shared Decode, and an Open function that connects to a
-// broker. Triggers whose Config reports the same Connection share one Source, and a Pool polls
+// broker; NewKind builds one from a TypedSource. Triggers whose Config reports the same Connection share one Source, and a Pool polls
 // every trigger of a connection with one batched Source.Poll, so the number of broker
 // connections and requests grows with the brokers in use, not with the workloads that read
 // them.

@@ -25,16 +25,7 @@ import (
 )
 
 // Kind registers the kafka trigger type.
-var Kind = sources.Kind{
-	NewConfig: func() sources.Config { return &Config{} },
-	Open: func(cfg sources.Config) (sources.Source, error) {
-		c, ok := cfg.(*Config)
-		if !ok {
-			return nil, fmt.Errorf("kafka: cannot open a %T", cfg)
-		}
-		return Open(c)
-	},
-}
+var Kind = sources.NewKind(Open)
 
 const connIdleTimeout = 5 * time.Minute
 
@@ -83,7 +74,7 @@ type groupPartition struct {
 	partition    int32
 }
 
-var _ sources.Source = (*Source)(nil)
+var _ sources.TypedSource[*Config] = (*Source)(nil)
 
 // Open creates the client for the cluster and credentials of c. It does not dial: the first
 // Poll does, so an unreachable cluster is reported as a poll error, not here.
@@ -120,32 +111,18 @@ func Open(c *Config) (*Source, error) {
 	return s, nil
 }
 
-// Close implements sources.Source.
+// Close implements sources.TypedSource.
 func (s *Source) Close() error {
 	s.cl.Close()
 	return nil
 }
 
-// Poll implements sources.Source: one batched read of the cluster serves every config.
-func (s *Source) Poll(ctx context.Context, cfgs []sources.Config) []sources.Sample {
-	out := make([]sources.Sample, len(cfgs))
-	cs := make([]*Config, 0, len(cfgs))
-	for i, cfg := range cfgs {
-		c, ok := cfg.(*Config)
-		if !ok {
-			out[i].Err = fmt.Errorf("kafka: cannot poll a %T", cfg)
-			continue
-		}
-		cs = append(cs, c)
-	}
+// Poll implements sources.TypedSource: one batched read of the cluster serves every config.
+func (s *Source) Poll(ctx context.Context, cs []*Config) []sources.Sample {
 	scopes := s.read(ctx, cs)
-	j := 0
-	for i := range out {
-		if out[i].Err != nil {
-			continue
-		}
-		out[i] = s.sample(cs[j], scopes[j])
-		j++
+	out := make([]sources.Sample, len(cs))
+	for i, c := range cs {
+		out[i] = s.sample(c, scopes[i])
 	}
 	s.remember(cs, scopes)
 	return out

@@ -11,22 +11,12 @@ package rabbitmq
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/qscale/qscale/sources"
 )
 
 // Kind registers the rabbitmq trigger type.
-var Kind = sources.Kind{
-	NewConfig: func() sources.Config { return &Config{} },
-	Open: func(cfg sources.Config) (sources.Source, error) {
-		c, ok := cfg.(*Config)
-		if !ok {
-			return nil, fmt.Errorf("rabbitmq: cannot open a %T", cfg)
-		}
-		return Open(c)
-	},
-}
+var Kind = sources.NewKind(Open)
 
 // Source polls the triggers of one connection: AMQP or the management API, as the first
 // trigger's protocol says (triggers share a Source only when they share the protocol).
@@ -48,7 +38,7 @@ type result struct {
 	warnings []sources.Warning
 }
 
-var _ sources.Source = (*Source)(nil)
+var _ sources.TypedSource[*Config] = (*Source)(nil)
 
 // Open prepares the connection that c names. It does not dial: the first Poll does, so that
 // an unreachable broker is reported, and retried, as a poll error.
@@ -68,36 +58,22 @@ func Open(c *Config) (*Source, error) {
 	return &Source{b: b}, nil
 }
 
-// Close implements sources.Source.
+// Close implements sources.TypedSource.
 func (s *Source) Close() error {
 	s.b.close()
 	return nil
 }
 
-// Poll implements sources.Source: one round of broker requests serves every config.
-func (s *Source) Poll(ctx context.Context, cfgs []sources.Config) []sources.Sample {
-	out := make([]sources.Sample, len(cfgs))
-	cs := make([]*Config, 0, len(cfgs))
-	at := make([]int, 0, len(cfgs))
-	for i, cfg := range cfgs {
-		c, ok := cfg.(*Config)
-		if !ok {
-			out[i].Err = fmt.Errorf("rabbitmq: cannot poll a %T", cfg)
-			continue
-		}
-		cs, at = append(cs, c), append(at, i)
-	}
-	if len(cs) == 0 {
-		return out
-	}
+// Poll implements sources.TypedSource: one round of broker requests serves every config.
+func (s *Source) Poll(ctx context.Context, cs []*Config) []sources.Sample {
+	out := make([]sources.Sample, len(cs))
 	for j, r := range s.b.read(ctx, cs) {
 		if r.err != nil {
-			out[at[j]] = sources.Sample{Err: r.err, Warnings: r.warnings}
+			out[j] = sources.Sample{Err: r.err, Warnings: r.warnings}
 			continue
 		}
-		smp := cs[j].measure(r.queues)
-		smp.Warnings = r.warnings
-		out[at[j]] = smp
+		out[j] = cs[j].measure(r.queues)
+		out[j].Warnings = r.warnings
 	}
 	return out
 }
