@@ -18,7 +18,7 @@ K8S_HASH         := $(shell cat $(foreach d,$(K8S_TOOLS),$(d)/go.mod $(d)/go.sum
 K8S_BIN          ?= $(CACHE)/k8s-$(K8S_HASH)
 K8S_BINARIES     := $(K8S_BIN)/etcd $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager
 
-.PHONY: all build test lint bench bench-e2e demo tools clean k8s-bin e2e brokers
+.PHONY: all build test lint bench bench-e2e demo tools clean k8s-bin e2e brokers test-chart
 
 all: lint test build
 
@@ -49,6 +49,10 @@ lint: $(GOLANGCI_LINT)
 ## bench: benchmarks with the figures recorded in BENCHMARKS.md
 bench: brokers
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+
+## test-chart: lint, render and check charts/qscale (builds helm into $(CACHE) on first use)
+test-chart:
+	./charts/test.sh
 
 ## k8s-bin: etcd, kube-apiserver and kube-controller-manager, built once into $(K8S_BIN)
 k8s-bin: $(K8S_BINARIES)

@@ -1,0 +1,72 @@
+{{/* Name of the chart, overridable. */}}
+{{- define "qscale.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name of the release's objects; the release name alone when it already contains the chart name. */}}
+{{- define "qscale.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "qscale.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "qscale.labels" -}}
+helm.sh/chart: {{ include "qscale.chart" . }}
+{{ include "qscale.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Labels selecting the pods; must never change between upgrades. */}}
+{{- define "qscale.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "qscale.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "qscale.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "qscale.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when leader election is on: always with several replicas, or when forced. */}}
+{{- define "qscale.leaderElect" -}}
+{{- if or (gt (int .Values.replicaCount) 1) .Values.leaderElection.enabled }}true{{ end }}
+{{- end }}
+
+{{- define "qscale.leaderElectionNamespace" -}}
+{{- default .Release.Namespace .Values.leaderElection.namespace }}
+{{- end }}
+
+{{/* Name of the Secret holding the serving certificate, whatever its source. */}}
+{{- define "qscale.tlsSecretName" -}}
+{{- if eq .Values.certificate.mode "existingSecret" }}
+{{- required "certificate.existingSecret.name is required when certificate.mode is existingSecret" .Values.certificate.existingSecret.name }}
+{{- else }}
+{{- printf "%s-tls" (include "qscale.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the cert-manager Certificate (mode certManager). */}}
+{{- define "qscale.certificateName" -}}
+{{- printf "%s-serving" (include "qscale.fullname" .) }}
+{{- end }}
+
+{{/* "true" when qscale is given a serving certificate (it only needs one for the APIService). */}}
+{{- define "qscale.servingCert" -}}
+{{- if .Values.apiService.create }}true{{ end }}
+{{- end }}

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Tests of the Helm chart in charts/qscale, without a cluster: helm lint, helm template with
+# the default and the ci/ values, facts about the rendered objects, and values that
+# values.schema.json must reject. Prints "N passed, N failed"; exits non-zero on any failure.
+#
+# Helm is built from its Go module when missing (a few minutes the first time) and cached in
+# $HOME/.cache/qscale/helm-$HELM_VERSION/helm. HELM=/path/to/helm uses another binary.
+set -uo pipefail
+
+HELM_VERSION=${HELM_VERSION:-v3.22.0}
+here=$(cd "$(dirname "$0")" && pwd)
+chart=$here/qscale
+release=qscale
+namespace=qscale
+# A go-installed helm lacks the Kubernetes version ldflags and assumes v1.20, older than the
+# chart's kubeVersion (>=1.23, for autoscaling/v2); render for a current cluster instead.
+kube=(--kube-version "${KUBE_VERSION:-1.33.0}")
+
+helm=${HELM:-$HOME/.cache/qscale/helm-$HELM_VERSION/helm}
+if [ ! -x "$helm" ]; then
+  dir=$(dirname "$helm")
+  echo "building helm $HELM_VERSION into $dir (takes a few minutes)" >&2
+  mkdir -p "$dir"
+  (cd "$dir" && GOBIN="$dir" GOFLAGS=-buildvcs=false go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION") || {
+    echo "cannot build helm" >&2; exit 2; }
+fi
+"$helm" version --short >&2
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+passed=0 failed=0
+pass() { passed=$((passed + 1)); echo "ok   $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+# check DESCRIPTION COMMAND...: passes when COMMAND succeeds.
+check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d"; fi; }
+
+# doc FILE KIND [NAME]: the rendered documents of that kind (and metadata.name).
+doc() {
+  awk -v kind="$2" -v name="${3:-}" '
+    function flush() { if (k == kind && (name == "" || n == name)) printf "%s", buf; buf = ""; k = ""; n = ""; inmeta = 0 }
+    /^---/ { flush(); next }
+    { buf = buf $0 "\n" }
+    /^kind: / { k = $2 }
+    /^metadata:/ { inmeta = 1; next }
+    /^[^ #-]/ { inmeta = 0 }
+    inmeta && n == "" && /^  name: / { n = $2 }
+    END { flush() }' "$1"
+}
+# has FILE KIND NAME REGEX / lacks ...: the document does / does not contain a line matching REGEX.
+has() { doc "$1" "$2" "$3" | grep -Eq -- "$4"; }
+lacks() { doc "$1" "$2" "$3" | grep -Eq -- "$4" && return 1; [ -n "$(doc "$1" "$2" "$3")" ]; }
+exists() { [ -n "$(doc "$1" "$2" "${3:-}")" ]; }
+absent() { [ -s "$1" ] && [ -z "$(doc "$1" "$2" "${3:-}")" ]; }  # the file must have rendered
+# field FILE KIND NAME KEY: value of the first "  KEY: value" line of the document.
+field() { doc "$1" "$2" "$3" | awk -v key="$4:" '$1 == key { print $2; exit }'; }
+
+render() { # render OUT [helm args...]
+  local out=$1; shift
+  "$helm" template "$release" "$chart" -n "$namespace" "${kube[@]}" "$@" >"$out" 2>"$out.err"
+}
+
+### 1. lint
+check "lint: default values" "$helm" lint --strict "$chart" -n "$namespace" "${kube[@]}"
+for f in "$chart"/ci/*-values.yaml; do
+  check "lint: ci/$(basename "$f")" "$helm" lint --strict "$chart" -n "$namespace" "${kube[@]}" -f "$f"
+done
+
+### 2. default values
+d=$tmp/default.yaml
+if render "$d"; then pass "template: default values"; else fail "template: default values: $(cat "$d.err")"; fi
+check "default: image tag is the appVersion" has "$d" Deployment qscale 'image: "qscale:0.1.0"'
+check "default: command is qscale run" has "$d" Deployment qscale 'command: \["qscale", "run"\]'
+check "default: one replica" has "$d" Deployment qscale '^  replicas: 1$'
+check "default: no --leader-elect with one replica" lacks "$d" Deployment qscale '--leader-elect'
+check "default: no --namespace" lacks "$d" Deployment qscale '--namespace='
+check "default: --secure-port=6443" has "$d" Deployment qscale '--secure-port=6443'
+check "default: --metrics-bind-address=:8080" has "$d" Deployment qscale '--metrics-bind-address=:8080'
+check "default: --health-probe-bind-address=:8081" has "$d" Deployment qscale '--health-probe-bind-address=:8081'
+check "default: --kube-api-qps=50" has "$d" Deployment qscale '--kube-api-qps=50'
+check "default: --kube-api-burst=100" has "$d" Deployment qscale '--kube-api-burst=100'
+check "default: --tls-cert-file" has "$d" Deployment qscale '--tls-cert-file=/var/run/qscale/serving-cert/tls.crt'
+check "default: --tls-private-key-file" has "$d" Deployment qscale '--tls-private-key-file=/var/run/qscale/serving-cert/tls.key'
+check "default: liveness on /healthz" has "$d" Deployment qscale 'path: /healthz'
+check "default: readiness on /readyz" has "$d" Deployment qscale 'path: /readyz'
+for want in 'runAsNonRoot: true' 'readOnlyRootFilesystem: true' 'allowPrivilegeEscalation: false' \
+            'drop: \["ALL"\]' 'type: RuntimeDefault' 'runAsUser: 65532'; do
+  check "default: securityContext $want" has "$d" Deployment qscale "$want"
+done
+check "default: resources limits" has "$d" Deployment qscale '^ +limits:'
+check "default: resources requests" has "$d" Deployment qscale '^ +requests:'
+check "default: container ports 6443/8080/8081" bash -c "$(declare -f doc); doc '$d' Deployment qscale | grep -c -E 'containerPort: (6443|8080|8081)$' | grep -qx 3"
+check "default: Service has https and metrics ports" bash -c "$(declare -f doc); doc '$d' Service qscale | grep -c -E 'name: (https|metrics)$' | grep -qx 2"
+check "default: ServiceAccount" exists "$d" ServiceAccount qscale
+check "default: ClusterRole reads Secrets cluster-wide" has "$d" ClusterRole qscale 'resources: \["secrets"\]'
+check "default: ClusterRole scale subresources get/update" bash -c "$(declare -f doc); doc '$d' ClusterRole qscale | grep -A1 'deployments/scale' | grep -q 'verbs: \[\"get\", \"update\"\]'"
+check "default: ClusterRole HPAs" has "$d" ClusterRole qscale 'horizontalpodautoscalers'
+check "default: ClusterRole events.k8s.io" has "$d" ClusterRole qscale 'events.k8s.io'
+check "default: ClusterRole grants no wildcard verbs" lacks "$d" ClusterRole qscale 'verbs: \[.*"\*"'
+check "default: no Role for Secrets" absent "$d" Role qscale-secrets
+check "default: no leader-election Role" absent "$d" Role qscale-leader-election
+check "default: auth-delegator binding" has "$d" ClusterRoleBinding 'qscale:system:auth-delegator' 'name: system:auth-delegator'
+check "default: auth reader RoleBinding in kube-system" has "$d" RoleBinding qscale-auth-reader 'namespace: kube-system'
+check "default: HPA controller may read external metrics" has "$d" ClusterRoleBinding qscale-hpa-external-metrics 'name: horizontal-pod-autoscaler'
+check "default: external metrics reader ClusterRole" has "$d" ClusterRole qscale-external-metrics-reader 'external.metrics.k8s.io'
+check "default: APIService v1beta1.external.metrics.k8s.io" exists "$d" APIService v1beta1.external.metrics.k8s.io
+check "default: APIService points at the Service" has "$d" APIService v1beta1.external.metrics.k8s.io '^    name: qscale$'
+check "default: APIService does not skip TLS verification" lacks "$d" APIService v1beta1.external.metrics.k8s.io 'insecureSkipTLSVerify'
+check "default: generated TLS Secret" has "$d" Secret qscale-tls 'type: kubernetes.io/tls'
+ca_api=$(field "$d" APIService v1beta1.external.metrics.k8s.io caBundle)
+ca_secret=$(doc "$d" Secret qscale-tls | awk '$1 == "ca.crt:" { print $2 }')
+check "default: caBundle is the Secret's ca.crt" test -n "$ca_api" -a "$ca_api" = "$ca_secret"
+if command -v openssl >/dev/null; then
+  doc "$d" Secret qscale-tls | awk '$1 == "ca.crt:" { print $2 }' | base64 -d >"$tmp/ca.crt"
+  doc "$d" Secret qscale-tls | awk '$1 == "tls.crt:" { print $2 }' | base64 -d >"$tmp/tls.crt"
+  check "default: certificate is signed by the CA" openssl verify -CAfile "$tmp/ca.crt" "$tmp/tls.crt"
+  check "default: certificate names the Service" bash -c "openssl x509 -in '$tmp/tls.crt' -noout -text | grep -q 'DNS:qscale.qscale.svc'"
+fi
+check "default: no PodDisruptionBudget" absent "$d" PodDisruptionBudget
+check "default: no ServiceMonitor" absent "$d" ServiceMonitor
+check "default: no NetworkPolicy" absent "$d" NetworkPolicy
+check "default: no cert-manager objects" absent "$d" Certificate
+kinds=$(grep -c '^kind: ' "$d"); managed=$(grep -c '^    app.kubernetes.io/managed-by: Helm$' "$d")
+check "default: every object has app.kubernetes.io/managed-by ($managed/$kinds)" test "$kinds" -eq "$managed"
+# helm template does not print NOTES.txt (and helm install --dry-run wants a cluster): render it
+# through a ConfigMap added to a copy of the chart.
+cp -r "$chart" "$tmp/chart"
+printf '%s\n' 'apiVersion: v1' 'kind: ConfigMap' 'metadata: {name: notes}' \
+  'data: {notes: {{ include "qscale/templates/NOTES.txt" . | toJson }}}' >"$tmp/chart/templates/zz-notes.yaml"
+"$helm" template "$release" "$tmp/chart" -n "$namespace" "${kube[@]}" --show-only templates/zz-notes.yaml >"$tmp/notes.yaml" 2>&1
+check "default: NOTES render with a qscale.io/triggers example" grep -q 'qscale.io/triggers: |' "$tmp/notes.yaml"
+check "default: NOTES point at the APIService" grep -q 'kubectl get apiservice v1beta1.external.metrics.k8s.io' "$tmp/notes.yaml"
+
+### 3. ci/ha-values.yaml: replicas 2, watchNamespace, cert-manager, PDB, ServiceMonitor, NetworkPolicy
+h=$tmp/ha.yaml
+if render "$h" -f "$chart/ci/ha-values.yaml"; then pass "template: ci/ha-values.yaml"; else fail "template: ci/ha-values.yaml: $(cat "$h.err")"; fi
+check "ha: two replicas" has "$h" Deployment qscale '^  replicas: 2$'
+check "ha: --leader-elect with two replicas" has "$h" Deployment qscale '- --leader-elect$'
+check "ha: --leader-election-namespace is the release namespace" has "$h" Deployment qscale '--leader-election-namespace=qscale'
+check "ha: --namespace=shop" has "$h" Deployment qscale '--namespace=shop'
+check "ha: --kube-api-qps=20" has "$h" Deployment qscale '--kube-api-qps=20'
+check "ha: extra arg" has "$h" Deployment qscale '- "--v=2"'
+check "ha: extra env" has "$h" Deployment qscale 'name: GOMAXPROCS'
+check "ha: image" has "$h" Deployment qscale 'image: "registry.example.com/qscale:0.1.0-rc1"'
+check "ha: pullPolicy" has "$h" Deployment qscale 'imagePullPolicy: Always'
+check "ha: nodeSelector" has "$h" Deployment qscale 'kubernetes.io/os: linux'
+check "ha: tolerations" has "$h" Deployment qscale 'key: dedicated'
+check "ha: affinity" has "$h" Deployment qscale 'podAntiAffinity:'
+check "ha: ClusterRole does not read Secrets" lacks "$h" ClusterRole qscale 'secrets'
+check "ha: Role reads Secrets in shop" has "$h" Role qscale-secrets 'namespace: shop'
+check "ha: RoleBinding for Secrets in shop" has "$h" RoleBinding qscale-secrets 'namespace: shop'
+check "ha: leader-election Role on leases" has "$h" Role qscale-leader-election 'leases'
+check "ha: leader-election RoleBinding" exists "$h" RoleBinding qscale-leader-election
+check "ha: APIService injected by cert-manager" has "$h" APIService v1beta1.external.metrics.k8s.io 'cert-manager.io/inject-ca-from: qscale/qscale-serving'
+check "ha: APIService has no chart caBundle" lacks "$h" APIService v1beta1.external.metrics.k8s.io '^  caBundle:'
+check "ha: cert-manager Certificate into qscale-tls" has "$h" Certificate qscale-serving 'secretName: qscale-tls'
+check "ha: self-signed Issuer" has "$h" Issuer qscale-selfsigned 'selfSigned'
+check "ha: no chart-generated Secret" absent "$h" Secret
+check "ha: PodDisruptionBudget minAvailable 1" has "$h" PodDisruptionBudget qscale 'minAvailable: 1'
+check "ha: ServiceMonitor scrapes port metrics" has "$h" ServiceMonitor qscale 'port: metrics'
+check "ha: ServiceMonitor extra label" has "$h" ServiceMonitor qscale 'release: prometheus'
+check "ha: NetworkPolicy restricts metrics" has "$h" NetworkPolicy qscale 'kubernetes.io/metadata.name: monitoring'
+
+### 4. ci/existing-secret-values.yaml: user-supplied certificate
+e=$tmp/existing.yaml
+if render "$e" -f "$chart/ci/existing-secret-values.yaml"; then pass "template: ci/existing-secret-values.yaml"; else fail "template: ci/existing-secret-values.yaml: $(cat "$e.err")"; fi
+check "existing: pods mount the user's Secret" has "$e" Deployment qscale 'secretName: my-qscale-serving-cert'
+check "existing: no Secret rendered" absent "$e" Secret
+check "existing: no cert-manager Certificate" absent "$e" Certificate
+check "existing: caBundle is the user's" has "$e" APIService v1beta1.external.metrics.k8s.io 'caBundle: LS0tLS1CRUdJTiBDRVJU'
+check "existing: no inject-ca-from" lacks "$e" APIService v1beta1.external.metrics.k8s.io 'inject-ca-from'
+check "existing: PDB maxUnavailable" has "$e" PodDisruptionBudget qscale 'maxUnavailable: 1'
+check "existing: mode without caBundle fails" bash -c "'$helm' template $release '$chart' -n $namespace ${kube[*]} --set certificate.mode=existingSecret --set certificate.existingSecret.name=x 2>&1 | grep -q 'caBundle is required'"
+check "existing: mode without name fails" bash -c "'$helm' template $release '$chart' -n $namespace ${kube[*]} --set certificate.mode=existingSecret --set certificate.existingSecret.caBundle=QUJD 2>&1 | grep -q 'existingSecret.name is required'"
+
+### 5. ci/no-apiservice-values.yaml: another adapter owns the APIService
+n=$tmp/none.yaml
+if render "$n" -f "$chart/ci/no-apiservice-values.yaml"; then pass "template: ci/no-apiservice-values.yaml"; else fail "template: ci/no-apiservice-values.yaml: $(cat "$n.err")"; fi
+check "no-apiservice: no APIService" absent "$n" APIService
+check "no-apiservice: no serving-cert Secret" absent "$n" Secret
+check "no-apiservice: no HPA external-metrics binding" absent "$n" ClusterRoleBinding qscale-hpa-external-metrics
+check "no-apiservice: no --tls-cert-file" lacks "$n" Deployment qscale '--tls-cert-file'
+check "no-apiservice: forced --leader-elect with one replica" has "$n" Deployment qscale '- --leader-elect$'
+check "no-apiservice: Service still exposes metrics" has "$n" Service qscale 'name: metrics'
+
+### 6. values the schema must reject
+bad() { # bad NAME YAML: helm template with these values must fail with a schema error
+  printf '%s\n' "$2" >"$tmp/bad-$1.yaml"
+  if "$helm" template "$release" "$chart" -n "$namespace" "${kube[@]}" -f "$tmp/bad-$1.yaml" >/dev/null 2>"$tmp/bad-$1.err"; then
+    fail "schema rejects $1 (rendered without error)"
+  elif grep -q "don't meet the specifications of the schema" "$tmp/bad-$1.err"; then
+    pass "schema rejects $1"
+  else
+    fail "schema rejects $1 (failed, but not by the schema: $(head -c 300 "$tmp/bad-$1.err"))"
+  fi
+}
+bad wrong-type-replicaCount 'replicaCount: "two"'
+bad replicaCount-below-minimum 'replicaCount: 0'
+bad wrong-type-nested 'serviceMonitor: {enabled: "yes"}'
+bad unknown-top-level-key 'replicas: 2'
+bad unknown-nested-key 'image: {repository: qscale, digest: sha256:abc}'
+bad unknown-deep-key 'certificate: {certManager: {issuerRef: {namespace: x}}}'
+bad unknown-resources-key 'resources: {requests: {gpu: 1}}'
+bad enum-pullPolicy 'image: {pullPolicy: Sometimes}'
+bad enum-certificate-mode 'certificate: {mode: vault}'
+bad port-above-maximum 'service: {port: 70000}'
+bad watchNamespace-not-dns 'watchNamespace: Shop_Floor'
+bad extraArgs-not-flags 'extraArgs: [run]'
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
