@@ -75,22 +75,45 @@ type errHPAConflict struct{ msg string }
 
 func (e *errHPAConflict) Error() string { return e.msg }
 
+// IndexScaleTarget is the field index of HPAs by the workload they scale ("Kind/name"), so a
+// reconcile reads the HPAs of one workload instead of every HPA of its namespace.
+const IndexScaleTarget = "qscale.io/scale-target"
+
+// scaleTargetKey is the IndexScaleTarget value of an HPA, or of a workload of kind apiKind.
+func scaleTargetKey(apiKind, name string) string { return apiKind + "/" + name }
+
+// IndexHPAByScaleTarget extracts IndexScaleTarget from an HPA.
+func IndexHPAByScaleTarget(o client.Object) []string {
+	h, ok := o.(*autoscalingv2.HorizontalPodAutoscaler)
+	if !ok {
+		return nil
+	}
+	return []string{scaleTargetKey(h.Spec.ScaleTargetRef.Kind, h.Spec.ScaleTargetRef.Name)}
+}
+
 // ensureHPA creates or updates the workload's HPA. It never touches an HPA qscale does not own.
 func (r *Reconciler) ensureHPA(ctx context.Context, owner client.Object, want *autoscalingv2.HorizontalPodAutoscaler) error {
-	var all autoscalingv2.HorizontalPodAutoscalerList
-	if err := r.Client.List(ctx, &all, client.InNamespace(owner.GetNamespace())); err != nil {
+	var targeting autoscalingv2.HorizontalPodAutoscalerList
+	if err := r.Client.List(ctx, &targeting, client.InNamespace(owner.GetNamespace()),
+		client.MatchingFields{IndexScaleTarget: scaleTargetKey(want.Spec.ScaleTargetRef.Kind, owner.GetName())}); err != nil {
 		return err
 	}
 	var have *autoscalingv2.HorizontalPodAutoscaler
-	for i := range all.Items {
-		h := &all.Items[i]
-		switch {
-		case h.Name == want.Name && ownedBy(h, owner):
-			have = h
-		case h.Name == want.Name:
-			return &errHPAConflict{fmt.Sprintf("HPA %s exists and is not owned by qscale: qscale leaves it alone and creates none", h.Name)}
-		case h.Spec.ScaleTargetRef.Kind == want.Spec.ScaleTargetRef.Kind && h.Spec.ScaleTargetRef.Name == owner.GetName():
+	for i := range targeting.Items {
+		h := &targeting.Items[i]
+		if h.Name != want.Name || !ownedBy(h, owner) {
 			return &errHPAConflict{fmt.Sprintf("HPA %s already scales this workload: qscale leaves it alone and creates none", h.Name)}
+		}
+		have = h
+	}
+	if have == nil { // an HPA may carry qscale's name and scale something else
+		var named autoscalingv2.HorizontalPodAutoscaler
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: owner.GetNamespace(), Name: want.Name}, &named)
+		switch {
+		case err == nil:
+			return &errHPAConflict{fmt.Sprintf("HPA %s exists and is not owned by qscale: qscale leaves it alone and creates none", named.Name)}
+		case !apierrors.IsNotFound(err):
+			return err
 		}
 	}
 	if err := controllerutil.SetControllerReference(owner, want, r.Client.Scheme()); err != nil {

@@ -73,7 +73,8 @@ func newHarness(t *testing.T, kind string, objs ...client.Object) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, events: &eventLog{}, now: t0, leader: true}
-	h.client = fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
+	h.client = fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
+		WithIndex(&autoscalingv2.HorizontalPodAutoscaler{}, IndexScaleTarget, IndexHPAByScaleTarget).Build()
 	h.store = NewStore(func() time.Time { return h.now }, nil)
 	reg := sources.Registry{"kafka": kafka.Kind}
 	pool := sources.NewPool(reg)

@@ -25,6 +25,9 @@ import (
 // that the metrics API reads. Controllers and Poller run on every replica (each serves fresh
 // metrics); only the elected leader writes to the cluster.
 func Setup(mgr manager.Manager, reg sources.Registry, metrics *Metrics, recorder Recorder) (*Store, error) {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &autoscalingv2.HorizontalPodAutoscaler{}, IndexScaleTarget, IndexHPAByScaleTarget); err != nil {
+		return nil, err
+	}
 	store := NewStore(time.Now, metrics)
 	wake := map[string]chan event.GenericEvent{}
 	for kind := range workloadKinds {
