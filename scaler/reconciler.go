@@ -2,8 +2,12 @@ package scaler
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -62,22 +66,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, nil
 	}
-	spec, triggers, err := r.configure(ctx, t, obj)
-	var se *SpecError
-	switch {
-	case errors.As(err, &se):
-		if r.Store.Invalid(t, se.Error()) && r.leader() {
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonInvalidScalingConfig, "Configure", "%s", se.Error())
-		}
-		if !r.Store.EverValid(t) {
-			return reconcile.Result{}, nil // never valid: no HPA, nothing polled
-		}
-		// It was valid before: keep scaling on the last valid configuration.
-	case err != nil:
+	if err := r.reconfigure(ctx, t, obj); err != nil {
 		return reconcile.Result{}, err
-	default:
-		triggers, _ = r.Store.Configure(t, spec, triggers)
-		r.Poller.Set(t, triggers, spec.PollingInterval)
 	}
 	replicas, observed := k.replicas(obj)
 	d, ok := r.Store.Decide(t, replicas, observed)
@@ -92,6 +82,64 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.event(obj, e)
 	}
 	return reconcile.Result{}, r.apply(ctx, k, obj, d)
+}
+
+// reconfigure loads the workload's configuration when its qscale.io annotations or the Secrets
+// they name changed since the last load. Most reconciles follow a poll and change neither, and
+// parsing YAML and compiling triggers (PEM keys included) on each would put that work on the
+// polling path. A workload that was never valid is left with no configuration, which Decide
+// reports; one that was valid keeps scaling on its last valid configuration.
+func (r *Reconciler) reconfigure(ctx context.Context, t Target, obj client.Object) error {
+	fp, err := r.fingerprint(ctx, t, obj)
+	if err != nil || fp == r.Store.Fingerprint(t) {
+		return err
+	}
+	spec, triggers, err := r.configure(ctx, t, obj)
+	var se *SpecError
+	switch {
+	case errors.As(err, &se):
+		if r.Store.Invalid(t, se.Error()) && r.leader() {
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonInvalidScalingConfig, "Configure", "%s", se.Error())
+		}
+	case err != nil:
+		return err
+	default:
+		triggers, _ = r.Store.Configure(t, spec, triggers)
+		r.Poller.Set(t, triggers, spec.PollingInterval)
+	}
+	r.Store.SetFingerprint(t, fp)
+	return nil
+}
+
+// fingerprint digests what a configuration is loaded from: the qscale.io annotations and the
+// resource versions of the Secrets the last load found named (unchanged annotations name the
+// same Secrets).
+func (r *Reconciler) fingerprint(ctx context.Context, t Target, obj client.Object) (string, error) {
+	h := sha256.New()
+	ann := obj.GetAnnotations()
+	keys := make([]string, 0, len(ann))
+	for k := range ann {
+		if strings.HasPrefix(k, annotationPrefix) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s=%q\n", k, ann[k])
+	}
+	for _, name := range r.Store.secretNames(t) {
+		var s corev1.Secret
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: name}, &s)
+		switch {
+		case apierrors.IsNotFound(err):
+			fmt.Fprintf(h, "secret %s absent\n", name)
+		case err != nil:
+			return "", err
+		default:
+			fmt.Fprintf(h, "secret %s@%s\n", name, s.ResourceVersion)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // configure parses the annotations and compiles the triggers with their Secrets.

@@ -416,3 +416,29 @@ func TestReconcileForgetsDeletedWorkloads(t *testing.T) {
 		t.Errorf("metrics still listed for a deleted workload: %v", names)
 	}
 }
+
+// A reconcile that follows a poll reloads nothing: the configuration is compiled again only
+// when the qscale.io annotations or a Secret they name change.
+func TestReconcileReloadsOnlyOnChange(t *testing.T) {
+	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{AnnotationTriggers: ordersTrigger}))
+	compiled := 0
+	kind := kafka.Kind
+	newConfig := kind.NewConfig
+	kind.NewConfig = func() sources.Config { compiled++; return newConfig() }
+	h.r.Registry = sources.Registry{"kafka": kind}
+	h.reconcile("orders")
+	for range 3 {
+		h.sample(sources.Sample{Value: 10, Active: true})
+		h.reconcile("orders")
+	}
+	if compiled != 1 {
+		t.Fatalf("compiled %d times across polls, want 1", compiled)
+	}
+	h.update("orders", func(d *appsv1.Deployment) { d.Annotations[AnnotationMaxReplicas] = "7" })
+	h.reconcile("orders")
+	h.update("orders", func(d *appsv1.Deployment) { d.Labels = map[string]string{"team": "x"} }) // not qscale's business
+	h.reconcile("orders")
+	if compiled != 2 {
+		t.Fatalf("compiled %d times, want 2: once more for the annotation, not for the label", compiled)
+	}
+}

@@ -72,17 +72,18 @@ type Store struct {
 }
 
 type entry struct {
-	spec       *Spec
-	triggers   []sources.Trigger
-	states     []triggerRecord
-	decision   Decision
-	decided    bool
-	lastActive time.Time
-	events     []Event
-	secrets    []string // Secrets the annotations name, valid or not
-	problem    string   // the current configuration error, "" when valid
-	conflict   string   // why qscale cannot own the workload's HPA, "" when it can
-	everValid  bool
+	spec        *Spec
+	triggers    []sources.Trigger
+	states      []triggerRecord
+	decision    Decision
+	decided     bool
+	lastActive  time.Time
+	events      []Event
+	secrets     []string // Secrets the annotations name, valid or not
+	problem     string   // the current configuration error, "" when valid
+	fingerprint string   // of what the configuration was last loaded from
+	conflict    string   // why qscale cannot own the workload's HPA, "" when it can
+	everValid   bool
 }
 
 type triggerRecord struct {
@@ -190,6 +191,33 @@ func (s *Store) SetSecrets(t Target, names []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.get(t).secrets = names
+}
+
+// secretNames returns the Secrets a workload's annotations named at the last load.
+func (s *Store) secretNames(t Target) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if e, ok := s.targets[t]; ok {
+		return e.secrets
+	}
+	return nil
+}
+
+// Fingerprint returns the fingerprint recorded by SetFingerprint, "" for an unknown workload.
+func (s *Store) Fingerprint(t Target) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if e, ok := s.targets[t]; ok {
+		return e.fingerprint
+	}
+	return ""
+}
+
+// SetFingerprint records the fingerprint of what the workload's configuration was loaded from.
+func (s *Store) SetFingerprint(t Target, fp string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.get(t).fingerprint = fp
 }
 
 // UsingSecret returns the workloads in namespace whose annotations name the Secret.
