@@ -3,7 +3,6 @@ package kafka_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/internal/sourcetest"
 )
 
 // BenchmarkPoll measures one steady-state poll of one trigger on a topic of n partitions on a
@@ -102,23 +102,11 @@ func measurePolls(b *testing.B, tc *testCluster, pool *sources.Pool, triggers []
 		}
 	}
 	tc.snapshotRequests()
-	durations := make([]time.Duration, 0, b.N)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		start := time.Now()
-		pool.Poll(ctx, triggers)
-		durations = append(durations, time.Since(start))
-	}
-	b.StopTimer()
+	durations := sourcetest.TimePolls(ctx, b, pool, triggers)
 	requests := 0
 	for _, n := range tc.snapshotRequests() {
 		requests += n
 	}
-	slices.Sort(durations)
-	b.ReportMetric(ms(durations[len(durations)/2]), "p50-ms")
-	b.ReportMetric(ms(durations[len(durations)*99/100]), "p99-ms")
+	sourcetest.ReportPercentiles(b, durations)
 	b.ReportMetric(float64(requests)/float64(len(durations)), "requests/poll")
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

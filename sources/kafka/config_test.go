@@ -1,11 +1,11 @@
 package kafka_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/internal/sourcetest"
 	"github.com/qscale/qscale/sources/kafka"
 )
 
@@ -47,27 +47,7 @@ func TestConfigProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := registry.Parse(sources.Params{Type: "kafka", Name: "orders", Metadata: tt.md, Secret: tt.secret})
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			var ce *sources.ConfigError
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a *sources.ConfigError", err)
-			}
-			if len(ce.Problems) != len(tt.want) {
-				t.Fatalf("problems = %v, want %d", ce.Problems, len(tt.want))
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
-			}
-			if !strings.HasPrefix(err.Error(), `trigger "orders": `) {
-				t.Errorf("error does not name the trigger: %q", err)
-			}
+			sourcetest.CheckConfigError(t, err, "orders", tt.want)
 		})
 	}
 }

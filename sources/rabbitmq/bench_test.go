@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptrace"
-	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/internal/sourcetest"
 )
 
 // BenchmarkPoll measures one steady-state poll of n triggers, each on its own queue (of one
@@ -90,7 +90,7 @@ func measure(b *testing.B, op func() error) {
 		}
 		durations = append(durations, time.Since(start))
 	}
-	reportPercentiles(b, durations)
+	sourcetest.ReportPercentiles(b, durations)
 }
 
 // measurePolls runs b.N polls after a warm-up that connects, and reports the median and p99.
@@ -101,22 +101,5 @@ func measurePolls(ctx context.Context, b *testing.B, pool *sources.Pool, trigger
 			b.Fatalf("warm-up poll: value %v, error %v", s.Value, s.Err)
 		}
 	}
-	durations := make([]time.Duration, 0, b.N)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		start := time.Now()
-		pool.Poll(ctx, triggers)
-		durations = append(durations, time.Since(start))
-	}
-	b.StopTimer()
-	reportPercentiles(b, durations)
+	sourcetest.ReportPercentiles(b, sourcetest.TimePolls(ctx, b, pool, triggers))
 }
-
-func reportPercentiles(b *testing.B, durations []time.Duration) {
-	slices.Sort(durations)
-	b.ReportMetric(ms(durations[len(durations)/2]), "p50-ms")
-	b.ReportMetric(ms(durations[len(durations)*99/100]), "p99-ms")
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/internal/sourcetest"
 )
 
 // testPassword is the password of the hosts in configuration tests: no message may show it.
@@ -68,27 +69,15 @@ func TestConfigProblems(t *testing.T) {
 func checkProblems(t *testing.T, tt problemCase) {
 	t.Helper()
 	_, err := registry.Parse(sources.Params{Type: "rabbitmq", Name: "orders", Metadata: tt.md, Secret: tt.secret})
-	if len(tt.want) == 0 {
-		if err != nil {
-			t.Fatalf("unexpected error: %v", err)
-		}
+	sourcetest.CheckConfigError(t, err, "orders", tt.want)
+	if err == nil {
 		return
-	}
-	var ce *sources.ConfigError
-	if !errors.As(err, &ce) {
-		t.Fatalf("err = %v, want a *sources.ConfigError", err)
-	}
-	if len(ce.Problems) != len(tt.want) {
-		t.Fatalf("problems = %v, want %d", ce.Problems, len(tt.want))
-	}
-	for _, w := range tt.want {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("error %q does not contain %q", err, w)
-		}
 	}
 	if strings.Contains(err.Error(), testPassword) {
 		t.Errorf("error reveals the password: %q", err)
 	}
+	var ce *sources.ConfigError
+	errors.As(err, &ce)
 	for _, p := range ce.Problems {
 		wantMissing := false
 		for _, m := range tt.missing {
