@@ -14,10 +14,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
 
 	"github.com/qscale/qscale/e2e/controlplane"
+	"github.com/qscale/qscale/internal/loopback"
 )
 
 func ctxFor(t testing.TB, d time.Duration) context.Context {
@@ -66,9 +68,16 @@ func annotate(t testing.TB, ns, name string, kv map[string]string) {
 // waitReplicas waits until the Deployment's spec.replicas is want.
 func waitReplicas(t testing.TB, ns, name string, want int32, timeout time.Duration) {
 	t.Helper()
+	waitReplicasOf(t, env.kube, env.qscaleLog, ns, name, want, timeout)
+}
+
+// waitReplicasOf waits until the Deployment's spec.replicas is want in the cluster kube, which
+// the qscale logging to qscaleLog serves.
+func waitReplicasOf(t testing.TB, kube kubernetes.Interface, qscaleLog, ns, name string, want int32, timeout time.Duration) {
+	t.Helper()
 	var got int32
 	err := waitUntil(context.Background(), timeout, func() (bool, error) {
-		d, err := env.kube.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+		d, err := kube.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
@@ -76,8 +85,24 @@ func waitReplicas(t testing.TB, ns, name string, want int32, timeout time.Durati
 		return got == want, nil
 	})
 	if err != nil {
-		t.Fatalf("%s/%s: replicas %d, want %d after %s: %v\nqscale log:\n%s", ns, name, got, want, timeout, err, tailQscale())
+		t.Fatalf("%s/%s: replicas %d, want %d after %s: %v\nits Events:\n%s\nqscale log:\n%s",
+			ns, name, got, want, timeout, err, eventsOf(kube, ns, name), env.cp.TailFile(qscaleLog, 30))
 	}
+}
+
+// eventsOf lists the Events on an object, for failure messages.
+func eventsOf(kube kubernetes.Interface, ns, object string) string {
+	evs, err := kube.EventsV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, e := range evs.Items {
+		if e.Regarding.Name == object {
+			fmt.Fprintf(&b, "  %s %s: %s\n", e.Type, e.Reason, e.Note)
+		}
+	}
+	return b.String()
 }
 
 // replicasStay checks that the Deployment keeps want replicas for d.
@@ -99,9 +124,16 @@ func replicasStay(t testing.TB, ns, name string, want int32, d time.Duration) {
 // waitEvent waits for an Event with reason on the object and returns its message.
 func waitEvent(t testing.TB, ns, object, reason string, timeout time.Duration) string {
 	t.Helper()
+	return waitEventOf(t, env.kube, env.qscaleLog, ns, object, reason, timeout)
+}
+
+// waitEventOf waits for an Event with reason on the object in the cluster kube, which the
+// qscale logging to qscaleLog serves, and returns its message.
+func waitEventOf(t testing.TB, kube kubernetes.Interface, qscaleLog, ns, object, reason string, timeout time.Duration) string {
+	t.Helper()
 	var msg string
 	err := waitUntil(context.Background(), timeout, func() (bool, error) {
-		evs, err := env.kube.EventsV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+		evs, err := kube.EventsV1().Events(ns).List(context.Background(), metav1.ListOptions{})
 		if err != nil {
 			return false, err
 		}
@@ -114,7 +146,7 @@ func waitEvent(t testing.TB, ns, object, reason string, timeout time.Duration) s
 		return false, nil
 	})
 	if err != nil {
-		t.Fatalf("no %s Event on %s/%s: %v\nqscale log:\n%s", reason, ns, object, err, tailQscale())
+		t.Fatalf("no %s Event on %s/%s: %v\nqscale log:\n%s", reason, ns, object, err, env.cp.TailFile(qscaleLog, 30))
 	}
 	return msg
 }
@@ -143,6 +175,23 @@ func metricValue(cfg *rest.Config, ns, metric, workload string) (int64, error) {
 		return 0, fmt.Errorf("%d items", len(list.Items))
 	}
 	return list.Items[0].Value.Value(), nil
+}
+
+// waitMetric waits until the metric read through the API server is want. The HPA may act on a
+// poll taken while messages were still arriving, so the replica count alone does not say the
+// latest value has been served yet.
+func waitMetric(t testing.TB, ns, metric, workload string, want int64, timeout time.Duration) {
+	t.Helper()
+	var got int64
+	var last error
+	err := waitUntil(context.Background(), timeout, func() (bool, error) {
+		got, last = metricValue(env.cp.Config, ns, metric, workload)
+		return last == nil && got == want, nil
+	})
+	if err != nil {
+		t.Errorf("%s/%s: metric %s through the API server = %d (last error: %v), want %d after %s\nqscale log:\n%s",
+			ns, workload, metric, got, last, want, timeout, tailQscale())
+	}
 }
 
 type statusError struct{ code int }
@@ -231,7 +280,7 @@ func kafkaTrigger(name, group, topic string) string {
 		name, kafkaAddrs(), group, topic)
 }
 
-func freePorts(n int) ([]int, error) { return controlplane.FreePorts(n) }
+func freePorts(n int) ([]int, error) { return loopback.FreePorts(n) }
 
 // deploymentScale sets a Deployment's replicas through its scale subresource, as a person would.
 func deploymentScale(t testing.TB, ns, name string, replicas int32) {

@@ -67,11 +67,7 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	defer env.kafka.Close()
-	bin := os.Getenv("QSCALE_BIN")
-	if bin == "" {
-		bin = filepath.Join("..", "bin", "qscale")
-	}
-	q, err := cp.StartQscale(ctx, bin)
+	q, err := cp.StartQscale(ctx, qscaleBin())
 	if err != nil {
 		return 1, err
 	}
@@ -94,6 +90,14 @@ func (l countingListener) Accept() (net.Conn, error) {
 		env.kafkaConns.Add(1)
 	}
 	return c, err
+}
+
+// qscaleBin is the qscale binary under test: $QSCALE_BIN, or the one `make build` writes.
+func qscaleBin() string {
+	if bin := os.Getenv("QSCALE_BIN"); bin != "" {
+		return bin
+	}
+	return filepath.Join("..", "bin", "qscale")
 }
 
 // waitUntil polls cond every 100ms until it holds, fails, or timeout passes.

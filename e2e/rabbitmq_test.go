@@ -41,9 +41,7 @@ func TestRabbitMQDepthScalesOutAndIn(t *testing.T) {
 		}
 	}
 	waitReplicas(t, ns, "workers", 4, 60*time.Second) // ceil(35/10)
-	if v, err := metricValue(env.cp.Config, ns, "qscale-orders", "workers"); err != nil || v != 35 {
-		t.Errorf("metric through the API server = %d, %v; want the depth, 35", v, err)
-	}
+	waitMetric(t, ns, "qscale-orders", "workers", 35, 30*time.Second)
 	if _, err := ch.QueuePurge(queue, false); err != nil {
 		t.Fatal(err)
 	}

@@ -55,18 +55,38 @@ func (cp *ControlPlane) RegisterExternalMetrics(ctx context.Context, namespace s
 	if _, err := dyn.Resource(apiServices).Create(ctx, apiService, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating the APIService: %w", err)
 	}
-	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		got, err := dyn.Resource(apiServices).Get(ctx, "v1beta1.external.metrics.k8s.io", metav1.GetOptions{})
+	return cp.WaitAPIServiceAvailable(ctx, apiService.GetName(), 30*time.Second)
+}
+
+// WaitAPIServiceAvailable waits until the aggregator reports the APIService name Available:
+// it reached the server behind it over TLS, as the APIService's caBundle or
+// insecureSkipTLSVerify says, and read its discovery document.
+func (cp *ControlPlane) WaitAPIServiceAvailable(ctx context.Context, name string, timeout time.Duration) error {
+	dyn, err := dynamic.NewForConfig(cp.Config)
+	if err != nil {
+		return err
+	}
+	var last string
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		got, err := dyn.Resource(apiServices).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
+			last = err.Error()
 			return false, nil //nolint:nilerr // not there yet: keep polling
 		}
 		conditions, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
 		for _, c := range conditions {
 			m, _ := c.(map[string]any)
-			if m["type"] == "Available" && m["status"] == "True" {
-				return true, nil
+			if m["type"] == "Available" {
+				if m["status"] == "True" {
+					return true, nil
+				}
+				last = fmt.Sprintf("%v: %v", m["reason"], m["message"])
 			}
 		}
 		return false, nil
 	})
+	if err != nil && last != "" {
+		return fmt.Errorf("APIService %s not available (%s): %w", name, last, err)
+	}
+	return err
 }

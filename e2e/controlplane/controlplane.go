@@ -10,7 +10,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/qscale/qscale/internal/loopback"
 )
 
 // EnvBinDir names the folder that holds etcd, kube-apiserver and kube-controller-manager.
@@ -85,7 +86,7 @@ func (cp *ControlPlane) startAll(ctx context.Context, o Options) error {
 	if err := p.generate(); err != nil {
 		return err
 	}
-	ports, err := FreePorts(4)
+	ports, err := loopback.FreePorts(4)
 	if err != nil {
 		return err
 	}
@@ -249,26 +250,6 @@ func waitHTTP(ctx context.Context, url string, cfg *rest.Config) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// FreePorts returns n distinct loopback ports that were free a moment ago.
-func FreePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // Tail returns the last lines of a component's log, for test failure messages.

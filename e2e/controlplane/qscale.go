@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/qscale/qscale/internal/loopback"
 )
 
 // Qscale is a `qscale run` process serving the control plane.
@@ -18,27 +20,67 @@ type Qscale struct {
 	MetricsURL string // its Prometheus endpoint
 }
 
+// QscaleOptions say how RunQscale runs qscale. Zero values take the defaults stated.
+type QscaleOptions struct {
+	// Kubeconfig is the identity qscale acts as; default: the admin kubeconfig.
+	Kubeconfig string
+	// SecurePort serves the metrics API; default: a free port.
+	SecurePort int
+	// Args come right after `run`, before the flags RunQscale sets (which win when repeated).
+	Args []string
+	// Log receives qscale's output; default: qscale.log in the control plane's folder.
+	Log string
+}
+
 // StartQscale runs `bin run` against the control plane on free loopback ports, waits until it
 // is ready, and registers its metrics API as v1beta1.external.metrics.k8s.io. Its output goes
 // to qscale.log in the control plane's folder.
 func (cp *ControlPlane) StartQscale(ctx context.Context, bin string, extraArgs ...string) (*Qscale, error) {
-	ports, err := FreePorts(3)
+	ports, err := loopback.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
-	q := &Qscale{Log: filepath.Join(cp.Dir, "qscale.log"), MetricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1])}
+	q, err := cp.RunQscale(ctx, bin, QscaleOptions{SecurePort: ports[0], Args: extraArgs})
+	if err != nil {
+		return nil, err
+	}
+	if err := cp.RegisterExternalMetrics(ctx, "qscale", ports[0]); err != nil {
+		q.Stop()
+		return nil, fmt.Errorf("registering the metrics API (see %s): %w", q.Log, err)
+	}
+	return q, nil
+}
+
+// RunQscale runs `bin run` against the control plane with its metrics and health endpoints on
+// free loopback ports, and waits until it is ready. It registers nothing.
+func (cp *ControlPlane) RunQscale(ctx context.Context, bin string, o QscaleOptions) (*Qscale, error) {
+	ports, err := loopback.FreePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	if o.Kubeconfig == "" {
+		o.Kubeconfig = cp.Kubeconfig
+	}
+	if o.SecurePort == 0 {
+		o.SecurePort = ports[0]
+	}
+	if o.Log == "" {
+		o.Log = filepath.Join(cp.Dir, "qscale.log")
+	}
+	q := &Qscale{Log: o.Log, MetricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1])}
 	logFile, err := os.Create(q.Log)
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"run", "--kubeconfig", cp.Kubeconfig,
-		"--secure-port", strconv.Itoa(ports[0]),
+	args := append(append([]string{"run"}, o.Args...), "--kubeconfig", o.Kubeconfig,
+		"--secure-port", strconv.Itoa(o.SecurePort),
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2])}, extraArgs...)
+		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]))
 	q.Cmd = exec.Command(bin, args...) //nolint:gosec // the qscale binary under test
 	q.Cmd.Stdout, q.Cmd.Stderr = logFile, logFile
 	q.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := q.Cmd.Start(); err != nil {
+		_ = logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
 	ready := fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
@@ -47,10 +89,6 @@ func (cp *ControlPlane) StartQscale(ctx context.Context, bin string, extraArgs .
 	if err := waitHTTP(wctx, ready, nil); err != nil {
 		q.Stop()
 		return nil, fmt.Errorf("qscale not ready (see %s): %w", q.Log, err)
-	}
-	if err := cp.RegisterExternalMetrics(ctx, "qscale", ports[0]); err != nil {
-		q.Stop()
-		return nil, fmt.Errorf("registering the metrics API (see %s): %w", q.Log, err)
 	}
 	return q, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/internal/sourcetest"
 	"github.com/qscale/qscale/sources/kafka"
 )
 
@@ -152,23 +153,12 @@ var registry = sources.Registry{"kafka": kafka.Kind}
 // configuration error.
 func parse(t testing.TB, md, secret map[string]string) sources.Trigger {
 	t.Helper()
-	tr, err := registry.Parse(sources.Params{Type: "kafka", Name: "t", Metadata: md, Secret: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr
+	return sourcetest.Parse(t, registry, "kafka", md, secret)
 }
 
-// pollOnce polls triggers through a fresh pool with a deadline.
-func pollOnce(t testing.TB, pool *sources.Pool, timeout time.Duration, triggers ...sources.Trigger) []sources.Sample {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return pool.Poll(ctx, triggers)
+// pollOnce polls triggers through pool with a deadline.
+func pollOnce(_ testing.TB, pool *sources.Pool, timeout time.Duration, triggers ...sources.Trigger) []sources.Sample {
+	return sourcetest.Poll(pool, timeout, triggers...)
 }
 
-func newPool(t testing.TB) *sources.Pool {
-	p := sources.NewPool(registry)
-	t.Cleanup(p.Close)
-	return p
-}
+func newPool(t testing.TB) *sources.Pool { return sourcetest.NewPool(t, registry) }

@@ -2,7 +2,6 @@ package kafka_test
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -10,30 +9,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/qscale/qscale/internal/loopback"
 	"github.com/qscale/qscale/sources"
 )
 
-// freePorts reserves n loopback ports and releases them for the caller to listen on.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	return ports
-}
-
 func TestBrokerStopsAndComesBack(t *testing.T) {
-	ports := freePorts(t, 3)
+	ports, err := loopback.FreePorts(3)
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := func() *testCluster {
 		tc := newCluster(t, kfake.Ports(ports...), kfake.SeedTopics(2, "orders"))
 		tc.produce(t, "orders", map[int32]int{0: 20, 1: 20})

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/qscale/qscale/sources"
 )
 
 // maxChannels is how many passive declares run at once. A channel answers one call at a
@@ -115,21 +117,8 @@ func (b *amqpBackend) read(ctx context.Context, cs []*Config) []result {
 // is often not yet known to be lost (the broker restarted, an operator closed it): then the
 // round fails on it, and is tried once more on a new connection.
 func (b *amqpBackend) declareAll(ctx context.Context, queues []string) (map[string]declared, error) {
-	fresh := false
-	if b.conn == nil || b.conn.IsClosed() {
-		if err := b.dial(ctx); err != nil {
-			return nil, err
-		}
-		fresh = true
-	}
-	got, err := b.round(ctx, queues)
-	if err != nil && !fresh && ctx.Err() == nil {
-		if err = b.dial(ctx); err != nil {
-			return nil, err
-		}
-		got, err = b.round(ctx, queues)
-	}
-	return got, err
+	return sources.RoundOnConnection(ctx, b.conn != nil && !b.conn.IsClosed(), b.dial,
+		func(ctx context.Context) (map[string]declared, error) { return b.round(ctx, queues) })
 }
 
 func (b *amqpBackend) dial(ctx context.Context) error {
@@ -163,6 +152,11 @@ func (b *amqpBackend) dial(ctx context.Context) error {
 			err = fmt.Errorf("%w (RabbitMQ delays refusing a login by %s: a shorter timeout hides a wrong password)", err, loginDelay)
 		}
 		return err
+	case err != nil && errors.Is(err, amqp.ErrClosed) && b.tls != nil && len(b.tls.Certificates) == 0:
+		// Under TLS 1.3 the server checks the client's certificate after the client has
+		// finished its handshake; the server's alert then races the reset of the connection,
+		// and amqp091 may report only that the connection closed while opening.
+		return fmt.Errorf("TLS: %s closed the connection as it opened: it probably wants a client certificate it trusts (set cert and key): %w", b.where, err)
 	case err != nil:
 		return explainAMQP(err, b.where, b.user)
 	}

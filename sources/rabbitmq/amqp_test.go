@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/internal/sourcetest"
 )
 
 // depthCase is one trigger read once through a fresh pool.
@@ -89,7 +90,7 @@ func TestAMQPDepth(t *testing.T) {
 
 func TestAMQPErrors(t *testing.T) {
 	t.Parallel()
-	v, silent := newVhost(t), silentBroker(t)
+	v, silent := newVhost(t), sourcetest.SilentServer(t)
 	createQueues(t, v, "orders")
 	tests := []depthCase{
 		{name: "wrong password", md: md("queueName", "orders"), secret: map[string]string{"host": "amqp://guest:wrong-pw-7@" + amqpAddr + "/" + esc(v)},

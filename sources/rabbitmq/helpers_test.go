@@ -19,6 +19,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/internal/sourcetest"
 	"github.com/qscale/qscale/sources/rabbitmq"
 )
 
@@ -253,24 +254,13 @@ func md(kv ...string) map[string]string {
 // parse builds a rabbitmq trigger, failing the test on a configuration error.
 func parse(t testing.TB, metadata, secret map[string]string) sources.Trigger {
 	t.Helper()
-	tr, err := registry.Parse(sources.Params{Type: "rabbitmq", Name: "t", Metadata: metadata, Secret: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr
+	return sourcetest.Parse(t, registry, "rabbitmq", metadata, secret)
 }
 
-func newPool(t testing.TB) *sources.Pool {
-	p := sources.NewPool(registry)
-	t.Cleanup(p.Close)
-	return p
-}
+func newPool(t testing.TB) *sources.Pool { return sourcetest.NewPool(t, registry) }
 
-func poll(t testing.TB, pool *sources.Pool, triggers ...sources.Trigger) []sources.Sample {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return pool.Poll(ctx, triggers)
+func poll(_ testing.TB, pool *sources.Pool, triggers ...sources.Trigger) []sources.Sample {
+	return sourcetest.Poll(pool, 10*time.Second, triggers...)
 }
 
 // wantSample checks a sample against a value and activity, or an error holding every one of

@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/internal/sourcetest"
 	"github.com/qscale/qscale/sources/rabbitmq"
 )
 
@@ -84,7 +85,7 @@ func TestDepthIsExactRightAfterPublishing(t *testing.T) {
 
 func TestHTTPErrors(t *testing.T) {
 	t.Parallel()
-	v, silent := newVhost(t), silentBroker(t)
+	v, silent := newVhost(t), sourcetest.SilentServer(t)
 	createQueues(t, v, "orders")
 	q := md("queueName", "orders")
 	tests := []depthCase{

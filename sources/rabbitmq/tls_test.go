@@ -48,7 +48,7 @@ func TestTLS(t *testing.T) {
 			depthCase{name: scheme + " with an encrypted client key", md: q,
 				secret: with(host(mutualProxy), "tls", "enable", "ca", pki.CAPEM, "cert", pki.ClientCertPEM, "key", pki.EncryptedKeyPEM, "keyPassword", testpki.KeyPassword), wantValue: 2, wantActive: true},
 			depthCase{name: scheme + " without the client certificate the server asks for", md: q,
-				secret: with(host(mutualProxy), "tls", "enable", "ca", pki.CAPEM), wantErr: []string{proxies[mutualProxy].addr, "refused the handshake: it wants a client certificate", "certificate required"}},
+				secret: with(host(mutualProxy), "tls", "enable", "ca", pki.CAPEM), wantErr: []string{proxies[mutualProxy].addr, "wants a client certificate it trusts (set cert and key)"}},
 		)
 	}
 	runDepthCases(t, tests)

@@ -1,13 +1,16 @@
 // Package sourcetest holds the checks and measurements that every source's tests share:
-// CheckConfigError for parameter validation, and TimePolls with ReportPercentiles for the
-// poll benchmarks.
+// Parse, NewPool and Poll to run triggers; CheckConfigError and CheckMissing for parameter
+// validation; TimePolls with ReportPercentiles for the poll benchmarks; and SilentServer and
+// ClosedPort for brokers that hang or are gone.
 package sourcetest
 
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +45,51 @@ func CheckConfigError(t *testing.T, err error, trigger string, want []string) {
 	}
 }
 
+// CheckMissing checks that err, a *sources.ConfigError, flags as Missing exactly the problems
+// of the parameters named in missing, and that it does not reveal secret.
+func CheckMissing(t *testing.T, err error, secret string, missing []string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error reveals the secret: %q", err)
+	}
+	var ce *sources.ConfigError
+	if !errors.As(err, &ce) {
+		return
+	}
+	for _, p := range ce.Problems {
+		if want := slices.Contains(missing, p.Param); p.Missing != want {
+			t.Errorf("%s: Missing = %v, want %v", p.Param, p.Missing, want)
+		}
+	}
+}
+
+// Parse builds a trigger named "t" of type typ, failing the test on a configuration error.
+func Parse(t testing.TB, registry sources.Registry, typ string, metadata, secret map[string]string) sources.Trigger {
+	t.Helper()
+	tr, err := registry.Parse(sources.Params{Type: typ, Name: "t", Metadata: metadata, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// NewPool returns a Pool over registry that is closed when the test ends.
+func NewPool(t testing.TB, registry sources.Registry) *sources.Pool {
+	p := sources.NewPool(registry)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Poll polls triggers through pool with a deadline of timeout.
+func Poll(pool *sources.Pool, timeout time.Duration, triggers ...sources.Trigger) []sources.Sample {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return pool.Poll(ctx, triggers)
+}
+
 // TimePolls runs b.N polls of triggers, after the caller's warm-up, and returns how long each
 // took; allocations are reported per poll.
 func TimePolls(ctx context.Context, b *testing.B, pool *sources.Pool, triggers []sources.Trigger) []time.Duration {
@@ -69,3 +117,47 @@ func ReportPercentiles(b *testing.B, durations []time.Duration) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// SilentServer returns the address of a loopback TCP server that accepts connections and
+// never answers, like a broker that hangs; it closes them when t ends.
+func SilentServer(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// ClosedPort returns a loopback host:port where nothing listens (a moment ago).
+func ClosedPort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
