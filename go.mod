@@ -3,6 +3,7 @@ module github.com/qscale/qscale
 go 1.26.0
 
 require (
+	github.com/go-stomp/stomp/v3 v3.1.5
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/spf13/pflag v1.0.10

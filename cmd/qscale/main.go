@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/activemq"
 	"github.com/qscale/qscale/sources/kafka"
 	"github.com/qscale/qscale/sources/rabbitmq"
 )
@@ -16,6 +17,7 @@ var version = "dev"
 
 // registry holds every trigger type qscale knows.
 var registry = sources.Registry{
+	"activemq": activemq.Kind,
 	"kafka":    kafka.Kind,
 	"rabbitmq": rabbitmq.Kind,
 }

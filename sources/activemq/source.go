@@ -1,0 +1,80 @@
+// Package activemq reads the size of ActiveMQ 5 queues, with the semantics and parameter
+// names of KEDA's ActiveMQ scaler.
+//
+// Config holds a trigger's parameters; parseJolokia and parseStats are the pure parsers of
+// the broker's answers; Source is the I/O around them. One Source serves every trigger of a
+// connection, over one of two protocols:
+//
+//   - jolokia (KEDA's way, the default): a GET of the queue's QueueSize attribute through
+//     the Jolokia agent of the web console, on one keep-alive HTTP client per endpoint and
+//     credentials, one request per distinct queue per poll, run concurrently;
+//   - stomp (qscale's own, for brokers without the web console): queries to the statistics
+//     plugin over one long-lived STOMP connection per endpoint and credentials. A poll sends
+//     every query, then collects the replies by correlation id from one reply subscription:
+//     one round trip however many triggers share the connection.
+package activemq
+
+import (
+	"context"
+	"time"
+
+	"github.com/qscale/qscale/sources"
+)
+
+// Kind registers the activemq trigger type.
+var Kind = sources.NewKind(Open)
+
+// pollTimeout bounds one poll when the caller's context allows longer: a broker that stops
+// answering must not hold a poll for long.
+const pollTimeout = 5 * time.Second
+
+// Source polls the triggers of one connection, over the protocol of the first trigger
+// (triggers share a Source only when they share the protocol).
+type Source struct {
+	b backend
+}
+
+// backend is one protocol: it returns one result per config, in order, from one round of
+// requests. It is never called concurrently.
+type backend interface {
+	read(ctx context.Context, cs []*Config) []result
+	close()
+}
+
+// result is what a backend read for one trigger: a queue size or an error.
+type result struct {
+	size float64
+	err  error
+}
+
+var _ sources.TypedSource[*Config] = (*Source)(nil)
+
+// Open prepares the connection that c names. It does not dial: the first Poll does, so that
+// an unreachable broker is reported, and retried, as a poll error.
+func Open(c *Config) (*Source, error) {
+	if c.Protocol == ProtocolSTOMP {
+		return &Source{b: newSTOMPBackend(c)}, nil
+	}
+	return &Source{b: newJolokiaBackend(c)}, nil
+}
+
+// Close implements sources.TypedSource.
+func (s *Source) Close() error {
+	s.b.close()
+	return nil
+}
+
+// Poll implements sources.TypedSource: one round of broker requests serves every config.
+func (s *Source) Poll(ctx context.Context, cs []*Config) []sources.Sample {
+	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	defer cancel()
+	out := make([]sources.Sample, len(cs))
+	for i, r := range s.b.read(ctx, cs) {
+		if r.err != nil {
+			out[i] = sources.Sample{Err: r.err}
+			continue
+		}
+		out[i] = sources.Sample{Value: r.size, Active: cs[i].active(r.size)}
+	}
+	return out
+}

@@ -1,0 +1,304 @@
+package activemq
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-stomp/stomp/v3"
+	"github.com/go-stomp/stomp/v3/frame"
+
+	"github.com/qscale/qscale/sources"
+)
+
+// The statistics plugin's protocol: a message sent to statsPrefix+<queue> with a reply-to
+// destination is answered there with one jms-map-xml map per destination the name matches,
+// each carrying the query's correlation id. With the endOfList header the plugin also sends
+// an empty map after the last one, so an unknown queue is answered at once with just that.
+const (
+	statsPrefix = "/queue/ActiveMQ.Statistics.Destination."
+	endOfList   = "ActiveMQ.Statistics.Destination.List.End.With.Null"
+)
+
+// closeWait bounds how long Close waits for the broker to acknowledge a DISCONNECT.
+const closeWait = 2 * time.Second
+
+// heartBeat is how often the client offers to show the broker it is alive.
+const heartBeat = time.Minute
+
+// stompBackend queries the statistics plugin over one long-lived STOMP connection. It
+// dials lazily, on the first poll and again on the first poll after the connection broke:
+// a connection is never opened per poll.
+type stompBackend struct {
+	addr           string // host:port
+	where          string // for messages
+	user, password string
+	replyTo        string // this connection's temporary reply queue
+	idPrefix       string // makes correlation ids unique across connections and restarts
+	seq            uint64
+
+	// Poll is never concurrent (sources.Source), so these need no lock.
+	conn *stomp.Conn
+	sub  *stomp.Subscription // the replies, on replyTo
+}
+
+func newSTOMPBackend(c *Config) *stompBackend {
+	id := randomID()
+	return &stompBackend{
+		addr:     c.StompEndpoint,
+		where:    "ActiveMQ at stomp://" + c.StompEndpoint,
+		user:     c.Username,
+		password: c.Password,
+		replyTo:  "/temp-queue/qscale-" + id,
+		idPrefix: "qscale-" + id + "-",
+	}
+}
+
+// query is one queue's statistics query within a round.
+type query struct {
+	queue string
+	found bool
+	stats destStats
+	done  bool // the end of its list has arrived
+}
+
+func (b *stompBackend) read(ctx context.Context, cs []*Config) []result {
+	var queues []string
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if !seen[c.DestinationName] {
+			seen[c.DestinationName] = true
+			queues = append(queues, c.DestinationName)
+		}
+	}
+	got, err := b.queryAll(ctx, queues)
+	out := make([]result, len(cs))
+	for i, c := range cs {
+		q := got[c.DestinationName]
+		switch {
+		case err != nil:
+			out[i].err = err
+		case !q.found:
+			out[i].err = queueMissing(c.DestinationName, c.BrokerName, "stomp://"+b.addr)
+		case c.BrokerName != "" && c.BrokerName != q.stats.Broker:
+			out[i].err = fmt.Errorf("brokerName is %q but the broker at stomp://%s is %q", c.BrokerName, b.addr, q.stats.Broker)
+		default:
+			out[i].size = q.stats.Size
+		}
+	}
+	return out
+}
+
+// queryAll queries every queue in one round. A connection that broke since the last poll is
+// often not known to be broken yet (the broker restarted): then the round fails on it, and
+// is tried once more on a new connection.
+func (b *stompBackend) queryAll(ctx context.Context, queues []string) (map[string]*query, error) {
+	return sources.RoundOnConnection(ctx, b.conn != nil && b.sub.Active(), b.dial,
+		func(ctx context.Context) (map[string]*query, error) { return b.round(ctx, queues) })
+}
+
+func (b *stompBackend) dial(ctx context.Context) error {
+	b.drop()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", b.addr)
+	if err != nil {
+		return explainDial(err, b.where)
+	}
+	// The STOMP handshake takes no context: the poll's deadline bounds it.
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(dl)
+	}
+	opts := []func(*stomp.Conn) error{
+		// Send heart-beats, which keep the idle connection open between polls through
+		// firewalls and the broker's inactivity monitor, but expect none: go-stomp would
+		// close the connection after a minute of silence even from a broker that never
+		// promised to send any. A broker gone silent fails the poll at its deadline instead.
+		stomp.ConnOpt.HeartBeat(heartBeat, 0),
+		stomp.ConnOpt.Logger(quiet{}),
+		stomp.ConnOpt.MsgSendTimeout(pollTimeout),
+		stomp.ConnOpt.DisconnectReceiptTimeout(closeWait),
+	}
+	if b.user != "" {
+		opts = append(opts, stomp.ConnOpt.Login(b.user, b.password))
+	}
+	conn, err := stomp.Connect(nc, opts...)
+	if err != nil {
+		_ = nc.Close()
+		return b.explainConnect(err)
+	}
+	_ = nc.SetDeadline(time.Time{}) // the connection outlives this poll
+	// Replies arrive as maps, which STOMP cannot carry: ask for them as XML.
+	sub, err := conn.Subscribe(b.replyTo, stomp.AckAuto, stomp.SubscribeOpt.Header("transformation", "jms-map-xml"))
+	if err != nil {
+		_ = conn.MustDisconnect()
+		return explainDial(err, b.where)
+	}
+	b.conn, b.sub = conn, sub
+	return nil
+}
+
+// explainConnect says why the broker refused a connection: it answers a wrong login with
+// an ERROR frame, which names the user and never the password.
+func (b *stompBackend) explainConnect(err error) error {
+	var se stomp.Error
+	if !errors.As(err, &se) || se.Frame == nil || se.Frame.Command != frame.ERROR {
+		return explainDial(err, b.where)
+	}
+	if strings.Contains(strings.ToLower(se.Message), "password") || strings.Contains(se.Message, "User name") {
+		return fmt.Errorf("%s refused the login of user %q: wrong username or password (%s)", b.where, b.user, se.Message)
+	}
+	return fmt.Errorf("%s refused the connection: %s", b.where, se.Message)
+}
+
+// round sends a query per queue and reads the replies until every list has ended. Replies
+// are told apart by correlation id; those of earlier rounds are ignored. When the deadline
+// passes, the connection is dropped: a broker that does not answer in time is not trusted
+// to answer the next poll on it.
+func (b *stompBackend) round(ctx context.Context, queues []string) (map[string]*query, error) {
+	byID := make(map[string]*query, len(queues))
+	byQueue := make(map[string]*query, len(queues))
+	ids := make([]string, len(queues))
+	for i, q := range queues {
+		b.seq++
+		ids[i] = b.idPrefix + strconv.FormatUint(b.seq, 10)
+		byID[ids[i]] = &query{queue: q}
+		byQueue[q] = byID[ids[i]]
+	}
+	sent := b.sendAll(ctx, queues, ids)
+	for pending := len(queues); pending > 0; {
+		select {
+		case err := <-sent:
+			sent = nil // a nil channel is never ready: the select waits on the replies alone
+			if err != nil {
+				b.drop()
+				return nil, fmt.Errorf("%s: sending a statistics query: %w", b.where, err)
+			}
+		case msg, ok := <-b.sub.C:
+			if !ok || msg.Err != nil {
+				b.drop()
+				return nil, b.lost(msg)
+			}
+			ended, err := take(byID, msg)
+			if err != nil {
+				b.drop()
+				return nil, fmt.Errorf("%s: %w", b.where, err)
+			}
+			if ended {
+				pending--
+			}
+		case <-ctx.Done():
+			b.drop()
+			return nil, fmt.Errorf("%w: is the statistics plugin (<statisticsBrokerPlugin/>) enabled on the broker? Without it nothing answers", explainDial(ctx.Err(), b.where))
+		}
+	}
+	return byQueue, nil
+}
+
+// sendAll sends the queries from a goroutine of its own, and reports on the channel it
+// returns when they are all sent, or the first error. The replies must be read meanwhile:
+// go-stomp hands frames over through small buffers, and a client that only writes while
+// the broker answers would block both ways.
+func (b *stompBackend) sendAll(ctx context.Context, queues, ids []string) <-chan error {
+	conn, replyTo := b.conn, b.replyTo
+	// Without the plugin a query would stay in a queue of that name: let it expire.
+	expires := strconv.FormatInt(time.Now().Add(pollTimeout).UnixMilli(), 10)
+	done := make(chan error, 1)
+	go func() {
+		for i, q := range queues {
+			if err := ctx.Err(); err != nil {
+				done <- err
+				return
+			}
+			err := conn.Send(statsPrefix+q, "", nil,
+				stomp.SendOpt.Header("reply-to", replyTo),
+				stomp.SendOpt.Header("correlation-id", ids[i]),
+				stomp.SendOpt.Header(endOfList, "true"),
+				stomp.SendOpt.Header("expires", expires))
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	return done
+}
+
+// take records a reply in its query, and reports whether it ended the query's list.
+func take(byID map[string]*query, msg *stomp.Message) (ended bool, err error) {
+	qu := byID[msg.Header.Get("correlation-id")]
+	if qu == nil || qu.done {
+		return false, nil
+	}
+	s, err := parseStats(msg.Body)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case s.End:
+		qu.done = true
+		return true, nil
+	case s.Destination == "queue://"+qu.queue:
+		qu.found, qu.stats = true, s
+	}
+	return false, nil
+}
+
+// lost explains a reply subscription that ended: the connection broke.
+func (b *stompBackend) lost(msg *stomp.Message) error {
+	reason := "connection closed"
+	if msg != nil && msg.Err != nil {
+		reason = msg.Err.Error()
+	}
+	return fmt.Errorf("connection to %s lost (%s); the next poll reconnects", b.where, reason)
+}
+
+// drop forgets the connection. It is closed in the background, and its subscription drained
+// so that go-stomp's goroutines can end: a broker that stopped answering must not hold the
+// poll past its deadline.
+func (b *stompBackend) drop() {
+	if b.conn == nil {
+		return
+	}
+	conn, sub := b.conn, b.sub
+	b.conn, b.sub = nil, nil
+	go func() {
+		_ = conn.MustDisconnect()
+		for range sub.C {
+			// the replies of an abandoned round are of no use
+		}
+	}()
+}
+
+// close disconnects politely, so that the broker logs no broken connection.
+func (b *stompBackend) close() {
+	if b.conn == nil {
+		return
+	}
+	_ = b.conn.Disconnect() // waits for the receipt at most closeWait
+	b.drop()
+}
+
+func randomID() string {
+	p := make([]byte, 6)
+	_, _ = rand.Read(p) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(p)
+}
+
+// quiet drops go-stomp's log lines: every error that matters reaches the poll's result.
+type quiet struct{}
+
+func (quiet) Debugf(string, ...any)   {}
+func (quiet) Infof(string, ...any)    {}
+func (quiet) Warningf(string, ...any) {}
+func (quiet) Errorf(string, ...any)   {}
+func (quiet) Debug(string)            {}
+func (quiet) Info(string)             {}
+func (quiet) Warning(string)          {}
+func (quiet) Error(string)            {}
