@@ -70,3 +70,32 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "qscale.servingCert" -}}
 {{- if .Values.apiService.create }}true{{ end }}
 {{- end }}
+
+{{- /*
+  What qscale does to the workloads it scales: watch them, resize them through the scale
+  subresource, own their HPAs, record Events and read the Secrets their triggers name. Without
+  watchNamespace that is cluster-wide (a ClusterRole); with it, a Role in that namespace alone,
+  so qscale can touch nothing elsewhere.
+*/}}
+{{- define "qscale.workloadRules" -}}
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["apps"]
+  resources: ["deployments/scale", "statefulsets/scale"]
+  verbs: ["get", "update"]
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["get", "list", "watch", "create", "update", "delete"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+# Older event recorders write core events; allow both.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+# Trigger credentials (authenticationRef).
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
