@@ -13,6 +13,11 @@ BENCHTIME        ?= 300x
 HELM_VERSION     := v3.22.0
 HELM             := $(CACHE)/helm-$(HELM_VERSION)/helm
 
+# The image builder is a module of its own, so that its registry client stays out of qscale.
+IMAGE_TOOL       := build/image
+IMAGE_PLATFORMS  ?= linux/amd64,linux/arm64
+IMAGE_ENV        := SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0)
+
 # The control plane for end-to-end tests, built from Go modules pinned in e2e/tools and cached
 # by the hash of those modules.
 K8S_TOOLS        := e2e/tools/kubernetes e2e/tools/etcd
@@ -24,7 +29,7 @@ K8S_HASH         := $(shell { cat $(foreach d,$(K8S_TOOLS),$(d)/go.mod $(d)/go.s
 K8S_BIN          ?= $(CACHE)/k8s-$(K8S_HASH)
 K8S_BINARIES     := $(K8S_BIN)/etcd $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager
 
-.PHONY: all build test lint bench bench-e2e demo tools clean k8s-bin e2e brokers test-chart
+.PHONY: all build test lint bench bench-e2e demo tools clean k8s-bin e2e brokers test-chart image image-push
 
 all: lint test build
 
@@ -46,6 +51,7 @@ brokers:
 test: brokers
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run '^$$' -fuzz FuzzParseSpec -fuzztime $(FUZZTIME) ./scaler/
+	cd $(IMAGE_TOOL) && $(GO) test -count=1 -timeout 20m ./...
 
 ## lint: gofmt, go vet and golangci-lint with .golangci.yml
 lint: $(GOLANGCI_LINT)
@@ -53,6 +59,7 @@ lint: $(GOLANGCI_LINT)
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
+	cd $(IMAGE_TOOL) && $(GO) vet ./... && $(GOLANGCI_LINT) run ./...
 
 ## bench: benchmarks with the figures recorded in BENCHMARKS.md
 bench: brokers
@@ -101,6 +108,18 @@ bench-e2e: build k8s-bin
 ## and a simulated bursty workload, with a live view
 demo: build k8s-bin
 	QSCALE_K8S_BIN=$(K8S_BIN) $(GO) run ./e2e/demo -qscale bin/qscale
+
+## image: qscale's container image for this machine's architecture, as bin/qscale-image.tar
+## tagged qscale:$(VERSION), for `docker load` or `kind load image-archive` (no engine needed)
+image:
+	mkdir -p bin
+	cd $(IMAGE_TOOL) && $(IMAGE_ENV) $(GO) run . -source $(CURDIR) -version $(VERSION) -tar $(CURDIR)/bin/qscale-image.tar
+
+## image-push: qscale's image for $(IMAGE_PLATFORMS), pushed to IMAGE=registry/repository:tag
+## with the credentials of ~/.docker/config.json
+image-push:
+	@test -n "$(IMAGE)" || { echo "set IMAGE=registry/repository:tag"; exit 1; }
+	cd $(IMAGE_TOOL) && $(IMAGE_ENV) $(GO) run . -source $(CURDIR) -version $(VERSION) -platforms $(IMAGE_PLATFORMS) -push $(IMAGE)
 
 tools: $(GOLANGCI_LINT) $(HELM)
 
