@@ -13,9 +13,9 @@ import (
 )
 
 // BenchmarkPoll measures one steady-state poll of n triggers, each on its own queue (of one
-// message) on one broker, polled together through one sources.Pool: over Jolokia (one GET
-// per queue, up to 8 at once, on keep-alive connections) and over STOMP (every statistics
-// query sent, then every reply read, on one connection). It reports the median and p99
+// message) on one broker, polled together through one sources.Pool: over Jolokia (a GET for
+// one queue, one bulk POST for many, on keep-alive connections) and over STOMP (every
+// statistics query sent, then every reply read, on one connection). It reports the median and p99
 // poll time, and the HTTP connections that the Jolokia polls opened.
 func BenchmarkPoll(b *testing.B) {
 	br := broker(b)

@@ -10,6 +10,10 @@ import (
 // errNotFound marks a queue or broker that the broker does not have; callers say which.
 var errNotFound = errors.New("not found")
 
+// errPostRefused marks a bulk request that the Jolokia agent refused for its HTTP method,
+// POST: the reads are then made by GET. It never reaches a Sample.
+var errPostRefused = errors.New("the Jolokia agent does not allow POST")
+
 func queueMissing(queue, broker, where string) error {
 	if broker == "" {
 		return fmt.Errorf("queue %q %w on the broker at %s (check destinationName; ActiveMQ creates a queue when it is first used)", queue, errNotFound, where)

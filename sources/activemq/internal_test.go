@@ -89,17 +89,26 @@ func TestCompileRead(t *testing.T) {
 			want: jolokiaRead{
 				url:    "http://amq:8161/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=b,destinationType=Queue,destinationName=orders/QueueSize",
 				scheme: "http", host: "amq:8161", broker: "b", queue: "orders", origin: "http://amq:8161", agent: "http://amq:8161/api/jolokia",
+				mbean: "org.apache.activemq:type=Broker,brokerName=b,destinationType=Queue,destinationName=orders", attribute: "QueueSize",
 			}},
 		{name: "names escaped for Jolokia", cfg: &Config{ManagementEndpoint: "amq:8161", BrokerName: "b!", DestinationName: "a/b c"},
 			want: jolokiaRead{
 				url:    "http://amq:8161/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=b%21%21,destinationType=Queue,destinationName=a%21%2Fb%20c/QueueSize",
 				scheme: "http", host: "amq:8161", broker: "b!", queue: "a/b c", origin: "http://amq:8161", agent: "http://amq:8161/api/jolokia",
+				mbean: "org.apache.activemq:type=Broker,brokerName=b!,destinationType=Queue,destinationName=a/b c", attribute: "QueueSize",
 			}},
 		{name: "a literal https URL behind a prefix, with corsHeader", cfg: &Config{CorsHeader: "https://console",
 			RestAPITemplate: "https://amq.example/mq/jolokia/read/org.apache.activemq:type=Broker,brokerName=amq-0,destinationType=Queue,destinationName=jobs/QueueSize"},
 			want: jolokiaRead{
 				url:    "https://amq.example/mq/jolokia/read/org.apache.activemq:type=Broker,brokerName=amq-0,destinationType=Queue,destinationName=jobs/QueueSize",
 				scheme: "https", host: "amq.example", broker: "amq-0", queue: "jobs", origin: "https://console", agent: "https://amq.example/mq/jolokia",
+				mbean: "org.apache.activemq:type=Broker,brokerName=amq-0,destinationType=Queue,destinationName=jobs", attribute: "QueueSize",
+			}},
+		{name: "a read with query options stays a GET", cfg: &Config{BrokerName: "b", DestinationName: "q",
+			RestAPITemplate: "http://amq:8161/api/jolokia/read/org.apache.activemq:type=Broker,brokerName={{.BrokerName}},destinationType=Queue,destinationName={{.DestinationName}}/QueueSize?ignoreErrors=true"},
+			want: jolokiaRead{
+				url:    "http://amq:8161/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=b,destinationType=Queue,destinationName=q/QueueSize?ignoreErrors=true",
+				scheme: "http", host: "amq:8161", broker: "b", queue: "q", origin: "http://amq:8161", agent: "http://amq:8161/api/jolokia",
 			}},
 		{name: "a URL that is no Jolokia read", cfg: &Config{BrokerName: "b", DestinationName: "q", RestAPITemplate: "http://proxy:8080/depth?queue={{.DestinationName}}"},
 			want: jolokiaRead{url: "http://proxy:8080/depth?queue=q", scheme: "http", host: "proxy:8080", broker: "b", queue: "q", origin: "http://proxy:8080"}},

@@ -1,6 +1,7 @@
 package activemq
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,15 +11,17 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// maxParallelReads bounds the Jolokia reads of one poll that run at once: enough to hide
+// maxParallelReads bounds the Jolokia requests of one poll that run at once: enough to hide
 // the round trips of many queues, few enough not to crowd the broker's HTTP threads.
 const maxParallelReads = 8
 
 // maxReplyBytes bounds what is read of one reply: a queue size fits in a few hundred bytes,
-// an error with its stack trace in a few kilobytes.
+// an error with its stack trace in a few kilobytes, and a bulk reply of maxBulkReads reads
+// (asked without stack traces) in a few hundred kilobytes.
 const maxReplyBytes = 1 << 20
 
 // jolokiaBackend reads QueueSize attributes through Jolokia with one keep-alive client.
@@ -27,6 +30,9 @@ type jolokiaBackend struct {
 	where          string // the agent, for messages
 	user, password string
 	client         *http.Client
+	// postRefused is set once the agent refuses a bulk request for its method: every read
+	// is a GET from then on, for the life of the backend.
+	postRefused atomic.Bool
 }
 
 func newJolokiaBackend(c *Config) *jolokiaBackend {
@@ -49,7 +55,7 @@ func newJolokiaBackend(c *Config) *jolokiaBackend {
 
 func (b *jolokiaBackend) close() { b.client.CloseIdleConnections() }
 
-// read makes each distinct request once, up to maxParallelReads at a time.
+// read makes each distinct request once.
 func (b *jolokiaBackend) read(ctx context.Context, cs []*Config) []result {
 	byKey := map[string]*result{}
 	keys := make([]string, len(cs))
@@ -62,11 +68,7 @@ func (b *jolokiaBackend) read(ctx context.Context, cs []*Config) []result {
 			reads = append(reads, r)
 		}
 	}
-	if len(reads) == 1 {
-		*byKey[keys[0]] = b.get(ctx, reads[0])
-	} else {
-		b.getAll(ctx, reads, byKey)
-	}
+	b.readAll(ctx, reads, byKey)
 	out := make([]result, len(cs))
 	for i, k := range keys {
 		out[i] = *byKey[k]
@@ -74,35 +76,84 @@ func (b *jolokiaBackend) read(ctx context.Context, cs []*Config) []result {
 	return out
 }
 
-func (b *jolokiaBackend) getAll(ctx context.Context, reads []*jolokiaRead, into map[string]*result) {
-	jobs := make(chan *jolokiaRead, len(reads))
-	for _, r := range reads {
-		jobs <- r
+// readAll makes the reads: in bulk requests where plan groups them, by GET otherwise, up to
+// maxParallelReads requests at once. Reads whose bulk request the agent refuses for its
+// method are made again by GET in the same poll, so that the refusal costs one round trip
+// and no value.
+func (b *jolokiaBackend) readAll(ctx context.Context, reads []*jolokiaRead, into map[string]*result) {
+	bulks, gets := b.plan(reads)
+	var mu sync.Mutex
+	var refused []*jolokiaRead
+	jobs := make([]func(), 0, len(bulks)+len(gets))
+	for _, chunk := range bulks {
+		jobs = append(jobs, func() {
+			res, err := b.post(ctx, chunk)
+			if errors.Is(err, errPostRefused) {
+				mu.Lock()
+				refused = append(refused, chunk...)
+				mu.Unlock()
+				return
+			}
+			for i, r := range chunk {
+				*into[r.key()] = res[i] // each job writes only its own entries
+			}
+		})
 	}
-	close(jobs)
+	jobs = append(jobs, b.getJobs(ctx, gets, into)...)
+	runJobs(jobs)
+	if len(refused) > 0 {
+		b.postRefused.Store(true)
+		runJobs(b.getJobs(ctx, refused, into))
+	}
+}
+
+// getJobs returns one job per read, each making the read by GET.
+func (b *jolokiaBackend) getJobs(ctx context.Context, reads []*jolokiaRead, into map[string]*result) []func() {
+	jobs := make([]func(), len(reads))
+	for i, r := range reads {
+		jobs[i] = func() { *into[r.key()] = b.get(ctx, r) }
+	}
+	return jobs
+}
+
+// runJobs runs jobs, up to maxParallelReads at once, and returns when all have ended.
+func runJobs(jobs []func()) {
+	if len(jobs) == 1 {
+		jobs[0]() // the common single read needs no goroutine
+		return
+	}
+	ch := make(chan func(), len(jobs))
+	for _, j := range jobs {
+		ch <- j
+	}
+	close(ch)
 	var wg sync.WaitGroup
-	for range min(len(reads), maxParallelReads) {
+	for range min(len(jobs), maxParallelReads) {
 		wg.Go(func() {
-			for r := range jobs {
-				*into[r.key()] = b.get(ctx, r) // each goroutine writes only its own entries
+			for j := range ch {
+				j()
 			}
 		})
 	}
 	wg.Wait()
 }
 
-// get reads one queue's size. The credentials go in a header, never in the URL, so no
-// error can print them.
+// get reads one queue's size by GET.
 func (b *jolokiaBackend) get(ctx context.Context, r *jolokiaRead) result {
 	reply, err := b.fetch(ctx, r, r.url)
 	if err != nil {
 		return result{err: err}
 	}
+	return b.interpret(r, reply, func() error { return b.notFound(ctx, r) })
+}
+
+// interpret turns Jolokia's reply to read r into a result; missing explains a 404.
+func (b *jolokiaBackend) interpret(r *jolokiaRead, reply jolokiaReply, missing func() error) result {
 	switch reply.Status {
 	case http.StatusOK:
 		return result{size: reply.Value}
 	case http.StatusNotFound:
-		return result{err: b.notFound(ctx, r)}
+		return result{err: missing()}
 	case http.StatusForbidden:
 		return result{err: fmt.Errorf("%s refused to read %s: its access policy forbids it (%s)", b.where, r.url, reply.Error)}
 	}
@@ -113,59 +164,97 @@ func (b *jolokiaBackend) get(ctx context.Context, r *jolokiaRead) result {
 // to a read of the broker's own MBean (a numeric attribute, as fetch expects) only for the
 // second.
 func (b *jolokiaBackend) notFound(ctx context.Context, r *jolokiaRead) error {
+	probeStatus := 0
 	if r.agent != "" {
-		probe := r.agent + "/read/org.apache.activemq:type=Broker,brokerName=" + jolokiaEscape(r.broker) + "/TotalMessageCount"
+		probe := r.agent + "/read/" + brokerMBean(jolokiaEscape(r.broker)) + "/TotalMessageCount"
 		if reply, err := b.fetch(ctx, r, probe); err == nil {
-			switch reply.Status {
-			case http.StatusNotFound:
-				return brokerMissing(r.broker, b.base)
-			case http.StatusOK:
-				return queueMissing(r.queue, r.broker, b.base)
-			}
+			probeStatus = reply.Status
 		}
+	}
+	return b.missing(r, probeStatus)
+}
+
+// missing explains a 404 to read r from the status of a read of its broker's MBean: 404
+// means the broker is unknown, 200 that the queue is; anything else (0: no probe) leaves
+// it open.
+func (b *jolokiaBackend) missing(r *jolokiaRead, probeStatus int) error {
+	switch probeStatus {
+	case http.StatusNotFound:
+		return brokerMissing(r.broker, b.base)
+	case http.StatusOK:
+		return queueMissing(r.queue, r.broker, b.base)
 	}
 	return fmt.Errorf("queue %q or broker %q %w at %s (check destinationName and brokerName)", r.queue, r.broker, errNotFound, b.base)
 }
 
+// brokerMBean is the name of a broker's MBean.
+func brokerMBean(broker string) string { return "org.apache.activemq:type=Broker,brokerName=" + broker }
+
 // fetch GETs a Jolokia URL and parses the reply; answers other than HTTP 200 are errors.
 func (b *jolokiaBackend) fetch(ctx context.Context, r *jolokiaRead, u string) (jolokiaReply, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	a, err := b.do(ctx, http.MethodGet, u, r.origin, nil)
 	if err != nil {
-		return jolokiaReply{}, fmt.Errorf("%s: %w", b.where, err)
+		return jolokiaReply{}, err
 	}
-	if b.user != "" {
-		req.SetBasicAuth(b.user, b.password)
+	if a.code != http.StatusOK {
+		return jolokiaReply{}, b.statusError(a, u)
 	}
-	req.Header.Set("Origin", r.origin) // as KEDA sends it: Jolokia's CORS policy may check it
-	resp, err := b.client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its message repeats the whole URL
-		}
-		return jolokiaReply{}, explainDial(err, b.where)
-	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxReplyBytes)) // lets the connection be reused
-		_ = resp.Body.Close()
-	}()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
-	if err != nil {
-		return jolokiaReply{}, explainDial(err, b.where)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return jolokiaReply{}, b.statusError(resp, u, body)
-	}
-	reply, err := parseJolokia(body)
+	reply, err := parseJolokia(a.body)
 	if err != nil {
 		return jolokiaReply{}, fmt.Errorf("%s, reading %s: %w", b.where, u, err)
 	}
 	return reply, nil
 }
 
-// statusError explains an HTTP answer other than 200.
-func (b *jolokiaBackend) statusError(resp *http.Response, u string, body []byte) error {
-	switch resp.StatusCode {
+// answer is an HTTP answer, its body read.
+type answer struct {
+	code   int
+	status string // as in http.Response.Status
+	body   []byte
+}
+
+// do sends one request to the agent: GET when payload is nil, else a POST of payload as
+// JSON. The credentials go in a header, never in the URL, so no error can print them; the
+// Origin header is sent as KEDA sends it, since Jolokia's CORS policy may check it. Of the
+// body at most maxReplyBytes are read.
+func (b *jolokiaBackend) do(ctx context.Context, method, u, origin string, payload []byte) (answer, error) {
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return answer{}, fmt.Errorf("%s: %w", b.where, err)
+	}
+	if b.user != "" {
+		req.SetBasicAuth(b.user, b.password)
+	}
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Origin", origin)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message repeats the whole URL
+		}
+		return answer{}, explainDial(err, b.where)
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxReplyBytes)) // lets the connection be reused
+		_ = resp.Body.Close()
+	}()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+	if err != nil {
+		return answer{}, explainDial(err, b.where)
+	}
+	return answer{code: resp.StatusCode, status: resp.Status, body: data}, nil
+}
+
+// statusError explains an HTTP answer other than 200 to a request of u.
+func (b *jolokiaBackend) statusError(a answer, u string) error {
+	switch a.code {
 	case http.StatusUnauthorized:
 		if b.user == "" {
 			return fmt.Errorf("%s asks for a login: set username and password in the Secret named by authenticationRef", b.where)
@@ -176,7 +265,7 @@ func (b *jolokiaBackend) statusError(resp *http.Response, u string, body []byte)
 	case http.StatusNotFound:
 		return fmt.Errorf("no Jolokia agent at %s (HTTP 404): is managementEndpoint the web console's host:port, or the path of restAPITemplate right?", u)
 	}
-	return fmt.Errorf("%s answered %s: %.200s", b.where, resp.Status, strings.TrimSpace(string(body)))
+	return fmt.Errorf("%s answered %s: %.200s", b.where, a.status, strings.TrimSpace(string(a.body)))
 }
 
 func firstLine(s string) string {

@@ -23,6 +23,10 @@ type jolokiaRead struct {
 	queue  string // destinationName, likewise
 	origin string // the Origin header: corsHeader, or KEDA's default http://<host>
 	agent  string // the agent's URL (what precedes /read/), "" when the URL reads otherwise
+	// mbean and attribute are what the URL reads, for a bulk request: set only when the URL
+	// is a plain read of one attribute through a known agent, which a bulk entry makes
+	// exactly as the GET does. Other reads (an inner path, query options) stay GETs.
+	mbean, attribute string
 }
 
 // base is scheme://host: what errors name and connections are keyed by.
@@ -74,6 +78,9 @@ func (c *Config) compileRead() (jolokiaRead, sources.Problems) {
 	}
 	if i := strings.Index(u.EscapedPath(), "/read/"); i >= 0 {
 		r.agent = r.base() + u.EscapedPath()[:i]
+		if u.RawQuery == "" {
+			r.mbean, r.attribute = readTarget(u.Path)
+		}
 	}
 	props := mbeanProperties(u.Path)
 	r.broker = c.agree(&v, "brokerName", c.BrokerName, props["brokerName"])
@@ -205,6 +212,42 @@ func mbeanProperties(path string) map[string]string {
 		}
 	}
 	return props
+}
+
+// readTarget returns the MBean and attribute that a Jolokia read path such as
+// /api/jolokia/read/org.apache.activemq:type=Broker,brokerName=b/QueueSize names, unescaped
+// as Jolokia unescapes them ("!" makes the next character literal). A path that names
+// anything else, such as an inner path below the attribute, returns "".
+func readTarget(path string) (mbean, attribute string) {
+	_, rest, ok := strings.Cut(path, "/read/")
+	if !ok {
+		return "", ""
+	}
+	parts := splitJolokiaPath(rest)
+	if len(parts) != 2 || !strings.Contains(parts[0], ":") || parts[1] == "" {
+		return "", ""
+	}
+	return parts[0], parts[1]
+}
+
+// splitJolokiaPath splits a Jolokia GET path at its unescaped slashes.
+func splitJolokiaPath(path string) []string {
+	var parts []string
+	var part strings.Builder
+	for i := 0; i < len(path); i++ {
+		ch := path[i]
+		switch {
+		case ch == '!' && i+1 < len(path):
+			i++
+			part.WriteByte(path[i])
+		case ch == '/':
+			parts = append(parts, part.String())
+			part.Reset()
+		default:
+			part.WriteByte(ch)
+		}
+	}
+	return append(parts, part.String())
 }
 
 // jolokiaEscape escapes a name for a Jolokia GET path: "!" and "/" are escaped with "!" (a

@@ -19,18 +19,31 @@ type jolokiaReply struct {
 	Error     string
 }
 
+// rawJolokiaReply is one Jolokia reply as sent, before its value is read.
+type rawJolokiaReply struct {
+	Status    int             `json:"status"`
+	Value     json.RawMessage `json:"value"`
+	ErrorType string          `json:"error_type"`
+	Error     string          `json:"error"`
+}
+
 // parseJolokia reads a Jolokia read reply whose value, when the read succeeded, must be a
 // number: the queue size.
 func parseJolokia(body []byte) (jolokiaReply, error) {
-	var raw struct {
-		Status    int             `json:"status"`
-		Value     json.RawMessage `json:"value"`
-		ErrorType string          `json:"error_type"`
-		Error     string          `json:"error"`
-	}
+	var raw rawJolokiaReply
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return jolokiaReply{}, fmt.Errorf("not a Jolokia reply (%w): %.120q", err, body)
 	}
+	r, err := raw.reply(body)
+	if err != nil {
+		return jolokiaReply{}, err
+	}
+	return r, nil
+}
+
+// reply checks a raw reply and reads its value. On an error the status is kept: a probe
+// needs only that.
+func (raw *rawJolokiaReply) reply(body []byte) (jolokiaReply, error) {
 	if raw.Status == 0 {
 		return jolokiaReply{}, fmt.Errorf("not a Jolokia reply (no status): %.120q", body)
 	}
@@ -40,14 +53,66 @@ func parseJolokia(body []byte) (jolokiaReply, error) {
 	}
 	var n json.Number
 	if err := json.Unmarshal(raw.Value, &n); err != nil {
-		return jolokiaReply{}, fmt.Errorf("the value read is %.60s, not a number: does the URL read an attribute such as QueueSize?", raw.Value)
+		return r, fmt.Errorf("the value read is %.60s, not a number: does the URL read an attribute such as QueueSize?", raw.Value)
 	}
 	v, err := n.Float64()
 	if err != nil {
-		return jolokiaReply{}, fmt.Errorf("the value read is %s, not a number", n)
+		return r, fmt.Errorf("the value read is %s, not a number", n)
 	}
 	r.Value = v
 	return r, nil
+}
+
+// bulkReply is Jolokia's answer to a bulk request: one entry per request, in order, or,
+// when the agent refused the request as a whole before reading it (an Origin its policy
+// does not allow, say), one reply for all of them.
+type bulkReply struct {
+	entries []bulkEntry
+	whole   *jolokiaReply
+}
+
+// bulkEntry is the reply to one request of a bulk request. err is set when the reply is
+// malformed or its value is not a number; reply.Status is then still set if the reply had
+// one.
+type bulkEntry struct {
+	reply jolokiaReply
+	err   error
+}
+
+// parseJolokiaBulk reads the answer to a bulk request of n requests.
+func parseJolokiaBulk(body []byte, n int) (bulkReply, error) {
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' {
+		return parseWholeReply(body)
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		return bulkReply{}, fmt.Errorf("not a Jolokia bulk reply (%w): %.120q", err, body)
+	}
+	if len(raws) != n {
+		return bulkReply{}, fmt.Errorf("not a Jolokia bulk reply: %d replies to %d requests", len(raws), n)
+	}
+	entries := make([]bulkEntry, n)
+	for i, b := range raws {
+		var raw rawJolokiaReply
+		if err := json.Unmarshal(b, &raw); err != nil {
+			entries[i].err = fmt.Errorf("not a Jolokia reply (%w): %.120q", err, b)
+			continue
+		}
+		entries[i].reply, entries[i].err = raw.reply(b)
+	}
+	return bulkReply{entries: entries}, nil
+}
+
+// parseWholeReply reads a single reply to a bulk request, which only a refusal may be.
+func parseWholeReply(body []byte) (bulkReply, error) {
+	r, err := parseJolokia(body)
+	if err != nil {
+		return bulkReply{}, err
+	}
+	if r.Status == 200 {
+		return bulkReply{}, fmt.Errorf("not a Jolokia bulk reply: one reply, with status 200, to a list of requests: %.120q", body)
+	}
+	return bulkReply{whole: &r}, nil
 }
 
 // destStats is one reply of the statistics plugin to a destination query. A query is

@@ -3,6 +3,10 @@ package activemq_test
 import (
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -57,4 +61,42 @@ func newProxy(t testing.TB, target string) *tcpProxy {
 func pipe(dst, src net.Conn) {
 	_, _ = io.Copy(dst, src)
 	_, _ = dst.Close(), src.Close()
+}
+
+// httpProxy forwards HTTP requests to target and counts them by method, to check which
+// requests a Source makes. With refusePost it answers every POST with 405 Method Not
+// Allowed, as a proxy in front of the agent that lets only GET through.
+type httpProxy struct {
+	addr        string
+	gets, posts atomic.Int64
+}
+
+func newHTTPProxy(t testing.TB, target string, refusePost bool) *httpProxy {
+	t.Helper()
+	p := &httpProxy{}
+	forward := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: target})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			p.gets.Add(1)
+		case http.MethodPost:
+			p.posts.Add(1)
+			if refusePost {
+				http.Error(w, "POST is not allowed here", http.StatusMethodNotAllowed)
+				return
+			}
+		}
+		forward.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	p.addr = srv.Listener.Addr().String()
+	return p
+}
+
+// wantRequests checks the GETs and POSTs the proxy has forwarded or refused.
+func (p *httpProxy) wantRequests(t testing.TB, gets, posts int64) {
+	t.Helper()
+	if g, n := p.gets.Load(), p.posts.Load(); g != gets || n != posts {
+		t.Errorf("requests: %d GET, %d POST; want %d GET, %d POST", g, n, gets, posts)
+	}
 }

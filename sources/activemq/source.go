@@ -5,9 +5,11 @@
 // the broker's answers; Source is the I/O around them. One Source serves every trigger of a
 // connection, over one of two protocols:
 //
-//   - jolokia (KEDA's way, the default): a GET of the queue's QueueSize attribute through
+//   - jolokia (KEDA's way, the default): reads of the queue's QueueSize attribute through
 //     the Jolokia agent of the web console, on one keep-alive HTTP client per endpoint and
-//     credentials, one request per distinct queue per poll, run concurrently;
+//     credentials. A poll reads each distinct queue once: the queues of one agent together
+//     in one bulk request (a POST of a list of reads), a queue alone by KEDA's GET. An agent
+//     whose policy refuses POST is read by GETs, run concurrently, from then on;
 //   - stomp (qscale's own, for brokers without the web console): queries to the statistics
 //     plugin over one long-lived STOMP connection per endpoint and credentials. A poll sends
 //     every query, then collects the replies by correlation id from one reply subscription:
