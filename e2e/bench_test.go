@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -17,6 +18,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/qscale/qscale/e2e/controlplane"
 )
 
 // BenchmarkThousandWorkloads creates 1,000 annotated Deployments whose triggers share one
@@ -41,17 +44,22 @@ func BenchmarkThousandWorkloads(b *testing.B) {
 	connsBefore := env.kafkaConns.Load()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
+	errs := make([]error, workloads) // b.Fatal belongs to the benchmark's own goroutine
 	for i := range workloads {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			deployment(b, ns, fmt.Sprintf("w%04d", i), 1, map[string]string{
+			d := controlplane.Deployment(ns, fmt.Sprintf("w%04d", i), 1, map[string]string{
 				"qscale.io/triggers":         kafkaTrigger("lag", fmt.Sprintf("group-%d", i), "thousand"),
 				"qscale.io/polling-interval": "5s",
 			})
+			_, errs[i] = env.kube.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
 		})
 	}
 	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
 	start := time.Now()
 	b.ResetTimer()
 	err := waitUntil(ctx, 5*time.Minute, func() (bool, error) {

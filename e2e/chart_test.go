@@ -84,6 +84,7 @@ func TestChart(t *testing.T) {
 	})
 
 	t.Run("default values, cluster-wide", func(t *testing.T) {
+		c.waitAccess(t, clusterWideAccess)
 		q := c.runQscale(t, ports[0], "qscale-cluster-wide.log")
 		produce(t, "chart-orders", map[int32]int{0: 21, 1: 20})
 		waitReplicasOf(t, c.kube, q.Log, chartApps, "workers", 5, 60*time.Second) // ceil(41/10)
@@ -101,6 +102,7 @@ func TestChart(t *testing.T) {
 		if got := c.servingCertificate(); !bytes.Equal(got.ca, ca.ca) || !bytes.Equal(got.cert, ca.cert) {
 			t.Fatal("helm upgrade replaced the serving certificate or the APIService's caBundle")
 		}
+		c.waitAccess(t, namespacedAccess)
 		q := c.runQscale(t, ports[0], "qscale-namespaced.log")
 		c.waitLease(t, q.Log)
 		catchUp(t, "chart-workers", "chart-orders")
@@ -449,22 +451,48 @@ func (c *chartCluster) waitLease(t *testing.T, qscaleLog string) {
 func (c *chartCluster) checkAccess(t *testing.T, want []access) {
 	t.Helper()
 	for _, a := range want {
-		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User:   chartSA,
-			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + chartNamespace, "system:authenticated"},
-			ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Verb: a.verb, Group: a.group, Resource: a.resource, Subresource: a.subresource,
-				Namespace: a.namespace, Name: a.name,
-			},
-		}}
-		got, err := c.kube.AuthorizationV1().SubjectAccessReviews().Create(ctxFor(t, 10*time.Second), sar, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Status.Allowed != a.allowed {
-			t.Errorf("%s: allowed = %t, want %t", a, got.Status.Allowed, a.allowed)
+		if got := c.allowed(t, a); got != a.allowed {
+			t.Errorf("%s: allowed = %t, want %t", a, got, a.allowed)
 		}
 	}
+}
+
+// waitAccess waits until the authorizer answers every question as want says. The API
+// server's RBAC authorizer reads Roles and bindings through an informer, so for a moment
+// after helm writes them it still answers from the old ones; qscale started in that moment
+// would be refused.
+func (c *chartCluster) waitAccess(t *testing.T, want []access) {
+	t.Helper()
+	err := waitUntil(context.Background(), 30*time.Second, func() (bool, error) {
+		for _, a := range want {
+			if c.allowed(t, a) != a.allowed {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		c.checkAccess(t, want)
+		t.Fatalf("the authorizer does not give the chart's ServiceAccount the access wanted: %v", err)
+	}
+}
+
+// allowed asks the authorizer whether the chart's ServiceAccount may do a.
+func (c *chartCluster) allowed(t *testing.T, a access) bool {
+	t.Helper()
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:   chartSA,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + chartNamespace, "system:authenticated"},
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Verb: a.verb, Group: a.group, Resource: a.resource, Subresource: a.subresource,
+			Namespace: a.namespace, Name: a.name,
+		},
+	}}
+	got, err := c.kube.AuthorizationV1().SubjectAccessReviews().Create(ctxFor(t, 10*time.Second), sar, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got.Status.Allowed
 }
 
 // checkNothingRefused fails if the API server refused any of qscale's requests: RBAC that is

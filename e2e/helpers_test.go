@@ -13,9 +13,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
 
 	"github.com/qscale/qscale/e2e/controlplane"
@@ -76,17 +78,18 @@ func waitReplicas(t testing.TB, ns, name string, want int32, timeout time.Durati
 func waitReplicasOf(t testing.TB, kube kubernetes.Interface, qscaleLog, ns, name string, want int32, timeout time.Duration) {
 	t.Helper()
 	var got int32
+	var last error // a transient API error is retried, and reported if it is the last word
 	err := waitUntil(context.Background(), timeout, func() (bool, error) {
 		d, err := kube.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
+		if last = err; err != nil {
+			return false, nil
 		}
 		got = *d.Spec.Replicas
 		return got == want, nil
 	})
 	if err != nil {
-		t.Fatalf("%s/%s: replicas %d, want %d after %s: %v\nits Events:\n%s\nqscale log:\n%s",
-			ns, name, got, want, timeout, err, eventsOf(kube, ns, name), env.cp.TailFile(qscaleLog, 30))
+		t.Fatalf("%s/%s: replicas %d, want %d after %s: %v (last API error: %v)\nits Events:\n%s\nqscale log:\n%s",
+			ns, name, got, want, timeout, err, last, eventsOf(kube, ns, name), env.cp.TailFile(qscaleLog, 30))
 	}
 }
 
@@ -127,15 +130,33 @@ func waitEvent(t testing.TB, ns, object, reason string, timeout time.Duration) s
 	return waitEventOf(t, env.kube, env.qscaleLog, ns, object, reason, timeout)
 }
 
+// waitHPA waits until the HPA ns/name exists, or until it is gone when exists is false.
+func waitHPA(t testing.TB, ns, name string, exists bool, timeout time.Duration) {
+	t.Helper()
+	var last error
+	err := waitUntil(context.Background(), timeout, func() (bool, error) {
+		_, err := env.kube.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(context.Background(), name, metav1.GetOptions{})
+		last = err
+		if exists {
+			return err == nil, nil
+		}
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		t.Fatalf("HPA %s/%s: want exists=%t after %s, last answer %v\nqscale log:\n%s", ns, name, exists, timeout, last, tailQscale())
+	}
+}
+
 // waitEventOf waits for an Event with reason on the object in the cluster kube, which the
 // qscale logging to qscaleLog serves, and returns its message.
 func waitEventOf(t testing.TB, kube kubernetes.Interface, qscaleLog, ns, object, reason string, timeout time.Duration) string {
 	t.Helper()
 	var msg string
+	var last error // a transient API error is retried, and reported if it is the last word
 	err := waitUntil(context.Background(), timeout, func() (bool, error) {
 		evs, err := kube.EventsV1().Events(ns).List(context.Background(), metav1.ListOptions{})
-		if err != nil {
-			return false, err
+		if last = err; err != nil {
+			return false, nil
 		}
 		for _, e := range evs.Items {
 			if e.Regarding.Name == object && e.Reason == reason {
@@ -146,7 +167,7 @@ func waitEventOf(t testing.TB, kube kubernetes.Interface, qscaleLog, ns, object,
 		return false, nil
 	})
 	if err != nil {
-		t.Fatalf("no %s Event on %s/%s: %v\nqscale log:\n%s", reason, ns, object, err, env.cp.TailFile(qscaleLog, 30))
+		t.Fatalf("no %s Event on %s/%s: %v (last API error: %v)\nqscale log:\n%s", reason, ns, object, err, last, env.cp.TailFile(qscaleLog, 30))
 	}
 	return msg
 }
@@ -285,12 +306,18 @@ func freePorts(n int) ([]int, error) { return loopback.FreePorts(n) }
 // deploymentScale sets a Deployment's replicas through its scale subresource, as a person would.
 func deploymentScale(t testing.TB, ns, name string, replicas int32) {
 	t.Helper()
-	s, err := env.kube.AppsV1().Deployments(ns).GetScale(ctxFor(t, 5*time.Second), name, metav1.GetOptions{})
+	// The scale carries the Deployment's resourceVersion, which the deployment controller's
+	// status writes move on: a conflict means read again.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := env.kube.AppsV1().Deployments(ns).GetScale(ctxFor(t, 5*time.Second), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		s.Spec.Replicas = replicas
+		_, err = env.kube.AppsV1().Deployments(ns).UpdateScale(ctxFor(t, 5*time.Second), name, s, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	s.Spec.Replicas = replicas
-	if _, err := env.kube.AppsV1().Deployments(ns).UpdateScale(ctxFor(t, 5*time.Second), name, s, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/qscale/qscale/internal/loopback"
 )
 
 // Scenario 3: min-replicas 0 → idle goes to 0 after the cooldown; a message wakes it to 1
@@ -45,7 +47,11 @@ func TestBrokerStopsAndComesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := func() *kfake.Cluster {
-		c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.Ports(ports...), kfake.SeedTopics(4, "jobs"))
+		var c *kfake.Cluster
+		err := loopback.RelistenWithin(30*time.Second, func() (err error) {
+			c, err = kfake.NewCluster(kfake.NumBrokers(3), kfake.Ports(ports...), kfake.SeedTopics(4, "jobs"))
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,6 +92,9 @@ func TestPause(t *testing.T) {
 
 	annotate(t, ns, "w", map[string]string{"qscale.io/paused-replicas": "2"})
 	waitReplicas(t, ns, "w", 2, 30*time.Second)
+	// Paused, the workload has no HPA: once it is gone the HPA controller no longer writes
+	// the scale, so what follows sees qscale's hold alone.
+	waitHPA(t, ns, "qscale-w", false, 30*time.Second)
 	produce(t, "pause", map[int32]int{2: 50})
 	replicasStay(t, ns, "w", 2, 3*time.Second)
 

@@ -118,22 +118,12 @@ func TestRemovingTriggersDeletesTheHPAOnly(t *testing.T) {
 	if _, err := env.kube.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctxFor(t, 5*time.Second), foreign, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	hpas := env.kube.AutoscalingV2().HorizontalPodAutoscalers(ns)
-	if err := waitUntil(ctxFor(t, 30*time.Second), 30*time.Second, func() (bool, error) {
-		_, err := hpas.Get(ctxFor(t, 5*time.Second), "qscale-mine", metav1.GetOptions{})
-		return err == nil, nil
-	}); err != nil {
-		t.Fatal("no HPA for the annotated Deployment")
-	}
+	waitHPA(t, ns, "qscale-mine", true, 30*time.Second) // the annotated Deployment's
 	waitEvent(t, ns, "theirs", "HPAConflict", 30*time.Second)
 	annotate(t, ns, "mine", map[string]string{"qscale.io/triggers": ""})
 	annotate(t, ns, "theirs", map[string]string{"qscale.io/triggers": ""})
-	if err := waitUntil(ctxFor(t, 30*time.Second), 30*time.Second, func() (bool, error) {
-		_, err := hpas.Get(ctxFor(t, 5*time.Second), "qscale-mine", metav1.GetOptions{})
-		return err != nil, nil
-	}); err != nil {
-		t.Fatal("the HPA survived the removal of qscale.io/triggers")
-	}
+	waitHPA(t, ns, "qscale-mine", false, 30*time.Second) // removing qscale.io/triggers deletes it
+	hpas := env.kube.AutoscalingV2().HorizontalPodAutoscalers(ns)
 	if h, err := hpas.Get(ctxFor(t, 5*time.Second), "team-hpa", metav1.GetOptions{}); err != nil || h.Spec.MaxReplicas != 3 {
 		t.Fatalf("qscale touched an HPA it does not own: %v %+v", err, h)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -18,6 +19,7 @@ type Qscale struct {
 	Cmd        *exec.Cmd
 	Log        string // its output
 	MetricsURL string // its Prometheus endpoint
+	SecurePort int    // where it serves the metrics API
 }
 
 // QscaleOptions say how RunQscale runs qscale. Zero values take the defaults stated.
@@ -36,15 +38,11 @@ type QscaleOptions struct {
 // is ready, and registers its metrics API as v1beta1.external.metrics.k8s.io. Its output goes
 // to qscale.log in the control plane's folder.
 func (cp *ControlPlane) StartQscale(ctx context.Context, bin string, extraArgs ...string) (*Qscale, error) {
-	ports, err := loopback.FreePorts(1)
+	q, err := cp.RunQscale(ctx, bin, QscaleOptions{Args: extraArgs})
 	if err != nil {
 		return nil, err
 	}
-	q, err := cp.RunQscale(ctx, bin, QscaleOptions{SecurePort: ports[0], Args: extraArgs})
-	if err != nil {
-		return nil, err
-	}
-	if err := cp.RegisterExternalMetrics(ctx, "qscale", ports[0]); err != nil {
+	if err := cp.RegisterExternalMetrics(ctx, "qscale", q.SecurePort); err != nil {
 		q.Stop()
 		return nil, fmt.Errorf("registering the metrics API (see %s): %w", q.Log, err)
 	}
@@ -55,6 +53,10 @@ func (cp *ControlPlane) StartQscale(ctx context.Context, bin string, extraArgs .
 // free loopback ports, and waits until it is ready. It registers nothing.
 func (cp *ControlPlane) RunQscale(ctx context.Context, bin string, o QscaleOptions) (*Qscale, error) {
 	ports, err := loopback.FreePorts(3)
+	for err == nil && o.SecurePort != 0 && slices.Contains(ports, o.SecurePort) {
+		// The caller's port is free until qscale binds it: the system may hand it out again.
+		ports, err = loopback.FreePorts(3)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +69,7 @@ func (cp *ControlPlane) RunQscale(ctx context.Context, bin string, o QscaleOptio
 	if o.Log == "" {
 		o.Log = filepath.Join(cp.Dir, "qscale.log")
 	}
-	q := &Qscale{Log: o.Log, MetricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1])}
+	q := &Qscale{Log: o.Log, SecurePort: o.SecurePort, MetricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1])}
 	logFile, err := os.Create(q.Log)
 	if err != nil {
 		return nil, err

@@ -36,7 +36,9 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultStartTimeout = 60 * time.Second
+	// A broker is ready in 2-3 s alone, but test binaries start JVMs side by side on two
+	// cores, next to race-enabled tests and a control plane.
+	DefaultStartTimeout = 120 * time.Second
 	DefaultStopTimeout  = 15 * time.Second
 )
 

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/qscale/qscale/internal/loopback"
 	"github.com/qscale/qscale/sources"
 	"github.com/qscale/qscale/sources/internal/sourcetest"
 	"github.com/qscale/qscale/sources/kafka"
@@ -43,7 +44,11 @@ func newCluster(t testing.TB, opts ...kfake.Opt) *testCluster {
 			return &countingListener{Listener: l, n: &tc.conns}, nil
 		}),
 	}, opts...)
-	c, err := kfake.NewCluster(opts...)
+	var c *kfake.Cluster
+	err := loopback.RelistenWithin(30*time.Second, func() (err error) { // a restart on the same ports
+		c, err = kfake.NewCluster(opts...)
+		return err
+	})
 	if err != nil {
 		t.Fatalf("kfake: %v", err)
 	}

@@ -6,6 +6,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/qscale/qscale/internal/loopback"
 )
 
 // tcpProxy forwards connections to the broker and counts them. Stopping it drops every
@@ -36,7 +39,11 @@ func newProxy(t testing.TB, target string, tc *tls.Config) *tcpProxy {
 // start listens again on the proxy's address.
 func (p *tcpProxy) start(t testing.TB) {
 	t.Helper()
-	ln, err := net.Listen("tcp", p.addr)
+	var ln net.Listener
+	err := loopback.RelistenWithin(30*time.Second, func() (err error) {
+		ln, err = net.Listen("tcp", p.addr)
+		return err
+	})
 	if err != nil {
 		t.Fatalf("proxy: %v", err)
 	}
