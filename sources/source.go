@@ -139,6 +139,17 @@ func (p *Problems) Missing(param, format string, args ...any) {
 	*p = append(*p, FieldError{Param: param, Problem: fmt.Sprintf(format, args...), Missing: true})
 }
 
+// Login records a username without a password, or a password without a username: a broker
+// may ask for no login, but never for half of one.
+func (p *Problems) Login(username, password string) {
+	switch {
+	case username != "" && password == "":
+		p.Missing("password", "is required when username is set (set it in the Secret)")
+	case password != "" && username == "":
+		p.Missing("username", "is required when password is set")
+	}
+}
+
 // ConfigError reports every problem found in one trigger's configuration. It is a user
 // error: polling again cannot fix it, only editing the trigger can.
 type ConfigError struct {

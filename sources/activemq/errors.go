@@ -1,10 +1,10 @@
 package activemq
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
+
+	"github.com/qscale/qscale/sources"
 )
 
 // errNotFound marks a queue or broker that the broker does not have; callers say which.
@@ -25,22 +25,5 @@ func brokerMissing(broker, where string) error {
 	return fmt.Errorf("broker %q %w at %s (check brokerName: it is the brokerName of the broker's activemq.xml)", broker, errNotFound, where)
 }
 
-// explainDial says why a connection to where could not be made or kept, for the failures
-// users meet: nothing listening, a name that does not resolve, and a broker that did not
-// answer in time.
-func explainDial(err error, where string) error {
-	var (
-		dnsErr *net.DNSError
-		opErr  *net.OpError
-		netErr net.Error
-	)
-	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return fmt.Errorf("%s did not answer in time (timeout): %w", where, err)
-	case errors.As(err, &dnsErr):
-		return fmt.Errorf("cannot resolve the host of %s: %w", where, err)
-	case errors.As(err, &opErr) && opErr.Op == "dial":
-		return fmt.Errorf("cannot connect to %s: is ActiveMQ running and the port right? %w", where, err)
-	}
-	return fmt.Errorf("%s: %w", where, err)
-}
+// explainDial says why a connection to where could not be made or kept.
+func explainDial(err error, where string) error { return sources.ExplainDial(err, where, "ActiveMQ") }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,28 +130,8 @@ func poll(_ testing.TB, pool *sources.Pool, triggers ...sources.Trigger) []sourc
 	return sourcetest.Poll(pool, 10*time.Second, triggers...)
 }
 
-// wantSample checks a sample against a value and activity, or an error holding every one of
-// wantErr. No error may reveal the password.
+// wantSample checks a sample as sourcetest.WantSample does; no error may reveal password.
 func wantSample(t testing.TB, got sources.Sample, password string, value float64, active bool, wantErr ...string) {
 	t.Helper()
-	if got.Err != nil && password != "" && strings.Contains(got.Err.Error(), password) {
-		t.Errorf("error reveals the password: %v", got.Err)
-	}
-	if len(wantErr) > 0 {
-		if got.Err == nil {
-			t.Fatalf("value %v, want an error containing %q", got.Value, wantErr)
-		}
-		for _, w := range wantErr {
-			if !strings.Contains(got.Err.Error(), w) {
-				t.Errorf("error %q does not contain %q", got.Err, w)
-			}
-		}
-		return
-	}
-	if got.Err != nil {
-		t.Fatalf("unexpected error: %v", got.Err)
-	}
-	if got.Value != value || got.Active != active {
-		t.Errorf("value, active = %v, %v; want %v, %v", got.Value, got.Active, value, active)
-	}
+	sourcetest.WantSample(t, got, password, value, active, wantErr...)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/qscale/qscale/internal/activemqtest"
 	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/internal/sourcetest"
 )
 
 // Many triggers on one endpoint share one Source, and one poll reads them all: over STOMP
@@ -39,13 +40,13 @@ func TestTriggersShareAConnection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			px := newProxy(t, tt.target)
+			px := sourcetest.NewProxy(t, tt.target, nil)
 			triggers := make([]sources.Trigger, 0, n+1)
 			for _, q := range queues {
-				triggers = append(triggers, parse(t, tt.md(px.addr, q), login(b)))
+				triggers = append(triggers, parse(t, tt.md(px.Addr, q), login(b)))
 			}
 			// A second trigger on the same queue is read by the same query.
-			triggers = append(triggers, parse(t, with(tt.md(px.addr, queues[3]), "targetQueueSize", "1"), login(b)))
+			triggers = append(triggers, parse(t, with(tt.md(px.Addr, queues[3]), "targetQueueSize", "1"), login(b)))
 			pool := newPool(t)
 			for range 3 {
 				got := poll(t, pool, triggers...)
@@ -57,7 +58,7 @@ func TestTriggersShareAConnection(t *testing.T) {
 			if pool.Len() != 1 {
 				t.Errorf("pool holds %d sources, want 1", pool.Len())
 			}
-			if c := px.accepted.Load(); c < 1 || c > tt.wantConns {
+			if c := px.Accepted(); c < 1 || c > tt.wantConns {
 				t.Errorf("connections opened = %d, want 1 to %d", c, tt.wantConns)
 			}
 		})
@@ -71,8 +72,8 @@ func TestBrokerRestart(t *testing.T) {
 	b := activemqtest.New(t) // its own broker: the others' tests keep theirs
 	fill(t, b, "orders", 3, 1)
 	jolokia := parse(t, md("managementEndpoint", b.JolokiaAddr, "brokerName", b.Name, "destinationName", "orders"), login(b))
-	stompPx := newProxy(t, b.StompAddr)
-	stomp := parse(t, md("protocol", "stomp", "stompEndpoint", stompPx.addr, "destinationName", "orders"), login(b))
+	stompPx := sourcetest.NewProxy(t, b.StompAddr, nil)
+	stomp := parse(t, md("protocol", "stomp", "stompEndpoint", stompPx.Addr, "destinationName", "orders"), login(b))
 	pool := newPool(t)
 	check := func(t *testing.T, wantErr [2][]string) {
 		t.Helper()
@@ -84,7 +85,7 @@ func TestBrokerRestart(t *testing.T) {
 	t.Run("before", func(t *testing.T) { check(t, [2][]string{}) })
 	b.Stop()
 	t.Run("stopped", func(t *testing.T) {
-		check(t, [2][]string{{"cannot connect to the Jolokia agent at http://" + b.JolokiaAddr}, {"ActiveMQ at stomp://" + stompPx.addr}})
+		check(t, [2][]string{{"cannot connect to the Jolokia agent at http://" + b.JolokiaAddr}, {"ActiveMQ at stomp://" + stompPx.Addr}})
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -97,7 +98,7 @@ func TestBrokerRestart(t *testing.T) {
 		t.Errorf("pool holds %d sources, want 2", pool.Len())
 	}
 	// One connection before the restart, one attempt while stopped, one after.
-	if n := stompPx.accepted.Load(); n != 3 {
+	if n := stompPx.Accepted(); n != 3 {
 		t.Errorf("STOMP connections opened = %d, want 3", n)
 	}
 }

@@ -11,7 +11,7 @@ import (
 // Validate implements sources.Config.
 func (c *Config) Validate() []sources.FieldError {
 	var v sources.Problems
-	c.validateAuth(&v)
+	v.Login(c.Username, c.Password)
 	if c.Protocol == ProtocolSTOMP {
 		c.validateSTOMP(&v)
 	} else {
@@ -65,17 +65,6 @@ func (c *Config) validateSTOMP(v *sources.Problems) {
 		if p.value != "" {
 			v.Add(p.name, "is read by protocol jolokia only; protocol is stomp, which reads stompEndpoint")
 		}
-	}
-}
-
-// validateAuth checks that credentials come in pairs. KEDA requires both; qscale also reads
-// a broker that asks for no login.
-func (c *Config) validateAuth(v *sources.Problems) {
-	switch {
-	case c.Username != "" && c.Password == "":
-		v.Missing("password", "is required when username is set (set it in the Secret)")
-	case c.Password != "" && c.Username == "":
-		v.Missing("username", "is required when password is set")
 	}
 }
 

@@ -117,7 +117,7 @@ func TestAMQPDeletedQueue(t *testing.T) {
 	p.publish(t, "a", 2)
 	p.publish(t, "b", 1)
 	px := newProxy(t, amqpAddr, nil)
-	host := map[string]string{"host": "amqp://guest:guest@" + px.addr + "/" + esc(v)}
+	host := map[string]string{"host": "amqp://guest:guest@" + px.Addr + "/" + esc(v)}
 	a, b := parse(t, md("queueName", "a"), host), parse(t, md("queueName", "b"), host)
 	pool := newPool(t)
 	steps := []struct {
@@ -141,7 +141,7 @@ func TestAMQPDeletedQueue(t *testing.T) {
 			wantSample(t, got[1], 1, true)
 		})
 	}
-	if n := px.accepted.Load(); n != 1 {
+	if n := px.Accepted(); n != 1 {
 		t.Errorf("connections opened = %d, want 1", n)
 	}
 	wantOneConnection(t, v)
@@ -178,15 +178,15 @@ func TestAMQPBrokerGoesAwayAndComesBack(t *testing.T) {
 	createQueues(t, v, "q")
 	newPublisher(t, v).publish(t, "q", 2)
 	px := newProxy(t, amqpAddr, nil)
-	tr := parse(t, md("queueName", "q"), map[string]string{"host": "amqp://guest:guest@" + px.addr + "/" + esc(v)})
+	tr := parse(t, md("queueName", "q"), map[string]string{"host": "amqp://guest:guest@" + px.Addr + "/" + esc(v)})
 	pool := newPool(t)
 	wantSample(t, poll(t, pool, tr)[0], 2, true)
-	px.stop()
-	wantSample(t, poll(t, pool, tr)[0], 0, false, "cannot connect to amqp://"+px.addr, "connection refused")
-	px.start(t)
+	px.Stop()
+	wantSample(t, poll(t, pool, tr)[0], 0, false, "cannot connect to amqp://"+px.Addr, "connection refused")
+	px.Start(t)
 	wantSample(t, poll(t, pool, tr)[0], 2, true)
 	wantSample(t, poll(t, pool, tr)[0], 2, true)
-	if n := px.accepted.Load(); n != 2 {
+	if n := px.Accepted(); n != 2 {
 		t.Errorf("connections opened = %d, want 2 (one before, one after)", n)
 	}
 	wantOneConnection(t, v)
@@ -202,18 +202,18 @@ func TestBrokerThatHangs(t *testing.T) {
 	for _, proto := range []struct{ name, target, scheme string }{{"amqp", amqpAddr, "amqp"}, {"http", "127.0.0.1:15672", "http"}} {
 		t.Run(proto.name, func(t *testing.T) {
 			px := newProxy(t, proto.target, nil)
-			tr := parse(t, md("queueName", "q", "timeout", "400"), map[string]string{"host": proto.scheme + "://guest:guest@" + px.addr + "/" + esc(v)})
+			tr := parse(t, md("queueName", "q", "timeout", "400"), map[string]string{"host": proto.scheme + "://guest:guest@" + px.Addr + "/" + esc(v)})
 			pool := newPool(t)
 			wantSample(t, poll(t, pool, tr)[0], 2, true)
-			px.frozen.Store(true)
+			px.Freeze(true)
 			start := time.Now()
-			wantSample(t, poll(t, pool, tr)[0], 0, false, px.addr, "did not answer in time")
+			wantSample(t, poll(t, pool, tr)[0], 0, false, px.Addr, "did not answer in time")
 			if took := time.Since(start); took > 2*time.Second {
 				t.Errorf("the poll took %s with a timeout of 400ms", took)
 			}
-			px.frozen.Store(false)
+			px.Freeze(false)
 			wantSample(t, poll(t, pool, tr)[0], 2, true)
-			if n := px.accepted.Load(); n != 2 {
+			if n := px.Accepted(); n != 2 {
 				t.Errorf("connections opened = %d, want 2", n)
 			}
 		})
@@ -225,7 +225,7 @@ func TestAMQPHundredTargetsShareOneConnection(t *testing.T) {
 	t.Parallel()
 	v := newVhost(t)
 	px := newProxy(t, amqpAddr, nil)
-	host := map[string]string{"host": "amqp://guest:guest@" + px.addr + "/" + esc(v)}
+	host := map[string]string{"host": "amqp://guest:guest@" + px.Addr + "/" + esc(v)}
 	p := newPublisher(t, v)
 	triggers := queuesWithTriggers(t, v, 100, host, func(q string, i int) { p.publish(t, q, i%4) })
 	pool := newPool(t)
@@ -237,7 +237,7 @@ func TestAMQPHundredTargetsShareOneConnection(t *testing.T) {
 	if pool.Len() != 1 {
 		t.Errorf("pool holds %d sources, want 1", pool.Len())
 	}
-	if n := px.accepted.Load(); n != 1 {
+	if n := px.Accepted(); n != 1 {
 		t.Errorf("connections opened = %d, want 1", n)
 	}
 	wantOneConnection(t, v)

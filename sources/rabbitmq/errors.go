@@ -1,15 +1,15 @@
 package rabbitmq
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/qscale/qscale/sources"
 )
 
 // errNoQueue marks a queue that the broker does not have; callers say which and where.
@@ -28,25 +28,16 @@ func explainDial(err error, where string) error {
 		verifyErr *tls.CertificateVerificationError
 		unknownCA x509.UnknownAuthorityError
 		hostErr   x509.HostnameError
-		dnsErr    *net.DNSError
-		opErr     *net.OpError
-		netErr    net.Error
 	)
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return fmt.Errorf("%s did not answer in time (timeout): %w", where, err)
 	case errors.As(err, &recordErr), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return fmt.Errorf("TLS handshake with %s failed: the port does not speak TLS (use amqp:// or http://, or the TLS port): %w", where, err)
 	case errors.As(err, &verifyErr), errors.As(err, &unknownCA), errors.As(err, &hostErr):
 		return fmt.Errorf("TLS: the certificate of %s is not trusted: set ca to the CA that signed it, or unsafeSsl to skip verification: %w", where, err)
 	case strings.Contains(err.Error(), "remote error: tls:"):
 		return fmt.Errorf("TLS: %s refused the handshake: it wants a client certificate it trusts (set cert and key): %w", where, err)
-	case errors.As(err, &dnsErr):
-		return fmt.Errorf("cannot resolve the host of %s: %w", where, err)
-	case errors.As(err, &opErr) && opErr.Op == "dial":
-		return fmt.Errorf("cannot connect to %s: is RabbitMQ running and the port right? %w", where, err)
 	}
-	return fmt.Errorf("%s: %w", where, err)
+	return sources.ExplainDial(err, where, "RabbitMQ")
 }
 
 // explainAMQP says what an AMQP failure means. The broker's own reason is kept: it names the

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"testing"
 
+	"github.com/qscale/qscale/sources/internal/sourcetest"
 	"github.com/qscale/qscale/sources/internal/testpki"
 )
 
@@ -18,7 +19,7 @@ func TestTLS(t *testing.T) {
 	serverOnly := &tls.Config{Certificates: []tls.Certificate{pki.Server}, MinVersion: tls.VersionTLS12}
 	mutual := serverOnly.Clone()
 	mutual.ClientAuth, mutual.ClientCAs = tls.RequireAndVerifyClientCert, pki.Pool
-	proxies := map[string]*tcpProxy{
+	proxies := map[string]*sourcetest.Proxy{
 		"amqps":        newProxy(t, amqpAddr, serverOnly),
 		"https":        newProxy(t, "127.0.0.1:15672", serverOnly),
 		"amqps-mutual": newProxy(t, amqpAddr, mutual),
@@ -26,7 +27,7 @@ func TestTLS(t *testing.T) {
 	}
 	host := func(proxy string) map[string]string {
 		scheme := proxy[:5]
-		return map[string]string{"host": scheme + "://guest:guest@" + proxies[proxy].addr + "/" + esc(v)}
+		return map[string]string{"host": scheme + "://guest:guest@" + proxies[proxy].Addr + "/" + esc(v)}
 	}
 	with := func(secret map[string]string, kv ...string) map[string]string {
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -41,14 +42,14 @@ func TestTLS(t *testing.T) {
 		tests = append(tests,
 			depthCase{name: scheme + " with ca", md: q, secret: with(host(scheme), "tls", "enable", "ca", pki.CAPEM), wantValue: 2, wantActive: true},
 			depthCase{name: scheme + " with an untrusted certificate", md: q, secret: host(scheme),
-				wantErr: []string{"TLS: the certificate of", proxies[scheme].addr, "is not trusted: set ca"}},
+				wantErr: []string{"TLS: the certificate of", proxies[scheme].Addr, "is not trusted: set ca"}},
 			depthCase{name: scheme + " with unsafeSsl", md: md("queueName", "orders", "unsafeSsl", "true"), secret: host(scheme), wantValue: 2, wantActive: true},
 			depthCase{name: scheme + " with a client certificate", md: q,
 				secret: with(host(mutualProxy), "tls", "enable", "ca", pki.CAPEM, "cert", pki.ClientCertPEM, "key", pki.ClientKeyPEM), wantValue: 2, wantActive: true},
 			depthCase{name: scheme + " with an encrypted client key", md: q,
 				secret: with(host(mutualProxy), "tls", "enable", "ca", pki.CAPEM, "cert", pki.ClientCertPEM, "key", pki.EncryptedKeyPEM, "keyPassword", testpki.KeyPassword), wantValue: 2, wantActive: true},
 			depthCase{name: scheme + " without the client certificate the server asks for", md: q,
-				secret: with(host(mutualProxy), "tls", "enable", "ca", pki.CAPEM), wantErr: []string{proxies[mutualProxy].addr, "wants a client certificate it trusts (set cert and key)"}},
+				secret: with(host(mutualProxy), "tls", "enable", "ca", pki.CAPEM), wantErr: []string{proxies[mutualProxy].Addr, "wants a client certificate it trusts (set cert and key)"}},
 		)
 	}
 	runDepthCases(t, tests)

@@ -14,7 +14,7 @@ func (c *Config) Validate() []sources.FieldError {
 	c.validateHost(&v)
 	c.validateMode(&v)
 	c.validateHTTPOnly(&v)
-	c.validateAuth(&v)
+	v.Login(c.Username, c.Password)
 	c.validateTLS(&v)
 	if c.PageSize > maxPageSize {
 		v.Add("pageSize", "must be at most %d, the largest page the management API serves", maxPageSize)
@@ -58,15 +58,6 @@ func (c *Config) validateHTTPOnly(v *sources.Problems) {
 	}
 	if c.UseRegex {
 		v.Add("useRegex", "needs the management API: give an http(s):// host (protocol http); AMQP reads one named queue")
-	}
-}
-
-func (c *Config) validateAuth(v *sources.Problems) {
-	switch {
-	case c.Username != "" && c.Password == "":
-		v.Missing("password", "is required when username is set (set it in the Secret)")
-	case c.Password != "" && c.Username == "":
-		v.Missing("username", "is required when password is set")
 	}
 }
 

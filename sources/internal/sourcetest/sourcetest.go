@@ -157,3 +157,30 @@ func ClosedPort(t testing.TB) string {
 	t.Helper()
 	return "127.0.0.1:1"
 }
+
+// WantSample checks a sample: with wantErr, an error containing each of them; otherwise
+// value and active. No error may contain secret (a password, or credentials in a URL), when
+// secret is not empty.
+func WantSample(t testing.TB, got sources.Sample, secret string, value float64, active bool, wantErr ...string) {
+	t.Helper()
+	if got.Err != nil && secret != "" && strings.Contains(got.Err.Error(), secret) {
+		t.Errorf("error reveals credentials: %v", got.Err)
+	}
+	if len(wantErr) > 0 {
+		if got.Err == nil {
+			t.Fatalf("value %v, want an error containing %q", got.Value, wantErr)
+		}
+		for _, w := range wantErr {
+			if !strings.Contains(got.Err.Error(), w) {
+				t.Errorf("error %q does not contain %q", got.Err, w)
+			}
+		}
+		return
+	}
+	if got.Err != nil {
+		t.Fatalf("unexpected error: %v", got.Err)
+	}
+	if got.Value != value || got.Active != active {
+		t.Errorf("value, active = %v, %v; want %v, %v", got.Value, got.Active, value, active)
+	}
+}
