@@ -38,6 +38,14 @@ type Config interface {
 	Validate() []FieldError
 }
 
+// Compiler is implemented by a Config that prepares ready-to-use values (a rendered URL, a
+// request) from its parameters. Registry.Parse calls Compile once, after Validate reported
+// nothing; the Config is never changed after that, so two configs parsed from the same
+// parameters stay equal however they are used.
+type Compiler interface {
+	Compile() []FieldError
+}
+
 // Sample is the outcome of reading one trigger once.
 type Sample struct {
 	// Value is the scaling metric: the HPA divides it by the trigger's Target.
@@ -97,6 +105,9 @@ func (r Registry) Parse(p Params) (Trigger, error) {
 	problems := Decode(cfg, p.Metadata, p.Secret)
 	if len(problems) == 0 {
 		problems = cfg.Validate()
+	}
+	if c, ok := cfg.(Compiler); ok && len(problems) == 0 {
+		problems = c.Compile()
 	}
 	if len(problems) > 0 {
 		return Trigger{}, &ConfigError{Trigger: p.Name, Problems: problems}
