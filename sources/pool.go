@@ -5,15 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"sync"
 )
 
 // Pool owns one Source per connection and polls triggers through them.
+//
+// Nothing a Source does can stop the Pool's caller: a panic in Open, Poll or Close becomes
+// that poll's error (the Source is then dropped and opened afresh next time), and sources
+// that are no longer used are closed in the background, so a broker that is slow to hang up
+// never holds up the caller of Prune.
 type Pool struct {
-	reg Registry
+	reg     Registry
+	onPanic func(typ string, recovered any, stack []byte)
 
-	mu   sync.Mutex
-	open map[string]*pooled
+	mu      sync.Mutex
+	open    map[string]*pooled
+	closing sync.WaitGroup
 }
 
 type pooled struct {
@@ -23,14 +31,26 @@ type pooled struct {
 	closed bool  // pruned: a Poll that raced with Prune takes a fresh entry
 }
 
-// NewPool returns a Pool that opens sources of the kinds in reg.
-func NewPool(reg Registry) *Pool {
-	return &Pool{reg: reg, open: make(map[string]*pooled)}
+// PoolOption configures a Pool.
+type PoolOption func(*Pool)
+
+// OnPanic sets the function told of every panic a Source raised (for a metric and a log
+// line); the panic itself has already become the poll's error.
+func OnPanic(fn func(typ string, recovered any, stack []byte)) PoolOption {
+	return func(p *Pool) { p.onPanic = fn }
 }
 
-// ConnectionKey identifies the connection a trigger is read over: triggers with equal keys
-// share one Source.
-func ConnectionKey(t Trigger) string { return t.Type + "\x00" + t.Config.Connection() }
+// NewPool returns a Pool that opens sources of the kinds in reg.
+func NewPool(reg Registry, opts ...PoolOption) *Pool {
+	p := &Pool{reg: reg, open: make(map[string]*pooled), onPanic: func(string, any, []byte) {}}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// ErrSourcePanicked marks the error of a poll whose Source panicked.
+var ErrSourcePanicked = errors.New("the source failed unexpectedly while reading the broker's answer")
 
 // Poll reads every trigger and returns one Sample per trigger, in order. Triggers that share
 // a connection are read with one Source.Poll; different connections are read concurrently.
@@ -41,7 +61,7 @@ func (p *Pool) Poll(ctx context.Context, triggers []Trigger) []Sample {
 	groups := make(map[string][]int)
 	var order []string
 	for i, t := range triggers {
-		k := ConnectionKey(t)
+		k := t.Key()
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -74,25 +94,17 @@ func (p *Pool) pollGroup(ctx context.Context, triggers []Trigger, idx []int, out
 		e.mu.Lock()
 	}
 	defer e.mu.Unlock()
-	if e.src == nil {
-		kind, ok := p.reg[first.Type]
-		if !ok {
-			e.err = fmt.Errorf("unknown trigger type %q", first.Type)
-		} else {
-			e.src, e.err = kind.Open(first.Config)
-		}
-	}
-	if e.src == nil {
-		for _, i := range idx {
-			out[i] = Sample{Err: e.err}
-		}
-		return
-	}
 	cfgs := make([]Config, len(idx))
 	for j, i := range idx {
 		cfgs[j] = triggers[i].Config
 	}
-	got := e.src.Poll(ctx, cfgs)
+	got, err := p.pollEntry(ctx, e, first, cfgs)
+	if err != nil {
+		for _, i := range idx {
+			out[i] = Sample{Err: err}
+		}
+		return
+	}
 	for j, i := range idx {
 		if j < len(got) {
 			out[i] = got[j]
@@ -102,10 +114,36 @@ func (p *Pool) pollGroup(ctx context.Context, triggers []Trigger, idx []int, out
 	}
 }
 
+// pollEntry opens e's Source if need be and polls it; e.mu is held. A panic becomes the
+// error of the whole poll, and the Source is dropped: its state may be half updated.
+func (p *Pool) pollEntry(ctx context.Context, e *pooled, first Trigger, cfgs []Config) (got []Sample, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.onPanic(first.Type, r, debug.Stack())
+			if e.src != nil {
+				src := e.src
+				e.src = nil
+				p.closeInBackground(first.Type, src)
+			}
+			got, err = nil, fmt.Errorf("%w (%v)", ErrSourcePanicked, r)
+		}
+	}()
+	if e.src == nil {
+		kind, ok := p.reg[first.Type]
+		if !ok {
+			return nil, fmt.Errorf("unknown trigger type %q", first.Type)
+		}
+		if e.src, e.err = kind.Open(first.Config); e.src == nil {
+			return nil, e.err
+		}
+	}
+	return e.src.Poll(ctx, cfgs), nil
+}
+
 func (p *Pool) entry(t Trigger) *pooled {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	k := ConnectionKey(t)
+	k := t.Key()
 	e, ok := p.open[k]
 	if !ok {
 		e = &pooled{}
@@ -127,23 +165,20 @@ func sanitize(s Sample) Sample {
 	return s
 }
 
-// Prune closes the sources that none of inUse is read through.
+// Prune closes the sources that none of inUse is read through. It returns at once: each
+// source is closed in the background once its poll in flight, if any, has ended.
 func (p *Pool) Prune(inUse []Trigger) {
 	keep := make(map[string]bool, len(inUse))
 	for _, t := range inUse {
-		keep[ConnectionKey(t)] = true
+		keep[t.Key()] = true
 	}
 	p.mu.Lock()
-	var closing []*pooled
+	defer p.mu.Unlock()
 	for k, e := range p.open {
 		if !keep[k] {
-			closing = append(closing, e)
 			delete(p.open, k)
+			p.closing.Go(func() { p.closeEntry(k, e) })
 		}
-	}
-	p.mu.Unlock()
-	for _, e := range closing {
-		e.close()
 	}
 }
 
@@ -154,15 +189,43 @@ func (p *Pool) Len() int {
 	return len(p.open)
 }
 
-// Close closes every source.
-func (p *Pool) Close() { p.Prune(nil) }
+// Close closes every source and waits until all are closed.
+func (p *Pool) Close() {
+	p.Prune(nil)
+	p.closing.Wait()
+}
 
-func (e *pooled) close() {
+func (p *Pool) closeEntry(key string, e *pooled) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.closed = true
 	if e.src != nil {
-		_ = e.src.Close()
+		src := e.src
 		e.src = nil
+		p.closeSource(typeOfKey(key), src)
 	}
+}
+
+func (p *Pool) closeInBackground(typ string, src Source) {
+	p.closing.Go(func() { p.closeSource(typ, src) })
+}
+
+// closeSource closes src; a panic in Close is reported and goes no further.
+func (p *Pool) closeSource(typ string, src Source) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.onPanic(typ, r, debug.Stack())
+		}
+	}()
+	_ = src.Close()
+}
+
+// typeOfKey returns the trigger type a connection key starts with.
+func typeOfKey(key string) string {
+	for i := range len(key) {
+		if key[i] == 0 {
+			return key[:i]
+		}
+	}
+	return key
 }

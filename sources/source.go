@@ -85,13 +85,6 @@ type Params struct {
 	Secret map[string]string
 }
 
-// Trigger is a parsed and validated trigger, ready to poll.
-type Trigger struct {
-	Type   string
-	Name   string
-	Config Config
-}
-
 // Parse decodes and validates p. Every problem is reported at once, in a *ConfigError.
 func (r Registry) Parse(p Params) (Trigger, error) {
 	kind, ok := r[p.Type]
@@ -112,7 +105,7 @@ func (r Registry) Parse(p Params) (Trigger, error) {
 	if len(problems) > 0 {
 		return Trigger{}, &ConfigError{Trigger: p.Name, Problems: problems}
 	}
-	return Trigger{Type: p.Type, Name: p.Name, Config: cfg}, nil
+	return newTrigger(p, cfg), nil
 }
 
 // Types returns the registered trigger types, sorted.
