@@ -13,6 +13,9 @@ type TriggerState struct {
 	Err      error   // the latest poll failed
 	Failures int32   // consecutive failed polls
 	Polled   bool    // a poll has answered or failed since the trigger was configured
+	// Age is the time since the latest poll: a value older than staleAfter polling
+	// intervals is neither served nor trusted, as if the source were failing.
+	Age time.Duration
 }
 
 // Input is everything Decide looks at.
@@ -68,14 +71,16 @@ const defaultTolerance = 0.1
 //
 //   - Paused: paused-replicas N sets the workload to N; paused alone changes nothing.
 //   - Each trigger asks for ceil(value/target) replicas; a trigger failing for
-//     fallback-failures polls in a row asks for fallback-replicas instead.
+//     fallback-failures polls in a row asks for fallback-replicas, or for the replicas the
+//     workload has if that is more: fallback never scales down.
 //   - The target is the largest ask, clamped to [max(1, min-replicas), max-replicas].
 //   - With min-replicas 0: a workload at 0 is activated (ScaleTo = max(1, min)) when a
 //     trigger is active or in fallback; it is scaled to 0 once every trigger has been
-//     inactive, and none failing or unread, for the cooldown period, and only from at most
-//     max(1, min) replicas, so the HPA's scale-down policy is never bypassed.
-//   - A failing trigger never makes a workload smaller: it is not inactive, and without
-//     fallback its metric is not served, which stops the HPA scaling down.
+//     inactive, and none failing, unread or stale, for the cooldown period, and only from
+//     at most max(1, min) replicas, so the HPA's scale-down policy is never bypassed.
+//   - Never down on an error: while a trigger is failing, unread or stale, the target is
+//     at least the workload's replicas (within max-replicas), and that trigger's metric is
+//     not served unless it is in fallback, which stops the HPA scaling down.
 func Decide(in Input) Decision {
 	s := in.Spec
 	d := Decision{LastActive: in.LastActive}
@@ -91,12 +96,15 @@ func Decide(in Input) Decision {
 		return d
 	}
 	floor := max(1, s.MinReplicas)
-	want, unsettled := d.readTriggers(s, in.Triggers)
+	want, unsettled := d.readTriggers(s, in.Triggers, in.Replicas)
 	if d.Active || unsettled {
 		d.LastActive = in.Now
 	}
 	cooled := !d.Active && !unsettled && in.Now.Sub(d.LastActive) >= s.CooldownPeriod
 	d.size(s, in.Replicas, want, cooled)
+	if unsettled {
+		d.Desired = max(d.Desired, min(in.Replicas, s.MaxReplicas))
+	}
 
 	current := in.Observed
 	if d.ScaleTo != nil {
@@ -131,8 +139,8 @@ func (d *Decision) size(s *Spec, replicas, want int32, cooled bool) {
 }
 
 // readTriggers fills d.Metrics, d.Active and d.Fallback, and returns the largest replica
-// count a trigger asks for and whether any trigger is failing or unread.
-func (d *Decision) readTriggers(s *Spec, triggers []TriggerState) (want int32, unsettled bool) {
+// count a trigger asks for and whether any trigger is failing, unread or stale.
+func (d *Decision) readTriggers(s *Spec, triggers []TriggerState, replicas int32) (want int32, unsettled bool) {
 	d.Metrics = make([]Metric, len(triggers))
 	for i, t := range triggers {
 		m := &d.Metrics[i]
@@ -142,10 +150,13 @@ func (d *Decision) readTriggers(s *Spec, triggers []TriggerState) (want int32, u
 		case t.Err != nil:
 			unsettled = true
 			if s.FallbackReplicas > 0 && t.Failures >= s.FallbackFailures {
+				ask := max(s.FallbackReplicas, min(replicas, s.MaxReplicas))
 				d.Fallback = true
-				m.Raw, m.OK, m.Fallback = float64(s.FallbackReplicas)*t.Target, true, true
-				want = max(want, s.FallbackReplicas)
+				m.Raw, m.OK, m.Fallback = float64(ask)*t.Target, true, true
+				want = max(want, ask)
 			}
+		case stale(t.Age, s.PollingInterval):
+			unsettled = true
 		default:
 			m.Raw, m.OK = t.Value, true
 			want = max(want, replicasFor(t.Value, t.Target))

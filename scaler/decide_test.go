@@ -23,6 +23,11 @@ func value(v, target float64) TriggerState {
 	return TriggerState{Target: target, Value: v, Active: v > 0, Polled: true}
 }
 
+func aged(s TriggerState, age time.Duration) TriggerState {
+	s.Age = age
+	return s
+}
+
 func failing(n int32) TriggerState {
 	return TriggerState{Target: 10, Err: errors.New("down"), Failures: n, Polled: true}
 }
@@ -37,7 +42,8 @@ func TestDecide(t *testing.T) {
 		wantActive   bool
 		wantFallback bool
 		wantPaused   bool
-		wantServed   []bool // per trigger: a value is served
+		wantServed   []bool    // per trigger: a value is served
+		wantRaw      []float64 // per trigger: the raw value served, when given
 	}{
 		{name: "ceil of value over target", in: Input{Spec: spec(nil), Triggers: []TriggerState{value(95, 10)}, Replicas: 10, Observed: 10},
 			wantDesired: 10, wantActive: true, wantServed: []bool{true}},
@@ -69,7 +75,22 @@ func TestDecide(t *testing.T) {
 		{name: "an unread trigger never lets the workload go to zero", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }), Triggers: []TriggerState{{Target: 10}},
 			Replicas: 1, Observed: 1, LastActive: t0.Add(-time.Hour), Now: t0},
 			wantDesired: 1, wantServed: []bool{false}},
-		{name: "failing below the fallback threshold serves nothing", in: Input{Spec: spec(func(s *Spec) { s.FallbackReplicas = 6 }), Triggers: []TriggerState{failing(2)}, Replicas: 3, Observed: 3},
+		{name: "failing below the fallback threshold serves nothing and holds", in: Input{Spec: spec(func(s *Spec) { s.FallbackReplicas = 6 }), Triggers: []TriggerState{failing(2)}, Replicas: 3, Observed: 3},
+			wantDesired: 3, wantServed: []bool{false}},
+		{name: "fallback never serves fewer replicas than the workload has", in: Input{Spec: spec(func(s *Spec) { s.FallbackReplicas = 2 }), Triggers: []TriggerState{failing(3)}, Replicas: 20, Observed: 20},
+			wantDesired: 20, wantFallback: true, wantServed: []bool{true}, wantRaw: []float64{200}},
+		{name: "fallback above max-replicas serves max", in: Input{Spec: spec(func(s *Spec) { s.FallbackReplicas = 2; s.MaxReplicas = 8 }), Triggers: []TriggerState{failing(3)}, Replicas: 20, Observed: 20},
+			wantDesired: 8, wantFallback: true, wantServed: []bool{true}, wantRaw: []float64{80}},
+		{name: "a failing trigger holds the workload while another asks for less", in: Input{Spec: spec(nil), Triggers: []TriggerState{value(10, 10), failing(1)}, Replicas: 8, Observed: 8},
+			wantDesired: 8, wantActive: true, wantServed: []bool{true, false}},
+		{name: "a fresh value scales down", in: Input{Spec: spec(nil), Triggers: []TriggerState{value(10, 10)}, Replicas: 8, Observed: 8},
+			wantDesired: 1, wantActive: true, wantServed: []bool{true}},
+		{name: "a stale value does not scale down", in: Input{Spec: spec(nil), Triggers: []TriggerState{aged(value(10, 10), 31*time.Second)}, Replicas: 8, Observed: 8},
+			wantDesired: 8, wantServed: []bool{false}},
+		{name: "a value three intervals old is still fresh", in: Input{Spec: spec(nil), Triggers: []TriggerState{aged(value(10, 10), 30*time.Second)}, Replicas: 8, Observed: 8},
+			wantDesired: 1, wantActive: true, wantServed: []bool{true}},
+		{name: "an hour-old sample never takes a workload from 1 to 0", in: Input{Spec: spec(func(s *Spec) { s.MinReplicas = 0 }), Triggers: []TriggerState{aged(value(0, 10), time.Hour)},
+			Replicas: 1, Observed: 1, LastActive: t0.Add(-time.Hour), Now: t0},
 			wantDesired: 1, wantServed: []bool{false}},
 		{name: "fallback after enough failures", in: Input{Spec: spec(func(s *Spec) { s.FallbackReplicas = 6 }), Triggers: []TriggerState{failing(3)}, Replicas: 3, Observed: 3},
 			wantDesired: 6, wantFallback: true, wantServed: []bool{true}},
@@ -97,6 +118,11 @@ func TestDecide(t *testing.T) {
 			for i, want := range tt.wantServed {
 				if d.Metrics[i].OK != want {
 					t.Errorf("metric %d served = %v, want %v", i, d.Metrics[i].OK, want)
+				}
+			}
+			for i, want := range tt.wantRaw {
+				if d.Metrics[i].Raw != want {
+					t.Errorf("metric %d raw = %v, want %v", i, d.Metrics[i].Raw, want)
 				}
 			}
 		})

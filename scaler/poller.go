@@ -2,6 +2,7 @@ package scaler
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -15,9 +16,20 @@ const (
 	maxPollTimeout = 30 * time.Second
 )
 
+// maxBackoff bounds how far apart the polls of a failing connection move: a broker that is
+// down is asked again at least this often, or every interval if that is longer.
+const maxBackoff = time.Minute
+
+// backoffJitter is the share by which a backed-off delay is spread, so that the pollers of
+// many workloads on one failed broker do not come back to it in step.
+const backoffJitter = 0.2
+
 // Poller reads every configured trigger into the Store. Triggers of all workloads are grouped
 // by broker connection, and each group is read with one batched poll at the shortest polling
 // interval among its workloads; after each poll the workloads it served are passed to Notify.
+// A connection whose every trigger failed is polled less and less often (back-off with
+// jitter, up to maxBackoff), and at once again when a workload joins it. Its lock is never
+// held across I/O: opening, polling and closing sources happen outside it.
 type Poller struct {
 	pool    *sources.Pool
 	store   *Store
@@ -34,6 +46,7 @@ type group struct {
 	members map[Target]member
 	wake    chan struct{}
 	stop    context.CancelFunc
+	failed  int // consecutive polls in which every trigger failed; only run touches it
 }
 
 type member struct {
@@ -57,13 +70,13 @@ func NewPoller(pool *sources.Pool, store *Store, notify func(Target), metrics *M
 func (p *Poller) Set(t Target, triggers []sources.Trigger, interval time.Duration) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if old, ok := p.targets[t]; ok && old.interval == interval && slices.Equal(old.triggers, triggers) {
+	if old, ok := p.targets[t]; ok && old.interval == interval && slices.EqualFunc(old.triggers, triggers, sources.Trigger.Equal) {
 		return false
 	}
 	p.removeLocked(t)
 	byKey := map[string][]sources.Trigger{}
 	for _, tr := range triggers {
-		k := sources.ConnectionKey(tr)
+		k := tr.Key()
 		byKey[k] = append(byKey[k], tr)
 	}
 	for k, trs := range byKey {
@@ -157,13 +170,35 @@ func (p *Poller) run(ctx context.Context, g *group) {
 		case <-g.wake:
 			timer.Stop()
 		}
-		interval := p.pollGroup(ctx, g)
-		timer.Reset(interval)
+		interval, allFailed := p.pollGroup(ctx, g)
+		if allFailed {
+			g.failed++
+		} else {
+			g.failed = 0
+		}
+		timer.Reset(backoff(interval, g.failed, rand.Float64()))
 	}
 }
 
-// pollGroup polls every trigger of g once and returns the interval until the next poll.
-func (p *Poller) pollGroup(ctx context.Context, g *group) time.Duration {
+// backoff is the delay before the next poll of a connection whose last failed polls in a
+// row failed for every trigger: the interval, doubled for each failure after the first, at
+// most max(interval, maxBackoff), spread by ±backoffJitter/2 with r in [0, 1).
+func backoff(interval time.Duration, failed int, r float64) time.Duration {
+	if failed <= 1 {
+		return interval
+	}
+	limit := max(interval, maxBackoff)
+	d := interval
+	for i := 1; i < failed && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	return time.Duration(float64(d) * (1 + backoffJitter*(r-0.5)))
+}
+
+// pollGroup polls every trigger of g once. It returns the interval until the next poll, and
+// whether every trigger failed.
+func (p *Poller) pollGroup(ctx context.Context, g *group) (time.Duration, bool) {
 	p.mu.Lock()
 	var triggers []sources.Trigger
 	var owners []Target
@@ -179,24 +214,26 @@ func (p *Poller) pollGroup(ctx context.Context, g *group) time.Duration {
 	}
 	p.mu.Unlock()
 	if len(triggers) == 0 {
-		return time.Hour // the group is being removed; ctx ends the loop
+		return time.Hour, false // the group is being removed; ctx ends the loop
 	}
 	pctx, cancel := context.WithTimeout(ctx, min(max(interval, minPollTimeout), maxPollTimeout))
 	start := time.Now()
 	samples := p.pool.Poll(pctx, triggers)
 	cancel()
 	if ctx.Err() != nil {
-		return interval
+		return interval, false
 	}
 	p.metrics.observePoll(triggers[0].Type, time.Since(start).Seconds())
 	now := p.store.now()
 	notified := map[Target]bool{}
+	allFailed := true
 	for i, s := range samples {
 		p.store.Record(owners[i], triggers[i], s, now)
 		notified[owners[i]] = true
+		allFailed = allFailed && s.Err != nil
 	}
 	for t := range notified {
 		p.notify(t)
 	}
-	return interval
+	return interval, allFailed
 }

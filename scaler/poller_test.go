@@ -89,3 +89,29 @@ func TestPollerHonoursTheIntervalAndWakesOnChange(t *testing.T) {
 		t.Fatalf("%d polls, want 2: one for the start, one for the join", n)
 	}
 }
+
+func TestBackoff(t *testing.T) {
+	tests := []struct {
+		name     string
+		interval time.Duration
+		failed   int
+		r        float64
+		want     time.Duration
+	}{
+		{name: "no failure: the interval", interval: 10 * time.Second, failed: 0, r: 0.9, want: 10 * time.Second},
+		{name: "the first failure: the interval", interval: 10 * time.Second, failed: 1, r: 0.9, want: 10 * time.Second},
+		{name: "the second: doubled", interval: 10 * time.Second, failed: 2, r: 0.5, want: 20 * time.Second},
+		{name: "the third: doubled again", interval: 10 * time.Second, failed: 3, r: 0.5, want: 40 * time.Second},
+		{name: "capped at a minute", interval: 10 * time.Second, failed: 30, r: 0.5, want: time.Minute},
+		{name: "jitter low", interval: 10 * time.Second, failed: 30, r: 0, want: 54 * time.Second},
+		{name: "jitter high", interval: 10 * time.Second, failed: 30, r: 1, want: 66 * time.Second},
+		{name: "an interval above the cap is kept", interval: 5 * time.Minute, failed: 4, r: 0.5, want: 5 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := backoff(tt.interval, tt.failed, tt.r); got != tt.want {
+				t.Errorf("backoff(%v, %d, %v) = %v, want %v", tt.interval, tt.failed, tt.r, got, tt.want)
+			}
+		})
+	}
+}

@@ -99,7 +99,7 @@ func (r *Reconciler) reconfigure(ctx context.Context, t Target, obj client.Objec
 	switch {
 	case errors.As(err, &se):
 		if r.Store.Invalid(t, se.Error()) && r.leader() {
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonInvalidScalingConfig, "Configure", "%s", se.Error())
+			r.event(obj, Event{Warning: true, Reason: ReasonInvalidScalingConfig, Message: se.Summary(noteLimit)})
 		}
 	case err != nil:
 		return err
@@ -181,7 +181,7 @@ func (r *Reconciler) apply(ctx context.Context, k workloadKind, obj client.Objec
 	switch {
 	case errors.As(err, &conflict):
 		if r.Store.Conflict(t, conflict.msg) {
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonHPAConflict, "CreateHPA", "%s", conflict.msg)
+			r.event(obj, Event{Warning: true, Reason: ReasonHPAConflict, Message: conflict.msg})
 		}
 		return nil // leave both alone; a change to either HPA brings us back
 	case err != nil:
@@ -222,12 +222,27 @@ func (r *Reconciler) scale(ctx context.Context, obj client.Object, replicas int3
 	return nil
 }
 
+// event records e on obj. Its message is capped below the Events API's limit: a longer note
+// would be refused, and the user would hear nothing.
 func (r *Reconciler) event(obj client.Object, e Event) {
 	typ := corev1.EventTypeNormal
 	if e.Warning {
 		typ = corev1.EventTypeWarning
 	}
-	r.Recorder.Eventf(obj, nil, typ, e.Reason, "Scale", "%s", e.Message)
+	action, ok := eventActions[e.Reason]
+	if !ok {
+		action = "Poll" // a source's warning
+	}
+	r.Recorder.Eventf(obj, nil, typ, e.Reason, action, "%s", capNote(e.Message, noteLimit))
+}
+
+// eventActions is the action of each Event reason: what qscale was doing.
+var eventActions = map[string]string{
+	ReasonInvalidScalingConfig: "Configure", ReasonScalingConfigValid: "Configure",
+	ReasonHPAConflict: "CreateHPA",
+	ReasonSourceError: "Poll", ReasonSourceRecovered: "Poll",
+	ReasonFallbackActive: "Scale", ReasonFallbackEnded: "Scale", ReasonActivated: "Scale",
+	ReasonScaledToZero: "Scale", ReasonPausedReplicas: "Scale",
 }
 
 func (r *Reconciler) leader() bool { return r.IsLeader == nil || r.IsLeader() }

@@ -442,3 +442,49 @@ func TestReconcileReloadsOnlyOnChange(t *testing.T) {
 		t.Fatalf("compiled %d times, want 2: once more for the annotation, not for the label", compiled)
 	}
 }
+
+// An edit that leaves a trigger as it was (another annotation, a key of its Secret that no
+// parameter reads) keeps its samples and its count of failed polls.
+func TestReconcileKeepsTheStateOfAnUnchangedTrigger(t *testing.T) {
+	withAuth := "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, sasl: plain, username: u}\n  authenticationRef: {name: creds}\n"
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "shop"}, Data: map[string][]byte{"password": []byte("pw")}}
+	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{AnnotationTriggers: withAuth}), secret)
+	h.reconcile("orders")
+	target := Target{"shop", KindDeployment, "orders"}
+	h.sample(sources.Sample{Err: errors.New("down")})
+	h.sample(sources.Sample{Err: errors.New("down")})
+	failures := func() int32 {
+		h.store.mu.RLock()
+		defer h.store.mu.RUnlock()
+		return h.store.targets[target].states[0].Failures
+	}
+	edits := []struct {
+		name string
+		edit func()
+	}{
+		{name: "another annotation", edit: func() {
+			h.update("orders", func(d *appsv1.Deployment) { d.Annotations[AnnotationMaxReplicas] = "7" })
+		}},
+		{name: "a Secret key no parameter reads", edit: func() {
+			secret.Data["unrelated"] = []byte("x")
+			if err := h.client.Update(context.Background(), secret); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, e := range edits {
+		e.edit()
+		h.reconcile("orders")
+		if got := failures(); got != 2 {
+			t.Fatalf("after %s: %d failed polls counted, want the 2 before it", e.name, got)
+		}
+	}
+	secret.Data["password"] = []byte("rotated")
+	if err := h.client.Update(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	h.reconcile("orders")
+	if got := failures(); got != 0 {
+		t.Fatalf("a rotated password makes a new trigger; it kept %d failed polls", got)
+	}
+}

@@ -3,7 +3,7 @@ package scaler
 import (
 	"errors"
 	"fmt"
-	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -58,8 +58,12 @@ var (
 	ErrNoValue = errors.New("no fresh value")
 )
 
-// staleAfter is how many polling intervals a value is served after the poll that read it.
+// staleAfter is how many polling intervals a value is served, and trusted for scaling
+// down, after the poll that read it.
 const staleAfter = 3
+
+// stale reports whether a value read age ago is too old to serve or to scale down on.
+func stale(age, pollingInterval time.Duration) bool { return age > staleAfter*pollingInterval }
 
 // Store holds the latest sample of every trigger and the latest decision of every workload.
 // It is safe for concurrent use.
@@ -117,28 +121,31 @@ func (s *Store) Configure(t Target, spec *Spec, triggers []sources.Trigger) ([]s
 		e.events = append(e.events, Event{Reason: ReasonScalingConfigValid, Message: "the qscale.io annotations are valid again"})
 	}
 	e.problem, e.everValid = "", true
-	changed := !sameTriggers(e.triggers, triggers)
+	changed := !slices.EqualFunc(e.triggers, triggers, sources.Trigger.Equal)
 	if changed {
-		old := map[string]triggerRecord{}
-		for i, tr := range e.triggers {
-			old[tr.Name] = e.states[i]
-		}
 		states := make([]triggerRecord, len(triggers))
 		for i, tr := range triggers {
-			if prev, ok := old[tr.Name]; ok && i < len(e.triggers) && reflect.DeepEqual(e.triggers[i], tr) {
-				states[i] = prev
+			if j := indexOf(e.triggers, tr); j >= 0 {
+				states[i] = e.states[j]
 			}
 			states[i].Target = tr.Config.Target()
 		}
-		s.metrics.forgetTriggers(t, e.triggers)
+		s.metrics.forgetTriggers(t, removed(e.triggers, triggers))
 		e.triggers, e.states = triggers, states
 	}
 	e.spec = spec
 	return e.triggers, changed
 }
 
-func sameTriggers(a, b []sources.Trigger) bool {
-	return reflect.DeepEqual(a, b)
+// removed returns the triggers of old that are not in now.
+func removed(old, now []sources.Trigger) []sources.Trigger {
+	var out []sources.Trigger
+	for _, tr := range old {
+		if indexOf(now, tr) < 0 {
+			out = append(out, tr)
+		}
+	}
+	return out
 }
 
 // Invalid records a configuration problem. It reports whether the problem is new, so that
@@ -291,13 +298,9 @@ func (s *Store) Record(t Target, trigger sources.Trigger, sample sources.Sample,
 	s.metrics.recordSample(t, trigger, sample)
 }
 
+// indexOf returns the index of the trigger equal to t, or -1.
 func indexOf(triggers []sources.Trigger, t sources.Trigger) int {
-	for i, tr := range triggers {
-		if tr.Name == t.Name && tr.Type == t.Type && tr.Config == t.Config {
-			return i
-		}
-	}
-	return -1
+	return slices.IndexFunc(triggers, t.Equal)
 }
 
 // Decide runs the replica math for a workload with its current replica counts, keeps the
@@ -310,15 +313,19 @@ func (s *Store) Decide(t Target, replicas, observed int32) (Decision, bool) {
 	if !ok || e.spec == nil {
 		return Decision{}, false
 	}
+	now := s.now()
 	states := make([]TriggerState, len(e.states))
 	for i, r := range e.states {
 		states[i] = r.TriggerState
+		if r.Polled {
+			states[i].Age = now.Sub(r.at)
+		}
 	}
-	d := Decide(Input{Spec: e.spec, Triggers: states, Replicas: replicas, Observed: observed, LastActive: e.lastActive, Now: s.now()})
+	d := Decide(Input{Spec: e.spec, Triggers: states, Replicas: replicas, Observed: observed, LastActive: e.lastActive, Now: now})
 	switch {
 	case d.Fallback && !e.decision.Fallback:
 		e.events = append(e.events, Event{Warning: true, Reason: ReasonFallbackActive,
-			Message: fmt.Sprintf("a source kept failing for %d polls: holding %d replicas", e.spec.FallbackFailures, e.spec.FallbackReplicas)})
+			Message: fmt.Sprintf("a source kept failing for %d polls: holding %d replicas (fallback-replicas, or the current count if higher)", e.spec.FallbackFailures, d.Desired)})
 	case !d.Fallback && e.decision.Fallback && e.decided:
 		e.events = append(e.events, Event{Reason: ReasonFallbackEnded, Message: "sources answer again: scaling on their values"})
 	}
@@ -361,7 +368,7 @@ func (s *Store) Value(t Target, metric string) (int64, time.Time, error) {
 			return 0, time.Time{}, fmt.Errorf("%w: the source is failing", ErrNoValue)
 		case !e.decision.Metrics[i].OK:
 			return 0, time.Time{}, fmt.Errorf("%w: not read yet", ErrNoValue)
-		case s.now().Sub(r.at) > staleAfter*e.spec.PollingInterval:
+		case stale(s.now().Sub(r.at), e.spec.PollingInterval):
 			return 0, time.Time{}, fmt.Errorf("%w: the last poll was %s ago", ErrNoValue, s.now().Sub(r.at).Round(time.Second))
 		}
 		return e.decision.Metrics[i].Milli, r.at, nil
