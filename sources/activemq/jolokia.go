@@ -45,8 +45,8 @@ func newJolokiaBackend(c *Config) *jolokiaBackend {
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	return &jolokiaBackend{
-		base:     c.jolokia().base(),
-		where:    "the Jolokia agent at " + c.jolokia().base(),
+		base:     c.read.base(),
+		where:    "the Jolokia agent at " + c.read.base(),
 		user:     c.Username,
 		password: c.Password,
 		client:   &http.Client{Transport: tr},
@@ -61,7 +61,7 @@ func (b *jolokiaBackend) read(ctx context.Context, cs []*Config) []result {
 	keys := make([]string, len(cs))
 	var reads []*jolokiaRead
 	for i, c := range cs {
-		r := c.jolokia()
+		r := &c.read
 		keys[i] = r.key()
 		if _, ok := byKey[keys[i]]; !ok {
 			byKey[keys[i]] = &result{}
