@@ -44,8 +44,9 @@ type stompBackend struct {
 	seq            uint64
 
 	// Poll is never concurrent (sources.Source), so these need no lock.
-	conn *stomp.Conn
-	sub  *stomp.Subscription // the replies, on replyTo
+	conn  *stomp.Conn
+	sub   *stomp.Subscription // the replies, on replyTo
+	guard *guardedConn        // conn's connection, which tells a frame too large
 }
 
 func newSTOMPBackend(c *Config) *stompBackend {
@@ -106,10 +107,11 @@ func (b *stompBackend) queryAll(ctx context.Context, queues []string) (map[strin
 func (b *stompBackend) dial(ctx context.Context) error {
 	b.drop()
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", b.addr)
+	dialed, err := d.DialContext(ctx, "tcp", b.addr)
 	if err != nil {
 		return explainDial(err, b.where)
 	}
+	nc := &guardedConn{Conn: dialed}
 	// The STOMP handshake takes no context: the poll's deadline bounds it.
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
@@ -130,6 +132,9 @@ func (b *stompBackend) dial(ctx context.Context) error {
 	conn, err := stomp.Connect(nc, opts...)
 	if err != nil {
 		_ = nc.Close()
+		if nc.tripped.Load() {
+			return fmt.Errorf("%s sent %w", b.where, errFrameTooLarge)
+		}
 		return b.explainConnect(err)
 	}
 	_ = nc.SetDeadline(time.Time{}) // the connection outlives this poll
@@ -139,7 +144,7 @@ func (b *stompBackend) dial(ctx context.Context) error {
 		_ = conn.MustDisconnect()
 		return explainDial(err, b.where)
 	}
-	b.conn, b.sub = conn, sub
+	b.conn, b.sub, b.guard = conn, sub, nc
 	return nil
 }
 
@@ -181,8 +186,9 @@ func (b *stompBackend) round(ctx context.Context, queues []string) (map[string]*
 			}
 		case msg, ok := <-b.sub.C:
 			if !ok || msg.Err != nil {
+				err := b.lost(msg)
 				b.drop()
-				return nil, b.lost(msg)
+				return nil, err
 			}
 			ended, err := take(byID, msg)
 			if err != nil {
@@ -253,7 +259,10 @@ func take(byID map[string]*query, msg *stomp.Message) (ended bool, err error) {
 // lost explains a reply subscription that ended: the connection broke.
 func (b *stompBackend) lost(msg *stomp.Message) error {
 	reason := "connection closed"
-	if msg != nil && msg.Err != nil {
+	switch {
+	case b.guard != nil && b.guard.tripped.Load():
+		reason = "the broker sent " + errFrameTooLarge.Error()
+	case msg != nil && msg.Err != nil:
 		reason = msg.Err.Error()
 	}
 	return fmt.Errorf("connection to %s lost (%s); the next poll reconnects", b.where, reason)
@@ -267,7 +276,7 @@ func (b *stompBackend) drop() {
 		return
 	}
 	conn, sub := b.conn, b.sub
-	b.conn, b.sub = nil, nil
+	b.conn, b.sub, b.guard = nil, nil, nil
 	go func() {
 		_ = conn.MustDisconnect()
 		for range sub.C {
