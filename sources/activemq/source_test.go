@@ -93,7 +93,7 @@ func TestErrors(t *testing.T) {
 		{name: "stomp: unknown queue", md: stomp("nosuch"), secret: secret,
 			wantErr: []string{`queue "nosuch" not found on the broker at stomp://` + b.StompAddr}},
 		{name: "stomp: another broker's name", md: with(stomp(orders), "brokerName", "nosuch"), secret: secret,
-			wantErr: []string{`brokerName is "nosuch" but the broker at stomp://` + b.StompAddr + ` is "qscale-test"`}},
+			wantErr: []string{`brokerName is "nosuch" but the broker at stomp://` + b.StompAddr + ` has another name`}},
 		{name: "stomp: wrong password", md: stomp(orders), secret: wrong,
 			wantErr: []string{`ActiveMQ at stomp://` + b.StompAddr + ` refused the login of user "qscale": wrong username or password`}},
 		{name: "stomp: broker down", md: with(stomp(orders), "stompEndpoint", closed), secret: secret,
