@@ -1,18 +1,22 @@
 package rabbitmq
 
 import (
+	"embed"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
 
-// answer returns an answer of the real management API, kept in testdata/answers.
+// answers are answers of the real management API (RabbitMQ 3.10).
+//
+//go:embed testdata/answers
+var answers embed.FS
+
+// answer returns one of answers.
 func answer(t testing.TB, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "answers", name))
+	b, err := answers.ReadFile("testdata/answers/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
