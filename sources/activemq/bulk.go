@@ -110,7 +110,7 @@ func (b *jolokiaBackend) post(ctx context.Context, chunk []*jolokiaRead) ([]resu
 	}
 	reply, err := parseJolokiaBulk(a.body, len(reqs))
 	if err != nil {
-		return failAll(len(chunk), fmt.Errorf("%s, reading %s: %w", b.where, u, err)), nil
+		return failAll(len(chunk), fmt.Errorf("%s answered the bulk request to %s with HTTP 200 and a reply qscale cannot use: %w", b.where, u, err)), nil
 	}
 	if reply.whole != nil {
 		return b.interpretWhole(chunk, *reply.whole)
@@ -126,7 +126,7 @@ func (b *jolokiaBackend) interpretBulk(chunk []*jolokiaRead, entries []bulkEntry
 	out := make([]result, len(chunk))
 	for i, r := range chunk {
 		if err := entries[i].err; err != nil {
-			out[i] = result{err: fmt.Errorf("%s, reading %s: %w%s", b.where, r.url, err, hint(err))}
+			out[i] = result{err: fmt.Errorf("%s answered the bulk request reading %s with HTTP 200 and a reply qscale cannot use: %w%s", b.where, r.url, err, hint(err))}
 			continue
 		}
 		missing := func() error {

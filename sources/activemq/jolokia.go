@@ -210,7 +210,7 @@ func (b *jolokiaBackend) fetch(ctx context.Context, r *jolokiaRead, u string) (j
 	}
 	reply, err := parseJolokia(a.body)
 	if err != nil {
-		return reply, fmt.Errorf("%s, reading %s: %w%s", b.where, u, err, hint(err))
+		return reply, fmt.Errorf("%s answered the read of %s with HTTP 200 and a reply qscale cannot use: %w%s", b.where, u, err, hint(err))
 	}
 	return reply, nil
 }

@@ -223,9 +223,11 @@ func readValue(raw json.RawMessage) (float64, error) {
 	case raw[0] != '-' && (raw[0] < '0' || raw[0] > '9'):
 		return fail(faultNotNumber)
 	}
-	v, _ := strconv.ParseFloat(string(raw), 64) // the decoder checked the syntax; out of range is ±Inf
+	v, err := strconv.ParseFloat(string(raw), 64)
 	switch {
-	case v < 0:
+	case err != nil && !errors.Is(err, strconv.ErrRange):
+		return fail(faultNotNumber)
+	case v < 0: // -Inf included
 		return fail(faultNegative)
 	case v > maxSize: // +Inf included
 		return fail(faultTooLarge)

@@ -38,7 +38,7 @@ func TestHostileManagementAPI(t *testing.T) {
 		{name: "no HTTP at all", raw: sourcetest.Marker + " ready\r\n\r\n",
 			wantErr: []string{"the answer does not follow the protocol"}},
 		{name: "200 with HTML", handler: sourcetest.Answer(http.StatusOK, "text/html", "<html>"+sourcetest.Marker+"</html>"),
-			wantErr: []string{"answered page 1 of the queues of vhost \"v\" with a listing qscale cannot use: the answer is not JSON"}},
+			wantErr: []string{"answered page 1 of the queues of vhost \"v\" with HTTP 200 and a listing qscale cannot use: the answer is not JSON"}},
 		{name: "200 without messages", handler: sourcetest.Answer(http.StatusOK, json, page(`{"name":"orders","state":"`+sourcetest.Marker+`"}`)),
 			wantErr: []string{`lists queue "orders" in vhost "v" without a message count (state unknown)`}},
 		{name: "200 with messages as a string", handler: sourcetest.Answer(http.StatusOK, json, page(`{"name":"orders","messages":"12","messages_ready":12}`)),

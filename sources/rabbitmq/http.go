@@ -204,7 +204,7 @@ func (b *httpBackend) listPages(ctx context.Context, vhost string, l listing, ra
 		}
 		pg, err := parsePage(body, pageRequest{number: p, size: size, rates: rates})
 		if err != nil {
-			return nil, fmt.Errorf("the management API at %s answered page %d of the queues of vhost %q with a listing qscale cannot use: %w", b.base, p, vhost, err)
+			return nil, fmt.Errorf("the management API at %s answered page %d of the queues of vhost %q with HTTP 200 and a listing qscale cannot use: %w", b.base, p, vhost, err)
 		}
 		for _, q := range pg.queues {
 			listed[q.Name] = q

@@ -258,9 +258,11 @@ func (r *jsonReader) number(f field, whole bool) (v float64, present bool, err e
 	if !ok {
 		return 0, true, r.fail(f, faultNotNumber)
 	}
-	v, _ = strconv.ParseFloat(string(n), 64) // the decoder checked the syntax; out of range is ±Inf
+	v, perr := strconv.ParseFloat(string(n), 64)
 	switch {
-	case v < 0:
+	case perr != nil && !errors.Is(perr, strconv.ErrRange):
+		return 0, true, r.fail(f, faultNotNumber)
+	case v < 0: // -Inf included
 		return 0, true, r.fail(f, faultNegative)
 	case v > maxCount: // +Inf included
 		return 0, true, r.fail(f, faultTooLarge)
