@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 )
 
 // maxBulkReads bounds the reads of one bulk request, so that its reply (a few hundred bytes
@@ -107,16 +106,16 @@ func (b *jolokiaBackend) post(ctx context.Context, chunk []*jolokiaRead) ([]resu
 	case a.code == http.StatusMethodNotAllowed, a.code == http.StatusNotImplemented:
 		return nil, errPostRefused
 	case a.code != http.StatusOK:
-		return failAll(len(chunk), b.statusError(a, u)), nil
+		return failAll(len(chunk), b.statusError(a.code, u)), nil
 	}
 	reply, err := parseJolokiaBulk(a.body, len(reqs))
 	if err != nil {
-		return failAll(len(chunk), fmt.Errorf("%s, reading %s: %w", b.where, u, err)), nil
+		return failAll(len(chunk), fmt.Errorf("%s answered the bulk request to %s with HTTP 200 and a reply qscale cannot use: %w", b.where, u, err)), nil
 	}
 	if reply.whole != nil {
 		return b.interpretWhole(chunk, *reply.whole)
 	}
-	if slices.ContainsFunc(reply.entries, func(e bulkEntry) bool { return refusesPost(e.reply) }) {
+	if slices.ContainsFunc(reply.entries, func(e bulkEntry) bool { return e.reply.postRefused }) {
 		return nil, errPostRefused
 	}
 	return b.interpretBulk(chunk, reply.entries, probes), nil
@@ -127,7 +126,7 @@ func (b *jolokiaBackend) interpretBulk(chunk []*jolokiaRead, entries []bulkEntry
 	out := make([]result, len(chunk))
 	for i, r := range chunk {
 		if err := entries[i].err; err != nil {
-			out[i] = result{err: fmt.Errorf("%s, reading %s: %w", b.where, r.url, err)}
+			out[i] = result{err: fmt.Errorf("%s answered the bulk request reading %s with HTTP 200 and a reply qscale cannot use: %w%s", b.where, r.url, err, hint(err))}
 			continue
 		}
 		missing := func() error {
@@ -146,7 +145,7 @@ func (b *jolokiaBackend) interpretBulk(chunk []*jolokiaRead, entries []bulkEntry
 // request, as if it had answered each read with it; a 404 then says nothing of which of
 // broker or queue is missing.
 func (b *jolokiaBackend) interpretWhole(chunk []*jolokiaRead, reply jolokiaReply) ([]result, error) {
-	if refusesPost(reply) {
+	if reply.postRefused {
 		return nil, errPostRefused
 	}
 	out := make([]result, len(chunk))
@@ -154,14 +153,6 @@ func (b *jolokiaBackend) interpretWhole(chunk []*jolokiaRead, reply jolokiaReply
 		out[i] = b.interpret(r, reply, func() error { return b.missing(r, 0) })
 	}
 	return out, nil
-}
-
-// refusesPost reports whether a reply refuses its request for the HTTP method: an access
-// policy whose <http> section does not list post answers each request of a bulk request
-// with status 403 and "HTTP method post is not allowed according to the installed
-// security policy".
-func refusesPost(reply jolokiaReply) bool {
-	return reply.Status == http.StatusForbidden && strings.Contains(strings.ToLower(reply.Error), "http method post")
 }
 
 // failAll returns n results that all carry err.

@@ -1,7 +1,7 @@
 package activemq
 
 import (
-	"fmt"
+	"errors"
 	"slices"
 	"testing"
 )
@@ -74,29 +74,34 @@ func TestParseJolokiaBulk(t *testing.T) {
 		name        string
 		body        string
 		n           int
-		wantEntries []bulkEntry // errors compared by presence
+		wantEntries []bulkEntry // errors compared by text
 		wantWhole   *jolokiaReply
 		wantErr     string
 	}{
-		{name: "sizes, an unknown queue and a probe", n: 3,
-			body: `[{"value":3,"status":200},{"error_type":"javax.management.InstanceNotFoundException","error":"nosuch","status":404},{"value":"qscale-test","status":200}]`,
+		{name: "a size, an unknown queue, a probe and an unknown broker, as the agent sends them", n: 4, body: reply(t, "jolokia-bulk.json"),
 			wantEntries: []bulkEntry{
 				{reply: jolokiaReply{Status: 200, Value: 3}},
-				{reply: jolokiaReply{Status: 404, ErrorType: "javax.management.InstanceNotFoundException", Error: "nosuch"}},
-				{reply: jolokiaReply{Status: 200}, err: fmt.Errorf("not a number")},
+				{reply: jolokiaReply{Status: 404}},
+				{reply: jolokiaReply{Status: 200}, err: errors.New("reply 3: value is not a number")},
+				{reply: jolokiaReply{Status: 404}},
 			}},
-		{name: "an entry without status", n: 1, body: `[{"value":3}]`, wantEntries: []bulkEntry{{err: fmt.Errorf("no status")}}},
-		{name: "an entry that is no object", n: 1, body: `[7]`, wantEntries: []bulkEntry{{err: fmt.Errorf("not a Jolokia reply")}}},
-		{name: "one reply refusing the whole request", n: 2, body: policy,
-			wantWhole: &jolokiaReply{Status: 403, ErrorType: "java.lang.Exception", Error: "java.lang.Exception : HTTP method post is not allowed according to the installed security policy"}},
-		{name: "one reply with a value", n: 2, body: `{"value":3,"status":200}`, wantErr: "one reply, with status 200"},
-		{name: "fewer replies than requests", n: 3, body: `[{"value":3,"status":200}]`, wantErr: "1 replies to 3 requests"},
-		{name: "HTML", n: 2, body: `<html>Method Not Allowed</html>`, wantErr: "not a Jolokia bulk reply"},
+		{name: "an entry without status", n: 1, body: `[{"value":3}]`, wantEntries: []bulkEntry{{err: errors.New("reply 1: status is missing")}}},
+		{name: "an entry that is no object", n: 2, body: `[{"value":3,"status":200},7]`,
+			wantEntries: []bulkEntry{{reply: jolokiaReply{Status: 200, Value: 3}}, {err: errors.New("reply 2: the reply is not a JSON object")}}},
+		{name: "an entry with a negative value", n: 1, body: `[{"value":-1,"status":200}]`, wantEntries: []bulkEntry{{reply: jolokiaReply{Status: 200}, err: errors.New("reply 1: value is negative")}}},
+		{name: "an error entry holding the marker", n: 1, body: `[{"error":"` + marker + `","status":500}]`, wantEntries: []bulkEntry{{reply: jolokiaReply{Status: 500}}}},
+		{name: "one reply refusing the whole request", n: 2, body: policy, wantWhole: &jolokiaReply{Status: 403, postRefused: true}},
+		{name: "one reply with a value", n: 2, body: `{"value":3,"status":200}`, wantErr: "the bulk reply is one reply, with status 200, to a list of requests"},
+		{name: "fewer replies than requests", n: 3, body: `[{"value":3,"status":200}]`, wantErr: "the bulk reply holds 1 replies to 3 requests"},
+		{name: "more replies than requests", n: 1, body: `[{"value":3,"status":200},{"value":0,"status":200}]`, wantErr: "the bulk reply holds 2 replies to 1 requests"},
+		{name: "null", n: 2, body: `null`, wantErr: "the bulk reply holds 0 replies to 2 requests"},
+		{name: "a number", n: 2, body: `7`, wantErr: "the bulk reply is neither a list of replies nor one reply"},
+		{name: "HTML", n: 2, body: `<html>` + marker + `</html>`, wantErr: "the bulk reply is not JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseJolokiaBulk([]byte(tt.body), tt.n)
-			checkErr(t, err, tt.wantErr)
+			checkReplyErr(t, err, tt.wantErr)
 			if (got.whole == nil) != (tt.wantWhole == nil) || got.whole != nil && *got.whole != *tt.wantWhole {
 				t.Errorf("whole = %+v, want %+v", got.whole, tt.wantWhole)
 			}
@@ -105,11 +110,8 @@ func TestParseJolokiaBulk(t *testing.T) {
 			}
 			for i, e := range got.entries {
 				w := tt.wantEntries[i]
-				if e.reply != w.reply || (e.err == nil) != (w.err == nil) {
+				if e.reply != w.reply || (e.err == nil) != (w.err == nil) || (w.err != nil && e.err.Error() != w.err.Error()) {
 					t.Errorf("entry %d = %+v, %v; want %+v, %v", i, e.reply, e.err, w.reply, w.err)
-				}
-				if w.err != nil {
-					checkErr(t, e.err, w.err.Error())
 				}
 			}
 		})
@@ -118,20 +120,23 @@ func TestParseJolokiaBulk(t *testing.T) {
 
 func TestRefusesPost(t *testing.T) {
 	tests := []struct {
-		name  string
-		reply jolokiaReply
-		want  bool
+		name string
+		body string
+		want bool
 	}{
-		{name: "Jolokia 1's policy refusal", reply: jolokiaReply{Status: 403, Error: "java.lang.Exception : HTTP method post is not allowed according to the installed security policy"}, want: true},
-		{name: "in capitals", reply: jolokiaReply{Status: 403, Error: "HTTP method POST is not allowed according to the installed security policy"}, want: true},
-		{name: "an attribute the policy forbids", reply: jolokiaReply{Status: 403, Error: "java.lang.Exception : Reading attribute QueueSize is forbidden"}},
-		{name: "an Origin the policy forbids", reply: jolokiaReply{Status: 403, Error: "java.lang.Exception : Origin http://x is not allowed to call this agent"}},
-		{name: "a value", reply: jolokiaReply{Status: 200, Value: 1}},
+		{name: "Jolokia 1's policy refusal", body: `{"error":"java.lang.Exception : HTTP method post is not allowed according to the installed security policy","status":403}`, want: true},
+		{name: "in capitals", body: `{"error":"HTTP method POST is not allowed according to the installed security policy","status":403}`, want: true},
+		{name: "an attribute the policy forbids", body: `{"error":"java.lang.Exception : Reading attribute QueueSize is forbidden","status":403}`},
+		{name: "an Origin the policy forbids", body: `{"error":"java.lang.Exception : Origin http://x is not allowed to call this agent","status":403}`},
+		{name: "the words, with another status", body: `{"error":"HTTP method post is not allowed","status":500}`},
+		{name: "an error that is no string", body: `{"error":["HTTP method post"],"status":403}`},
+		{name: "a value", body: `{"value":1,"status":200}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := refusesPost(tt.reply); got != tt.want {
-				t.Errorf("refusesPost = %v, want %v", got, tt.want)
+			got, err := parseJolokia([]byte(tt.body))
+			if err != nil || got.postRefused != tt.want {
+				t.Errorf("postRefused = %v, %v; want %v", got.postRefused, err, tt.want)
 			}
 		})
 	}

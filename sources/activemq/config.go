@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"sync"
 
 	"github.com/qscale/qscale/sources"
 )
@@ -31,13 +30,17 @@ type Config struct {
 	Protocol                  string  `param:"protocol,default=jolokia,enum=jolokia|stomp"`
 	StompEndpoint             string  `param:"stompEndpoint"`
 
-	// read is the Jolokia request, rendered once from the parameters on first use: Validate
-	// has checked that it renders.
-	readOnce sync.Once
-	read     jolokiaRead
+	// read is the Jolokia request of a jolokia trigger, rendered from the parameters by
+	// Compile. It is set once, when the trigger is parsed, and never changed: two configs
+	// parsed from the same parameters stay equal (reflect.DeepEqual) however they are used,
+	// which is how the scaler tells an unchanged trigger from a changed one.
+	read jolokiaRead
 }
 
-var _ sources.Config = (*Config)(nil)
+var (
+	_ sources.Config   = (*Config)(nil)
+	_ sources.Compiler = (*Config)(nil)
+)
 
 // Target implements sources.Config: queue size per replica.
 func (c *Config) Target() float64 { return c.TargetQueueSize }
@@ -51,15 +54,21 @@ func (c *Config) Connection() string {
 	if c.Protocol == ProtocolSTOMP {
 		return fmt.Sprintf("stomp %s user=%q auth=%s", c.StompEndpoint, c.Username, auth)
 	}
-	return fmt.Sprintf("jolokia %s user=%q auth=%s", c.jolokia().base(), c.Username, auth)
+	return fmt.Sprintf("jolokia %s user=%q auth=%s", c.read.base(), c.Username, auth)
 }
 
-// jolokia returns the trigger's Jolokia request. Only for a validated jolokia trigger.
-func (c *Config) jolokia() *jolokiaRead {
-	c.readOnce.Do(func() {
-		c.read, _ = c.compileRead() // Validate reported any error
-	})
-	return &c.read
+// Compile implements sources.Compiler: it renders the Jolokia request of a jolokia trigger,
+// which Validate has checked renders. A stomp trigger has nothing to prepare.
+func (c *Config) Compile() []sources.FieldError {
+	if c.Protocol == ProtocolSTOMP {
+		return nil
+	}
+	read, problems := c.compileRead()
+	if len(problems) > 0 {
+		return problems
+	}
+	c.read = read
+	return nil
 }
 
 // active reports whether a queue size is above the activation threshold, as in KEDA.

@@ -1,6 +1,8 @@
 package activemq_test
 
 import (
+	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -117,4 +119,32 @@ func TestConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The scaler tells an unchanged trigger from a changed one by comparing configs: a config
+// is prepared once, when parsed, and polling it changes nothing.
+func TestConfigUnchangedByPolling(t *testing.T) {
+	agent := sourcetest.HTTPServer(t, sourcetest.Answer(http.StatusOK, "application/json", `{"status":200,"value":3}`))
+	tests := []struct {
+		name string
+		md   map[string]string
+	}{
+		{name: "managementEndpoint", md: md("managementEndpoint", agent, "brokerName", "b", "destinationName", "orders")},
+		{name: "restAPITemplate", md: md("restAPITemplate", "http://"+agent+"/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=b,destinationType=Queue,destinationName=orders/QueueSize")},
+		{name: "stomp", md: md("protocol", "stomp", "stompEndpoint", sourcetest.ClosedPort(t), "destinationName", "orders")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			polled, fresh := parse(t, tt.md, nil), parse(t, tt.md, nil)
+			poll(t, newPool(t), polled)
+			_ = polled.Config.Connection()
+			if !reflect.DeepEqual(polled, fresh) {
+				t.Errorf("a polled config differs from a fresh one parsed from the same parameters:\n%#v\n%#v", polled.Config, fresh.Config)
+			}
+		})
+	}
+	t.Run("the compiled read is what is polled", func(t *testing.T) {
+		got := poll(t, newPool(t), parse(t, tests[0].md, nil))[0]
+		wantSample(t, got, "", 3, true)
+	})
 }

@@ -1,8 +1,12 @@
 package activemq
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 
 	"github.com/qscale/qscale/sources"
 )
@@ -25,5 +29,41 @@ func brokerMissing(broker, where string) error {
 	return fmt.Errorf("broker %q %w at %s (check brokerName: it is the brokerName of the broker's activemq.xml)", broker, errNotFound, where)
 }
 
-// explainDial says why a connection to where could not be made or kept.
-func explainDial(err error, where string) error { return sources.ExplainDial(err, where, "ActiveMQ") }
+// explainDial says why a connection to where could not be made or kept, without quoting
+// anything the server sent: see ownWords.
+func explainDial(err error, where string) error {
+	var (
+		recordErr tls.RecordHeaderError
+		verifyErr *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.As(err, &recordErr):
+		return fmt.Errorf("TLS handshake with %s failed: the port does not speak TLS (use http:// in restAPITemplate, or the TLS port)", where)
+	case errors.As(err, &verifyErr):
+		// The certificate's names are the server's words.
+		return fmt.Errorf("TLS: %s presented a certificate that the system's CAs do not vouch for (or not for this host)", where)
+	}
+	return sources.ExplainDial(ownWords(err), where, "ActiveMQ")
+}
+
+// ownWords returns err when its text is known to be ours or the system's: timeouts, network
+// errors (net.Error: connection refused, DNS, a TLS alert) and an answer cut short. Any
+// other error is replaced by one that prints a fixed text and unwraps to err: net/http, for
+// one, quotes the first line of an answer that is not HTTP, and go-stomp the words of the
+// broker's ERROR frames.
+func ownWords(err error) error {
+	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr) {
+		return err
+	}
+	return notOurWords{err}
+}
+
+// notOurWords stands for an error whose text may quote what a server sent.
+type notOurWords struct{ err error }
+
+func (notOurWords) Error() string {
+	return "the answer does not follow the protocol (is this the right port?)"
+}
+func (w notOurWords) Unwrap() error { return w.err }

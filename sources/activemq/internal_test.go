@@ -1,47 +1,89 @@
 package activemq
 
 import (
+	"embed"
 	"errors"
 	"maps"
 	"strings"
 	"testing"
 )
 
+// marker stands for a secret that a hostile reply carries: no error may repeat it.
+const marker = "SECRET-7f3a"
+
+// replies are replies of a real broker (Jolokia's and the statistics plugin's).
+//
+//go:embed testdata/replies
+var replies embed.FS
+
+// reply returns one of replies.
+func reply(t testing.TB, name string) string {
+	t.Helper()
+	b, err := replies.ReadFile("testdata/replies/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// statsMap is a statistics reply of the given entries, each a name and an element.
+func statsMap(entries ...string) string {
+	var b strings.Builder
+	b.WriteString("<map>")
+	for i := 0; i+1 < len(entries); i += 2 {
+		b.WriteString("<entry><string>" + entries[i] + "</string>" + entries[i+1] + "</entry>")
+	}
+	b.WriteString("</map>")
+	return b.String()
+}
+
 func TestParseStats(t *testing.T) {
+	named := []string{"brokerName", "<string>b</string>", "destinationName", "<string>queue://q</string>"}
+	with := func(kv ...string) string { return statsMap(append(kv, named...)...) }
 	tests := []struct {
 		name    string
 		body    string
 		want    destStats
 		wantErr string
 	}{
-		{name: "a queue's statistics", body: `<map>
-  <entry><string>dequeueCount</string><long>2</long></entry>
-  <entry><string>minEnqueueTime</string><double>0.0</double></entry>
-  <entry><string>memoryPercentUsage</string><int>0</int></entry>
-  <entry><string>size</string><long>3</long></entry>
-  <entry><string>destinationName</string><string>queue://orders</string></entry>
-  <entry><string>brokerName</string><string>amq-0</string></entry>
-</map>`, want: destStats{Broker: "amq-0", Destination: "queue://orders", Size: 3}},
-		{name: "the end of a list", body: "<map/>", want: destStats{End: true}},
+		{name: "a queue's statistics, as the broker sends them", body: reply(t, "stats-orders.xml"),
+			want: destStats{Broker: "qscale-test", Destination: "queue://orders", Size: 3}},
+		{name: "the end of a list, as the broker sends it", body: reply(t, "stats-end.xml"), want: destStats{End: true}},
 		{name: "the end of a list, spelt out", body: "\n<map></map>\n", want: destStats{End: true}},
-		{name: "a large size", body: "<map><entry><string>size</string><long>9007199254740993</long></entry></map>", want: destStats{Size: 9007199254740992}},
-		{name: "no size", body: "<map><entry><string>brokerName</string><string>b</string></entry></map>", wantErr: "statistics reply without size"},
-		{name: "a size that is no number", body: "<map><entry><string>size</string><string>many</string></entry></map>", wantErr: `statistics reply with size "many", not a number`},
-		{name: "an entry without a value", body: "<map><entry><string>size</string></entry></map>", wantErr: "value of size: want <a value>, got {{ entry}}"},
-		{name: "an entry with two values", body: "<map><entry><string>size</string><long>1</long><long>2</long></entry></map>", wantErr: "entry size has more than a name and a value"},
-		{name: "an entry whose name is no string", body: "<map><entry><long>1</long><long>2</long></entry></map>", wantErr: "entry name: want <string>"},
-		{name: "a value that holds elements", body: "<map><entry><string>size</string><list><long>2</long></list></entry></map>", wantErr: "<list> holds an element"},
-		{name: "an element other than entry", body: "<map><item/></map>", wantErr: "want <entry>"},
-		{name: "cut short", body: "<map><entry><string>size</string><long>3</long>", wantErr: "EOF"},
-		{name: "jms-map-json instead", body: `{"map":{}}`, wantErr: "statistics reply is not a jms-map-xml map"},
-		{name: "another document", body: "<list/>", wantErr: "statistics reply is not a jms-map-xml map (want <map>"},
-		{name: "with an XML declaration and comments", body: "<?xml version=\"1.0\"?>\n<!-- stats -->\n<map><entry><string>size</string><long>7</long></entry></map>", want: destStats{Size: 7}},
-		{name: "nothing", body: "", wantErr: "statistics reply is not a jms-map-xml map"},
+		{name: "an int size", body: with("size", "<int>4</int>"), want: destStats{Broker: "b", Destination: "queue://q", Size: 4}},
+		{name: "a large size", body: with("size", "<long>9007199254740993</long>"), want: destStats{Broker: "b", Destination: "queue://q", Size: 9007199254740992}},
+		{name: "an entry twice with the same value", body: with("size", "<long>2</long>", "size", "<long>2</long>"), want: destStats{Broker: "b", Destination: "queue://q", Size: 2}},
+		{name: "with an XML declaration and comments", body: "<?xml version=\"1.0\"?>\n<!-- stats -->\n" + with("size", "<long>7</long>"),
+			want: destStats{Broker: "b", Destination: "queue://q", Size: 7}},
+		{name: "entries qscale does not read, whatever they hold", body: with("size", "<long>1</long>", marker, "<string>"+marker+"</string>"),
+			want: destStats{Broker: "b", Destination: "queue://q", Size: 1}},
+
+		{name: "size -5", body: with("size", "<long>-5</long>"), wantErr: "size is negative"},
+		{name: "size missing", body: with(), wantErr: "size is missing"},
+		{name: "size abc", body: with("size", "<long>abc"+marker+"</long>"), wantErr: "size is not a whole number"},
+		{name: "size as a string", body: with("size", "<string>5</string>"), wantErr: "size is not a <long> or an <int>"},
+		{name: "size as a double", body: with("size", "<double>NaN</double>"), wantErr: "size is not a <long> or an <int>"},
+		{name: "size beyond a long", body: with("size", "<long>9223372036854775808</long>"), wantErr: "size is too large"},
+		{name: "size below a long", body: with("size", "<long>-9223372036854775809</long>"), wantErr: "size is negative"},
+		{name: "size twice, disagreeing", body: with("size", "<long>5</long>", "size", "<long>0</long>"), wantErr: "size appears twice with different values"},
+		{name: "no brokerName", body: statsMap("size", "<long>1</long>", "destinationName", "<string>queue://q</string>"), wantErr: "brokerName is missing"},
+		{name: "destinationName that is no string", body: statsMap("size", "<long>1</long>", "brokerName", "<string>b</string>", "destinationName", "<long>1</long>"),
+			wantErr: "destinationName is not a <string>"},
+		{name: "an entry without a value", body: "<map><entry><string>size</string></entry></map>", wantErr: "the statistics reply has an entry that is not one <string> name and one value"},
+		{name: "an entry with two values", body: "<map><entry><string>size</string><long>1</long><long>2</long></entry></map>", wantErr: "has an entry that is not one <string> name and one value"},
+		{name: "an entry whose name is no string", body: "<map><entry><long>1</long><long>2</long></entry></map>", wantErr: "has an entry that is not one <string> name and one value"},
+		{name: "a value that holds elements", body: "<map><entry><string>size</string><list><long>2</long></list></entry></map>", wantErr: "has an entry that is not"},
+		{name: "an element other than entry", body: "<map><" + marker + "/></map>", wantErr: "has an entry that is not"},
+		{name: "cut short", body: "<map><entry><string>size</string><long>3</long>", wantErr: "the statistics reply is not a jms-map-xml map"},
+		{name: "jms-map-json instead", body: `{"map":{}}`, wantErr: "the statistics reply is not a jms-map-xml map"},
+		{name: "another document", body: "<list/>", wantErr: "the statistics reply is not a jms-map-xml map"},
+		{name: "an unknown entity", body: "<map><entry><string>&" + marker + ";</string><long>1</long></entry></map>", wantErr: "has an entry that is not"},
+		{name: "nothing", body: "", wantErr: "the statistics reply is not a jms-map-xml map"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseStats([]byte(tt.body))
-			checkErr(t, err, tt.wantErr)
+			checkReplyErr(t, err, tt.wantErr)
 			if got != tt.want {
 				t.Errorf("parseStats = %+v, want %+v", got, tt.want)
 			}
@@ -56,22 +98,39 @@ func TestParseJolokia(t *testing.T) {
 		want    jolokiaReply
 		wantErr string
 	}{
-		{name: "a queue size", body: `{"request":{"mbean":"org.apache.activemq:brokerName=b,destinationName=q,destinationType=Queue,type=Broker","attribute":"QueueSize","type":"read"},"value":42,"timestamp":1700000000,"status":200}`,
-			want: jolokiaReply{Status: 200, Value: 42}},
+		{name: "a queue size, as the agent sends it", body: reply(t, "jolokia-size.json"), want: jolokiaReply{Status: 200, Value: 3}},
+		{name: "an unknown queue, as the agent sends it", body: reply(t, "jolokia-missing.json"), want: jolokiaReply{Status: 404}},
 		{name: "zero", body: `{"value":0,"status":200}`, want: jolokiaReply{Status: 200}},
-		{name: "unknown MBean", body: `{"error_type":"javax.management.InstanceNotFoundException","error":"javax.management.InstanceNotFoundException : org.apache.activemq:type=Broker,brokerName=b,destinationType=Queue,destinationName=nosuch","status":404,"stacktrace":"…"}`,
-			want: jolokiaReply{Status: 404, ErrorType: "javax.management.InstanceNotFoundException", Error: "javax.management.InstanceNotFoundException : org.apache.activemq:type=Broker,brokerName=b,destinationType=Queue,destinationName=nosuch"}},
+		{name: "-0 is 0", body: `{"value":-0,"status":200}`, want: jolokiaReply{Status: 200}},
+		{name: "a fraction, as an attribute other than QueueSize may hold", body: `{"value":0.5,"status":200}`, want: jolokiaReply{Status: 200, Value: 0.5}},
 		{name: "forbidden by policy", body: `{"error_type":"java.lang.Exception","error":"java.lang.Exception : Reading attribute QueueSize is forbidden","status":403}`,
-			want: jolokiaReply{Status: 403, ErrorType: "java.lang.Exception", Error: "java.lang.Exception : Reading attribute QueueSize is forbidden"}},
-		{name: "a value that is no number", body: `{"value":"orders","status":200}`, wantErr: `the value read is "orders", not a number`},
-		{name: "a map of values (an MBean pattern)", body: `{"value":{"a":{"QueueSize":1}},"status":200}`, wantErr: "not a number"},
-		{name: "no status", body: `{"value":1}`, wantErr: "not a Jolokia reply (no status)"},
-		{name: "HTML", body: `<html><body>Not found</body></html>`, wantErr: "not a Jolokia reply"},
+			want: jolokiaReply{Status: 403}},
+		{name: "POST forbidden by policy", body: `{"error_type":"java.lang.Exception","error":"java.lang.Exception : HTTP method post is not allowed according to the installed security policy","status":403}`,
+			want: jolokiaReply{Status: 403, postRefused: true}},
+		{name: "an error holding the marker", body: `{"error_type":"` + marker + `","error":"` + marker + `","status":500}`, want: jolokiaReply{Status: 500}},
+
+		{name: "an attribute that is a string", body: reply(t, "jolokia-name.json"), want: jolokiaReply{Status: 200}, wantErr: "value is not a number"},
+		{name: "a value that is a string with the marker", body: `{"value":"` + marker + `","status":200}`, want: jolokiaReply{Status: 200}, wantErr: "value is not a number"},
+		{name: "a map of values (an MBean pattern)", body: `{"value":{"a":{"QueueSize":1}},"status":200}`, want: jolokiaReply{Status: 200}, wantErr: "value is not a number"},
+		{name: "no value", body: `{"status":200}`, want: jolokiaReply{Status: 200}, wantErr: "value is missing"},
+		{name: "a null value", body: `{"value":null,"status":200}`, want: jolokiaReply{Status: 200}, wantErr: "value is null"},
+		{name: "a negative value", body: `{"value":-5,"status":200}`, want: jolokiaReply{Status: 200}, wantErr: "value is negative"},
+		{name: "a value beyond a long", body: `{"value":1e19,"status":200}`, want: jolokiaReply{Status: 200}, wantErr: "value is too large"},
+		{name: "a value beyond any float", body: `{"value":1e400,"status":200}`, want: jolokiaReply{Status: 200}, wantErr: "value is too large"},
+		{name: "a value twice", body: `{"value":5,"status":200,"value":0}`, wantErr: "value appears twice"},
+		{name: "no status", body: `{"value":1}`, wantErr: "status is missing"},
+		{name: "a status as a string", body: `{"value":1,"status":"200"}`, wantErr: "status is not an HTTP status code"},
+		{name: "a status that is no HTTP status", body: `{"value":1,"status":0}`, wantErr: "status is not an HTTP status code"},
+		{name: "a status twice", body: `{"status":404,"value":1,"status":200}`, wantErr: "status appears twice"},
+		{name: "an array", body: `[{"value":1,"status":200}]`, wantErr: "the reply is not a JSON object"},
+		{name: "HTML", body: `<html><body>` + marker + `</body></html>`, wantErr: "the reply is not JSON"},
+		{name: "data after the reply", body: `{"value":1,"status":200} {"` + marker + `":1}`, wantErr: "the reply is not JSON"},
+		{name: "nothing", body: ``, wantErr: "the reply is not JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseJolokia([]byte(tt.body))
-			checkErr(t, err, tt.wantErr)
+			checkReplyErr(t, err, tt.wantErr)
 			if got != tt.want {
 				t.Errorf("parseJolokia = %+v, want %+v", got, tt.want)
 			}
@@ -156,14 +215,15 @@ func TestErrNotFound(t *testing.T) {
 	}
 }
 
-func checkErr(t *testing.T, err error, want string) {
+// checkReplyErr checks a parser's error: none when want is empty, else a *badReply whose
+// text holds want.
+func checkReplyErr(t *testing.T, err error, want string) {
 	t.Helper()
+	var br *badReply
 	switch {
 	case want == "" && err != nil:
 		t.Fatalf("unexpected error: %v", err)
-	case want != "" && err == nil:
-		t.Fatalf("no error, want one containing %q", want)
-	case want != "" && !strings.Contains(err.Error(), want):
-		t.Fatalf("error %q does not contain %q", err, want)
+	case want != "" && (!errors.As(err, &br) || !strings.Contains(err.Error(), want)):
+		t.Fatalf("error %v, want a badReply containing %q", err, want)
 	}
 }

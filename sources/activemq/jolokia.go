@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,8 +20,12 @@ const maxParallelReads = 8
 
 // maxReplyBytes bounds what is read of one reply: a queue size fits in a few hundred bytes,
 // an error with its stack trace in a few kilobytes, and a bulk reply of maxBulkReads reads
-// (asked without stack traces) in a few hundred kilobytes.
+// (asked without stack traces; an unknown queue's is about 400 bytes) in some 200 KB. A
+// larger reply is an error, never a reply cut short.
 const maxReplyBytes = 1 << 20
+
+// maxHeaderBytes bounds the headers of an answer.
+const maxHeaderBytes = 64 << 10
 
 // jolokiaBackend reads QueueSize attributes through Jolokia with one keep-alive client.
 type jolokiaBackend struct {
@@ -43,10 +46,12 @@ func newJolokiaBackend(c *Config) *jolokiaBackend {
 		// Polls are seconds apart: keep the connections between them.
 		IdleConnTimeout:     5 * time.Minute,
 		TLSHandshakeTimeout: 10 * time.Second,
+		// The headers of an answer are a few hundred bytes; Go's default allows 10 MiB.
+		MaxResponseHeaderBytes: maxHeaderBytes,
 	}
 	return &jolokiaBackend{
-		base:     c.jolokia().base(),
-		where:    "the Jolokia agent at " + c.jolokia().base(),
+		base:     c.read.base(),
+		where:    "the Jolokia agent at " + c.read.base(),
 		user:     c.Username,
 		password: c.Password,
 		client:   &http.Client{Transport: tr},
@@ -61,7 +66,7 @@ func (b *jolokiaBackend) read(ctx context.Context, cs []*Config) []result {
 	keys := make([]string, len(cs))
 	var reads []*jolokiaRead
 	for i, c := range cs {
-		r := c.jolokia()
+		r := &c.read
 		keys[i] = r.key()
 		if _, ok := byKey[keys[i]]; !ok {
 			byKey[keys[i]] = &result{}
@@ -147,7 +152,9 @@ func (b *jolokiaBackend) get(ctx context.Context, r *jolokiaRead) result {
 	return b.interpret(r, reply, func() error { return b.notFound(ctx, r) })
 }
 
-// interpret turns Jolokia's reply to read r into a result; missing explains a 404.
+// interpret turns Jolokia's reply to read r into a result; missing explains a 404. Errors
+// give Jolokia's status with words of ours: Jolokia's own (error, error_type) may quote
+// whatever the URL reads.
 func (b *jolokiaBackend) interpret(r *jolokiaRead, reply jolokiaReply, missing func() error) result {
 	switch reply.Status {
 	case http.StatusOK:
@@ -155,9 +162,11 @@ func (b *jolokiaBackend) interpret(r *jolokiaRead, reply jolokiaReply, missing f
 	case http.StatusNotFound:
 		return result{err: missing()}
 	case http.StatusForbidden:
-		return result{err: fmt.Errorf("%s refused to read %s: its access policy forbids it (%s)", b.where, r.url, reply.Error)}
+		return result{err: fmt.Errorf("%s refused to read %s: its access policy forbids it (Jolokia status 403)", b.where, r.url)}
+	case http.StatusBadRequest:
+		return result{err: fmt.Errorf("%s refused the request to read %s as malformed (Jolokia status 400): does the URL name an MBean and an attribute?", b.where, r.url)}
 	}
-	return result{err: fmt.Errorf("%s could not read %s: %s (status %d)", b.where, r.url, firstLine(reply.Error), reply.Status)}
+	return result{err: fmt.Errorf("%s could not read %s (Jolokia status %d)", b.where, r.url, reply.Status)}
 }
 
 // notFound tells an unknown queue from an unknown broker: Jolokia answers 404 to both, and
@@ -197,26 +206,26 @@ func (b *jolokiaBackend) fetch(ctx context.Context, r *jolokiaRead, u string) (j
 		return jolokiaReply{}, err
 	}
 	if a.code != http.StatusOK {
-		return jolokiaReply{}, b.statusError(a, u)
+		return jolokiaReply{}, b.statusError(a.code, u)
 	}
 	reply, err := parseJolokia(a.body)
 	if err != nil {
-		return jolokiaReply{}, fmt.Errorf("%s, reading %s: %w", b.where, u, err)
+		return reply, fmt.Errorf("%s answered the read of %s with HTTP 200 and a reply qscale cannot use: %w%s", b.where, u, err, hint(err))
 	}
 	return reply, nil
 }
 
-// answer is an HTTP answer, its body read.
+// answer is an HTTP answer: its status code, and its body when the code is 200.
 type answer struct {
-	code   int
-	status string // as in http.Response.Status
-	body   []byte
+	code int
+	body []byte
 }
 
 // do sends one request to the agent: GET when payload is nil, else a POST of payload as
 // JSON. The credentials go in a header, never in the URL, so no error can print them; the
-// Origin header is sent as KEDA sends it, since Jolokia's CORS policy may check it. Of the
-// body at most maxReplyBytes are read.
+// Origin header is sent as KEDA sends it, since Jolokia's CORS policy may check it. Only
+// the body of a 200 is read, of at most maxReplyBytes: a larger one is an error. Other
+// answers are told by their code alone.
 func (b *jolokiaBackend) do(ctx context.Context, method, u, origin string, payload []byte) (answer, error) {
 	var body io.Reader
 	if payload != nil {
@@ -245,16 +254,23 @@ func (b *jolokiaBackend) do(ctx context.Context, method, u, origin string, paylo
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxReplyBytes)) // lets the connection be reused
 		_ = resp.Body.Close()
 	}()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
-	if err != nil {
-		return answer{}, explainDial(err, b.where)
+	if resp.StatusCode != http.StatusOK {
+		return answer{code: resp.StatusCode}, nil
 	}
-	return answer{code: resp.StatusCode, status: resp.Status, body: data}, nil
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
+	switch {
+	case err != nil:
+		return answer{}, explainDial(err, b.where)
+	case len(data) > maxReplyBytes:
+		return answer{}, fmt.Errorf("%s answered more than %d MiB to one request, the most qscale reads", b.where, maxReplyBytes>>20)
+	}
+	return answer{code: resp.StatusCode, body: data}, nil
 }
 
-// statusError explains an HTTP answer other than 200 to a request of u.
-func (b *jolokiaBackend) statusError(a answer, u string) error {
-	switch a.code {
+// statusError explains an HTTP answer other than 200 to a request of u, from its code: the
+// body and the status line's words are the server's, and are not repeated.
+func (b *jolokiaBackend) statusError(code int, u string) error {
+	switch code {
 	case http.StatusUnauthorized:
 		if b.user == "" {
 			return fmt.Errorf("%s asks for a login: set username and password in the Secret named by authenticationRef", b.where)
@@ -265,10 +281,8 @@ func (b *jolokiaBackend) statusError(a answer, u string) error {
 	case http.StatusNotFound:
 		return fmt.Errorf("no Jolokia agent at %s (HTTP 404): is managementEndpoint the web console's host:port, or the path of restAPITemplate right?", u)
 	}
-	return fmt.Errorf("%s answered %s: %.200s", b.where, a.status, strings.TrimSpace(string(a.body)))
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
+	if text := http.StatusText(code); text != "" {
+		return fmt.Errorf("%s answered HTTP %d (%s)", b.where, code, text)
+	}
+	return fmt.Errorf("%s answered HTTP %d", b.where, code)
 }

@@ -3,64 +3,245 @@ package activemq
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
-	"fmt"
+	"io"
+	"math"
 	"strconv"
+	"strings"
 )
+
+// part names what a fault of a reply is in.
+type part uint8
+
+const (
+	partReply part = iota
+	partBulk
+	partStatus
+	partValue
+	partStats
+	partSize
+	partBrokerName
+	partDestinationName
+)
+
+var partNames = [...]string{
+	partReply:           "the reply",
+	partBulk:            "the bulk reply",
+	partStatus:          "status",
+	partValue:           "value",
+	partStats:           "the statistics reply",
+	partSize:            "size",
+	partBrokerName:      "brokerName",
+	partDestinationName: "destinationName",
+}
+
+// fault is what is wrong with a part.
+type fault uint8
+
+const (
+	faultNotJSON fault = iota
+	faultNotObject
+	faultNotList
+	faultMissing
+	faultNull
+	faultNotNumber
+	faultNotStatus
+	faultNegative
+	faultTooLarge
+	faultRepeated
+	faultDisagrees
+	faultCount
+	faultWholeOK
+	faultNotXML
+	faultBadEntry
+	faultNotLong
+	faultNotWhole
+	faultNotString
+)
+
+var faultTexts = [...]string{
+	faultNotJSON:   "is not JSON",
+	faultNotObject: "is not a JSON object",
+	faultNotList:   "is neither a list of replies nor one reply",
+	faultMissing:   "is missing",
+	faultNull:      "is null",
+	faultNotNumber: "is not a number",
+	faultNotStatus: "is not an HTTP status code",
+	faultNegative:  "is negative",
+	faultTooLarge:  "is too large",
+	faultRepeated:  "appears twice",
+	faultDisagrees: "appears twice with different values",
+	faultCount:     "holds another number of replies than requests",
+	faultWholeOK:   "is one reply, with status 200, to a list of requests",
+	faultNotXML:    "is not a jms-map-xml map",
+	faultBadEntry:  "has an entry that is not one <string> name and one value",
+	faultNotLong:   "is not a <long> or an <int>",
+	faultNotWhole:  "is not a whole number",
+	faultNotString: "is not a <string>",
+}
+
+// badReply says what is wrong with a reply of the broker, in words of ours. It holds no text
+// of the reply, whose bytes come from whatever server the trigger names: its fields are
+// numbers, so its message comes from a fixed set of formats.
+type badReply struct {
+	entry     int // 1-based position of the reply in a bulk reply; 0 for a reply alone
+	part      part
+	fault     fault
+	got, want int // the counts of faultCount
+}
+
+func (e *badReply) Error() string {
+	s := partNames[e.part] + " " + faultTexts[e.fault]
+	if e.fault == faultCount {
+		s = partNames[e.part] + " holds " + strconv.Itoa(e.got) + " replies to " + strconv.Itoa(e.want) + " requests"
+	}
+	if e.entry > 0 {
+		return "reply " + strconv.Itoa(e.entry) + ": " + s
+	}
+	return s
+}
+
+// hint adds to an error what a value that is not a number usually means.
+func hint(err error) string {
+	var br *badReply
+	if errors.As(err, &br) && br.part == partValue && (br.fault == faultNotNumber || br.fault == faultNull) {
+		return ": does the URL read an attribute such as QueueSize?"
+	}
+	return ""
+}
+
+// maxSize bounds a queue size: QueueSize is a Java long, and a larger figure is no size at
+// all.
+const maxSize = float64(math.MaxInt64)
 
 // jolokiaReply is what matters in Jolokia's answer to a read. Jolokia answers HTTP 200 for
 // most failures and puts the outcome in status: 404 for an MBean that does not exist (an
-// unknown queue or broker), 403 for a read its policy forbids, 500 for other failures.
+// unknown queue or broker), 403 for a read its policy forbids, 500 for other failures. Its
+// words (error, error_type) are not kept: only whether they refuse the HTTP method POST.
 type jolokiaReply struct {
-	Status    int
-	Value     float64 // only when Status is 200
-	ErrorType string  // the Java exception's class, when Status is not 200
-	Error     string
+	Status      int
+	Value       float64 // only when Status is 200
+	postRefused bool    // status 403 for the HTTP method: see refusesPost
 }
 
-// rawJolokiaReply is one Jolokia reply as sent, before its value is read.
-type rawJolokiaReply struct {
-	Status    int             `json:"status"`
-	Value     json.RawMessage `json:"value"`
-	ErrorType string          `json:"error_type"`
-	Error     string          `json:"error"`
+// rawReply is one Jolokia reply's members that matter, as sent.
+type rawReply struct {
+	status, value, errText json.RawMessage
 }
 
-// parseJolokia reads a Jolokia read reply whose value, when the read succeeded, must be a
-// number: the queue size.
+// parseJolokia reads a Jolokia read reply, such as
+//
+//	{"request":{…},"value":42,"timestamp":1700000000,"status":200}
+//
+// whose value, when the read succeeded, must be a number from 0 to maxSize: the queue size.
+// A reply that is not a JSON object, has no status or a status that is no HTTP status code,
+// has a key it reads twice, or a value missing, null, of another type, negative or too large,
+// is a *badReply. On a bad value the status is kept: a probe needs only that.
 func parseJolokia(body []byte) (jolokiaReply, error) {
-	var raw rawJolokiaReply
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return jolokiaReply{}, fmt.Errorf("not a Jolokia reply (%w): %.120q", err, body)
-	}
-	r, err := raw.reply(body)
+	raw, err := readReply(body)
 	if err != nil {
 		return jolokiaReply{}, err
 	}
-	return r, nil
-}
-
-// reply checks a raw reply and reads its value. On an error the status is kept: a probe
-// needs only that.
-func (raw *rawJolokiaReply) reply(body []byte) (jolokiaReply, error) {
-	if raw.Status == 0 {
-		return jolokiaReply{}, fmt.Errorf("not a Jolokia reply (no status): %.120q", body)
+	status, err := readStatus(raw.status)
+	if err != nil {
+		return jolokiaReply{}, err
 	}
-	r := jolokiaReply{Status: raw.Status, ErrorType: raw.ErrorType, Error: raw.Error}
-	if r.Status != 200 {
+	r := jolokiaReply{Status: status}
+	if status != 200 {
+		r.postRefused = status == 403 && refusesPost(raw.errText)
 		return r, nil
 	}
-	var n json.Number
-	if err := json.Unmarshal(raw.Value, &n); err != nil {
-		return r, fmt.Errorf("the value read is %.60s, not a number: does the URL read an attribute such as QueueSize?", raw.Value)
+	r.Value, err = readValue(raw.value)
+	return r, err
+}
+
+// readReply reads the members of a reply object that parseJolokia needs.
+func readReply(body []byte) (rawReply, error) {
+	fail := func(why fault) (rawReply, error) { return rawReply{}, &badReply{part: partReply, fault: why} }
+	dec := json.NewDecoder(bytes.NewReader(body))
+	t, err := dec.Token()
+	switch {
+	case err != nil:
+		return fail(faultNotJSON)
+	case t != json.Delim('{'):
+		if !json.Valid(body) {
+			return fail(faultNotJSON)
+		}
+		return fail(faultNotObject)
 	}
-	v, err := n.Float64()
-	if err != nil {
-		return r, fmt.Errorf("the value read is %s, not a number", n)
+	var raw rawReply
+	for dec.More() {
+		key, err := dec.Token()
+		var v json.RawMessage
+		if err != nil || dec.Decode(&v) != nil {
+			return fail(faultNotJSON)
+		}
+		switch key {
+		case "status":
+			if raw.status != nil {
+				return rawReply{}, &badReply{part: partStatus, fault: faultRepeated}
+			}
+			raw.status = v
+		case "value":
+			if raw.value != nil {
+				return rawReply{}, &badReply{part: partValue, fault: faultRepeated}
+			}
+			raw.value = v
+		case "error":
+			raw.errText = v
+		}
 	}
-	r.Value = v
-	return r, nil
+	if _, err := dec.Token(); err != nil { // }
+		return fail(faultNotJSON)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fail(faultNotJSON)
+	}
+	return raw, nil
+}
+
+// readStatus reads a reply's status: a whole number from 100 to 599.
+func readStatus(raw json.RawMessage) (int, error) {
+	if raw == nil || string(raw) == "null" {
+		return 0, &badReply{part: partStatus, fault: faultMissing}
+	}
+	n, err := strconv.Atoi(string(raw))
+	if err != nil || n < 100 || n > 599 {
+		return 0, &badReply{part: partStatus, fault: faultNotStatus}
+	}
+	return n, nil
+}
+
+// readValue reads the value of a successful read: a number from 0 to maxSize.
+func readValue(raw json.RawMessage) (float64, error) {
+	fail := func(why fault) (float64, error) { return 0, &badReply{part: partValue, fault: why} }
+	switch {
+	case raw == nil:
+		return fail(faultMissing)
+	case string(raw) == "null":
+		return fail(faultNull)
+	case raw[0] != '-' && (raw[0] < '0' || raw[0] > '9'):
+		return fail(faultNotNumber)
+	}
+	v, err := strconv.ParseFloat(string(raw), 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange):
+		return fail(faultNotNumber)
+	case v < 0: // -Inf included
+		return fail(faultNegative)
+	case v > maxSize: // +Inf included
+		return fail(faultTooLarge)
+	}
+	return v + 0, nil // + 0 turns -0 into 0
+}
+
+// refusesPost reports whether the error of a reply with status 403 refuses its request for
+// the HTTP method: an access policy whose <http> section does not list post answers each
+// request of a bulk request with "HTTP method post is not allowed according to the
+// installed security policy". The words are read, never repeated.
+func refusesPost(errText json.RawMessage) bool {
+	var s string
+	return json.Unmarshal(errText, &s) == nil && strings.Contains(strings.ToLower(s), "http method post")
 }
 
 // bulkReply is Jolokia's answer to a bulk request: one entry per request, in order, or,
@@ -79,26 +260,31 @@ type bulkEntry struct {
 	err   error
 }
 
-// parseJolokiaBulk reads the answer to a bulk request of n requests.
+// parseJolokiaBulk reads the answer to a bulk request of n requests: a list of n replies
+// (each read as parseJolokia reads one; a bad one fails its read only), or one reply that
+// refuses them all. Anything else, a list of another length included, is a *badReply.
 func parseJolokiaBulk(body []byte, n int) (bulkReply, error) {
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' {
 		return parseWholeReply(body)
 	}
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
-		return bulkReply{}, fmt.Errorf("not a Jolokia bulk reply (%w): %.120q", err, body)
+		why := faultNotList
+		if !json.Valid(body) {
+			why = faultNotJSON
+		}
+		return bulkReply{}, &badReply{part: partBulk, fault: why}
 	}
 	if len(raws) != n {
-		return bulkReply{}, fmt.Errorf("not a Jolokia bulk reply: %d replies to %d requests", len(raws), n)
+		return bulkReply{}, &badReply{part: partBulk, fault: faultCount, got: len(raws), want: n}
 	}
 	entries := make([]bulkEntry, n)
 	for i, b := range raws {
-		var raw rawJolokiaReply
-		if err := json.Unmarshal(b, &raw); err != nil {
-			entries[i].err = fmt.Errorf("not a Jolokia reply (%w): %.120q", err, b)
-			continue
+		entries[i].reply, entries[i].err = parseJolokia(b)
+		var br *badReply
+		if errors.As(entries[i].err, &br) {
+			br.entry = i + 1
 		}
-		entries[i].reply, entries[i].err = raw.reply(b)
 	}
 	return bulkReply{entries: entries}, nil
 }
@@ -110,149 +296,7 @@ func parseWholeReply(body []byte) (bulkReply, error) {
 		return bulkReply{}, err
 	}
 	if r.Status == 200 {
-		return bulkReply{}, fmt.Errorf("not a Jolokia bulk reply: one reply, with status 200, to a list of requests: %.120q", body)
+		return bulkReply{}, &badReply{part: partBulk, fault: faultWholeOK}
 	}
 	return bulkReply{whole: &r}, nil
-}
-
-// destStats is one reply of the statistics plugin to a destination query. A query is
-// answered by one reply per destination its name matches, then (when asked for with
-// ActiveMQ.Statistics.Destination.List.End.With.Null) an empty reply: End.
-type destStats struct {
-	End         bool
-	Broker      string  // brokerName
-	Destination string  // destinationName: queue://name or topic://name
-	Size        float64 // size: messages in the destination, QueueSize in JMX
-}
-
-// parseStats reads a statistics reply in ActiveMQ's jms-map-xml, XStream's form of a map:
-//
-//	<map><entry><string>size</string><long>3</long></entry>…</map>
-//
-// An empty map, <map/>, ends a list. Of the entries only size, brokerName and
-// destinationName are kept.
-func parseStats(body []byte) (destStats, error) {
-	var s destStats
-	sized := false
-	var sizeErr error
-	n, err := walkMap(body, func(name string, value []byte) {
-		switch name {
-		case "brokerName":
-			s.Broker = string(value)
-		case "destinationName":
-			s.Destination = string(value)
-		case "size":
-			sized = true
-			if s.Size, sizeErr = strconv.ParseFloat(string(value), 64); sizeErr != nil {
-				sizeErr = fmt.Errorf("statistics reply with size %q, not a number", value)
-			}
-		}
-	})
-	switch {
-	case err != nil:
-		return destStats{}, fmt.Errorf("statistics reply is not a jms-map-xml map (%w): %.120q", err, body)
-	case n == 0:
-		return destStats{End: true}, nil
-	case !sized:
-		return destStats{}, errors.New("statistics reply without size")
-	case sizeErr != nil:
-		return destStats{}, sizeErr
-	}
-	return s, nil
-}
-
-// walkMap calls fn with the name and the value's text of each entry of a jms-map-xml map,
-// and returns how many there were. It reads raw tokens rather than unmarshalling, to
-// allocate less: a reply has some twenty entries, and a poll may read hundreds of replies.
-// Raw tokens skip the check that end tags match start tags; the walk checks the shape it
-// needs.
-func walkMap(body []byte, fn func(name string, value []byte)) (int, error) {
-	d := xml.NewDecoder(bytes.NewReader(body))
-	if _, err := startElement(d, "map"); err != nil {
-		return 0, err
-	}
-	var name, value []byte
-	for n := 0; ; n++ {
-		tok, err := element(d)
-		if err != nil {
-			return n, err
-		}
-		if _, end := tok.(xml.EndElement); end {
-			return n, nil // </map>
-		}
-		if se, ok := tok.(xml.StartElement); !ok || se.Name.Local != "entry" {
-			return n, fmt.Errorf("want <entry>, got %v", tok)
-		}
-		if name, err = textElement(d, "string", name[:0]); err != nil {
-			return n, fmt.Errorf("entry name: %w", err)
-		}
-		if value, err = textElement(d, "", value[:0]); err != nil {
-			return n, fmt.Errorf("value of %s: %w", name, err)
-		}
-		if tok, err = element(d); err != nil {
-			return n, err
-		}
-		if _, end := tok.(xml.EndElement); !end {
-			return n, fmt.Errorf("entry %s has more than a name and a value", name)
-		}
-		fn(string(name), value)
-	}
-}
-
-// element returns the next start or end element, skipping text between elements (the
-// indentation), comments and processing instructions.
-func element(d *xml.Decoder) (xml.Token, error) {
-	for {
-		tok, err := d.RawToken()
-		if err != nil {
-			return nil, err
-		}
-		switch tok.(type) {
-		case xml.StartElement, xml.EndElement:
-			return tok, nil
-		}
-	}
-}
-
-// startElement reads the next element, which must open with the given name ("" for any).
-func startElement(d *xml.Decoder, name string) (xml.StartElement, error) {
-	tok, err := element(d)
-	if err != nil {
-		return xml.StartElement{}, err
-	}
-	se, ok := tok.(xml.StartElement)
-	if !ok || (name != "" && se.Name.Local != name) {
-		return xml.StartElement{}, fmt.Errorf("want <%s>, got %v", cmpOr(name, "a value"), tok)
-	}
-	return se, nil
-}
-
-// textElement reads an element holding only text, such as <long>3</long>, and appends the
-// text to buf.
-func textElement(d *xml.Decoder, name string, buf []byte) ([]byte, error) {
-	se, err := startElement(d, name)
-	if err != nil {
-		return buf, err
-	}
-	for {
-		tok, err := d.RawToken()
-		if err != nil {
-			return buf, err
-		}
-		switch t := tok.(type) {
-		case xml.CharData:
-			buf = append(buf, t...)
-		case xml.EndElement:
-			return buf, nil
-		case xml.StartElement:
-			return buf, fmt.Errorf("<%s> holds an element, <%s>", se.Name.Local, t.Name.Local)
-		}
-	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

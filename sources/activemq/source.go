@@ -1,9 +1,12 @@
 // Package activemq reads the size of ActiveMQ 5 queues, with the semantics and parameter
 // names of KEDA's ActiveMQ scaler.
 //
-// Config holds a trigger's parameters; parseJolokia and parseStats are the pure parsers of
-// the broker's answers; Source is the I/O around them. One Source serves every trigger of a
-// connection, over one of two protocols:
+// Config holds a trigger's parameters; parseJolokia, parseJolokiaBulk and parseStats are the
+// pure parsers of the broker's answers; Source is the I/O around them. Whatever answers at an
+// endpoint is untrusted: a reply that is malformed, or holds a size that is no count, is an
+// error (badReply), never a value of 0, and no error repeats the words of a reply.
+//
+// One Source serves every trigger of a connection, over one of two protocols:
 //
 //   - jolokia (KEDA's way, the default): reads of the queue's QueueSize attribute through
 //     the Jolokia agent of the web console, on one keep-alive HTTP client per endpoint and

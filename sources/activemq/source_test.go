@@ -3,6 +3,7 @@ package activemq_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,8 @@ type depthCase struct {
 	wantActive bool
 	wantTarget float64
 	wantErr    []string
+	// wantHidden are texts the broker sends that the error must not repeat.
+	wantHidden []string
 }
 
 func runDepthCases(t *testing.T, password string, tests []depthCase) {
@@ -27,6 +30,11 @@ func runDepthCases(t *testing.T, password string, tests []depthCase) {
 			tr := parse(t, tt.md, tt.secret)
 			got := poll(t, newPool(t), tr)[0]
 			wantSample(t, got, password, tt.wantValue, tt.wantActive, tt.wantErr...)
+			for _, h := range tt.wantHidden {
+				if got.Err != nil && strings.Contains(got.Err.Error(), h) {
+					t.Errorf("error repeats the broker's text %q: %v", h, got.Err)
+				}
+			}
 			if tt.wantTarget != 0 && tr.Config.Target() != tt.wantTarget {
 				t.Errorf("target = %v, want %v", tr.Config.Target(), tt.wantTarget)
 			}
@@ -77,7 +85,7 @@ func TestErrors(t *testing.T) {
 	closed := sourcetest.ClosedPort(t)
 	runDepthCases(t, b.Password, []depthCase{
 		{name: "jolokia: unknown queue", md: jolokia("nosuch"), secret: secret,
-			wantErr: []string{`queue "nosuch" not found on broker "qscale-test" at http://` + b.JolokiaAddr}},
+			wantErr: []string{`queue "nosuch" not found on broker "qscale-test" at http://` + b.JolokiaAddr}, wantHidden: []string{"InstanceNotFoundException"}},
 		{name: "jolokia: unknown broker", md: with(jolokia(orders), "brokerName", "nosuch"), secret: secret,
 			wantErr: []string{`broker "nosuch" not found at http://` + b.JolokiaAddr, "check brokerName"}},
 		{name: "jolokia: wrong password", md: jolokia(orders), secret: wrong,
@@ -93,9 +101,10 @@ func TestErrors(t *testing.T) {
 		{name: "stomp: unknown queue", md: stomp("nosuch"), secret: secret,
 			wantErr: []string{`queue "nosuch" not found on the broker at stomp://` + b.StompAddr}},
 		{name: "stomp: another broker's name", md: with(stomp(orders), "brokerName", "nosuch"), secret: secret,
-			wantErr: []string{`brokerName is "nosuch" but the broker at stomp://` + b.StompAddr + ` is "qscale-test"`}},
+			wantErr: []string{`brokerName is "nosuch" but the broker at stomp://` + b.StompAddr + ` has another name`}, wantHidden: []string{b.Name}},
 		{name: "stomp: wrong password", md: stomp(orders), secret: wrong,
-			wantErr: []string{`ActiveMQ at stomp://` + b.StompAddr + ` refused the login of user "qscale": wrong username or password`}},
+			wantErr:    []string{`ActiveMQ at stomp://` + b.StompAddr + ` refused the login of user "qscale": wrong username or password`},
+			wantHidden: []string{"is invalid"}}, // the broker's words: "User name [qscale] or password is invalid."
 		{name: "stomp: broker down", md: with(stomp(orders), "stompEndpoint", closed), secret: secret,
 			wantErr: []string{"cannot connect to ActiveMQ at stomp://" + closed, "connection refused"}},
 	})

@@ -44,8 +44,9 @@ type stompBackend struct {
 	seq            uint64
 
 	// Poll is never concurrent (sources.Source), so these need no lock.
-	conn *stomp.Conn
-	sub  *stomp.Subscription // the replies, on replyTo
+	conn  *stomp.Conn
+	sub   *stomp.Subscription // the replies, on replyTo
+	guard *guardedConn        // conn's connection, which tells a frame too large
 }
 
 func newSTOMPBackend(c *Config) *stompBackend {
@@ -65,7 +66,8 @@ type query struct {
 	queue string
 	found bool
 	stats destStats
-	done  bool // the end of its list has arrived
+	err   error // a reply that could not be read, or replies that disagree
+	done  bool  // the end of its list has arrived, or err is set
 }
 
 func (b *stompBackend) read(ctx context.Context, cs []*Config) []result {
@@ -84,10 +86,13 @@ func (b *stompBackend) read(ctx context.Context, cs []*Config) []result {
 		switch {
 		case err != nil:
 			out[i].err = err
+		case q.err != nil:
+			out[i].err = q.err
 		case !q.found:
 			out[i].err = queueMissing(c.DestinationName, c.BrokerName, "stomp://"+b.addr)
 		case c.BrokerName != "" && c.BrokerName != q.stats.Broker:
-			out[i].err = fmt.Errorf("brokerName is %q but the broker at stomp://%s is %q", c.BrokerName, b.addr, q.stats.Broker)
+			// The broker's own name is its words: not repeated.
+			out[i].err = fmt.Errorf("brokerName is %q but the broker at stomp://%s has another name (the brokerName of its activemq.xml)", c.BrokerName, b.addr)
 		default:
 			out[i].size = q.stats.Size
 		}
@@ -106,10 +111,11 @@ func (b *stompBackend) queryAll(ctx context.Context, queues []string) (map[strin
 func (b *stompBackend) dial(ctx context.Context) error {
 	b.drop()
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", b.addr)
+	dialed, err := d.DialContext(ctx, "tcp", b.addr)
 	if err != nil {
 		return explainDial(err, b.where)
 	}
+	nc := &guardedConn{Conn: dialed}
 	// The STOMP handshake takes no context: the poll's deadline bounds it.
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
@@ -130,7 +136,7 @@ func (b *stompBackend) dial(ctx context.Context) error {
 	conn, err := stomp.Connect(nc, opts...)
 	if err != nil {
 		_ = nc.Close()
-		return b.explainConnect(err)
+		return b.explainConnect(err, nc)
 	}
 	_ = nc.SetDeadline(time.Time{}) // the connection outlives this poll
 	// Replies arrive as maps, which STOMP cannot carry: ask for them as XML.
@@ -139,21 +145,27 @@ func (b *stompBackend) dial(ctx context.Context) error {
 		_ = conn.MustDisconnect()
 		return explainDial(err, b.where)
 	}
-	b.conn, b.sub = conn, sub
+	b.conn, b.sub, b.guard = conn, sub, nc
 	return nil
 }
 
-// explainConnect says why the broker refused a connection: it answers a wrong login with
-// an ERROR frame, which names the user and never the password.
-func (b *stompBackend) explainConnect(err error) error {
+// explainConnect says why the broker refused a connection. It answers a wrong login with
+// an ERROR frame; its words are read to tell that case, never repeated.
+func (b *stompBackend) explainConnect(err error, nc *guardedConn) error {
 	var se stomp.Error
-	if !errors.As(err, &se) || se.Frame == nil || se.Frame.Command != frame.ERROR {
+	switch {
+	case nc.tripped.Load():
+		return fmt.Errorf("%s sent %w", b.where, errFrameTooLarge)
+	case !errors.As(err, &se) || se.Frame == nil:
 		return explainDial(err, b.where)
+	case se.Frame.Command == frame.CONNECTED:
+		return fmt.Errorf("%s answered CONNECTED with a version or heart-beat that qscale cannot use", b.where)
+	case se.Frame.Command != frame.ERROR:
+		return fmt.Errorf("%s answered the connection with a frame other than CONNECTED: is this the STOMP port?", b.where)
+	case strings.Contains(strings.ToLower(se.Message), "password") || strings.Contains(se.Message, "User name"):
+		return fmt.Errorf("%s refused the login of user %q: wrong username or password", b.where, b.user)
 	}
-	if strings.Contains(strings.ToLower(se.Message), "password") || strings.Contains(se.Message, "User name") {
-		return fmt.Errorf("%s refused the login of user %q: wrong username or password (%s)", b.where, b.user, se.Message)
-	}
-	return fmt.Errorf("%s refused the connection: %s", b.where, se.Message)
+	return fmt.Errorf("%s refused the connection (an ERROR frame)", b.where)
 }
 
 // round sends a query per queue and reads the replies until every list has ended. Replies
@@ -177,19 +189,17 @@ func (b *stompBackend) round(ctx context.Context, queues []string) (map[string]*
 			sent = nil // a nil channel is never ready: the select waits on the replies alone
 			if err != nil {
 				b.drop()
+				// go-stomp's send errors are its own: no receipt is asked for, so no frame
+				// of the broker's reaches them.
 				return nil, fmt.Errorf("%s: sending a statistics query: %w", b.where, err)
 			}
 		case msg, ok := <-b.sub.C:
 			if !ok || msg.Err != nil {
+				err := b.lost(msg)
 				b.drop()
-				return nil, b.lost(msg)
+				return nil, err
 			}
-			ended, err := take(byID, msg)
-			if err != nil {
-				b.drop()
-				return nil, fmt.Errorf("%s: %w", b.where, err)
-			}
-			if ended {
+			if b.take(byID, msg) {
 				pending--
 			}
 		case <-ctx.Done():
@@ -230,31 +240,44 @@ func (b *stompBackend) sendAll(ctx context.Context, queues, ids []string) <-chan
 	return done
 }
 
-// take records a reply in its query, and reports whether it ended the query's list.
-func take(byID map[string]*query, msg *stomp.Message) (ended bool, err error) {
+// take records a reply in its query, and reports whether it ended the query's list. A reply
+// that cannot be read, or a second reply for the queue that disagrees with the first, fails
+// the query, and ends it: which figure would be right?
+func (b *stompBackend) take(byID map[string]*query, msg *stomp.Message) (ended bool) {
 	qu := byID[msg.Header.Get("correlation-id")]
 	if qu == nil || qu.done {
-		return false, nil
+		return false
 	}
 	s, err := parseStats(msg.Body)
-	if err != nil {
-		return false, err
-	}
 	switch {
+	case err != nil:
+		qu.err = fmt.Errorf("%s answered the statistics query for queue %q with a reply qscale cannot use: %w", b.where, qu.queue, err)
 	case s.End:
-		qu.done = true
-		return true, nil
-	case s.Destination == "queue://"+qu.queue:
+	case s.Destination != "queue://"+qu.queue:
+		return false
+	case qu.found && s != qu.stats:
+		qu.err = fmt.Errorf("%s answered the statistics query for queue %q twice, with different figures", b.where, qu.queue)
+	default:
 		qu.found, qu.stats = true, s
+		return false
 	}
-	return false, nil
+	qu.done = true
+	return true
 }
 
-// lost explains a reply subscription that ended: the connection broke.
+// lost explains a reply subscription that ended: the connection broke, or the broker ended
+// it with an ERROR frame, whose words are not repeated.
 func (b *stompBackend) lost(msg *stomp.Message) error {
 	reason := "connection closed"
-	if msg != nil && msg.Err != nil {
-		reason = msg.Err.Error()
+	var se *stomp.Error
+	switch {
+	case b.guard != nil && b.guard.tripped.Load():
+		reason = "the broker sent " + errFrameTooLarge.Error()
+	case msg == nil || msg.Err == nil:
+	case errors.As(msg.Err, &se):
+		reason = "ended with an ERROR frame"
+	default:
+		reason = ownWords(msg.Err).Error()
 	}
 	return fmt.Errorf("connection to %s lost (%s); the next poll reconnects", b.where, reason)
 }
@@ -267,7 +290,7 @@ func (b *stompBackend) drop() {
 		return
 	}
 	conn, sub := b.conn, b.sub
-	b.conn, b.sub = nil, nil
+	b.conn, b.sub, b.guard = nil, nil, nil
 	go func() {
 		_ = conn.MustDisconnect()
 		for range sub.C {

@@ -156,7 +156,7 @@ func (b *amqpBackend) dial(ctx context.Context) error {
 		// Under TLS 1.3 the server checks the client's certificate after the client has
 		// finished its handshake; the server's alert then races the reset of the connection,
 		// and amqp091 may report only that the connection closed while opening.
-		return fmt.Errorf("TLS: %s closed the connection as it opened: it probably wants a client certificate it trusts (set cert and key): %w", b.where, err)
+		return fmt.Errorf("TLS: %s closed the connection as it opened: it probably wants a client certificate it trusts (set cert and key): %w", b.where, withhold(err))
 	case err != nil:
 		return explainAMQP(err, b.where, b.user)
 	}

@@ -20,6 +20,8 @@ type depthCase struct {
 	wantActive bool
 	wantTarget float64
 	wantErr    []string
+	// wantHidden are texts the broker sends that the error must not repeat.
+	wantHidden []string
 }
 
 func runDepthCases(t *testing.T, tests []depthCase) {
@@ -31,6 +33,11 @@ func runDepthCases(t *testing.T, tests []depthCase) {
 			wantSample(t, got, tt.wantValue, tt.wantActive, tt.wantErr...)
 			if got.Err != nil && strings.Contains(got.Err.Error(), secretPassword(tt.secret)) {
 				t.Errorf("error reveals the password: %v", got.Err)
+			}
+			for _, h := range tt.wantHidden {
+				if got.Err != nil && strings.Contains(got.Err.Error(), h) {
+					t.Errorf("error repeats the broker's text %q: %v", h, got.Err)
+				}
 			}
 			if tt.wantTarget != 0 && tr.Config.Target() != tt.wantTarget {
 				t.Errorf("target = %v, want %v", tr.Config.Target(), tt.wantTarget)
@@ -96,7 +103,8 @@ func TestAMQPErrors(t *testing.T) {
 		{name: "wrong password", md: md("queueName", "orders"), secret: map[string]string{"host": "amqp://guest:wrong-pw-7@" + amqpAddr + "/" + esc(v)},
 			wantErr: []string{`amqp://127.0.0.1:5672 (vhost "` + v + `") refused the login of user "guest": wrong username or password`}},
 		{name: "unknown vhost", md: md("queueName", "orders"), secret: map[string]string{"host": amqpURL("no-such-vhost")},
-			wantErr: []string{`amqp://127.0.0.1:5672 (vhost "no-such-vhost") refused the vhost`, "vhost no-such-vhost not found"}},
+			wantErr:    []string{`amqp://127.0.0.1:5672 (vhost "no-such-vhost") refused the vhost`, "AMQP reply 530 NOT_ALLOWED"},
+			wantHidden: []string{"vhost no-such-vhost not found"}}, // the broker's reason
 		{name: "broker down", md: md("queueName", "orders"), secret: map[string]string{"host": "amqp://guest:guest@127.0.0.1:1/" + esc(v)},
 			wantErr: []string{"cannot connect to amqp://127.0.0.1:1", "is RabbitMQ running", "connection refused"}},
 		{name: "TLS to a plain port", md: md("queueName", "orders"), secret: map[string]string{"host": "amqps://guest:guest@" + amqpAddr + "/" + esc(v)},
@@ -257,4 +265,27 @@ func queuesWithTriggers(t testing.TB, vhost string, n int, secret map[string]str
 		triggers[i] = parse(t, md("queueName", q), secret)
 	}
 	return triggers
+}
+
+// Over AMQP, whatever answers at the host's address is never quoted either.
+func TestHostileAMQPEndpoint(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		answer string
+	}{
+		{name: "words instead of AMQP", answer: sourcetest.Marker + "\r\n"},
+		{name: "an HTTP page", answer: "HTTP/1.1 400 " + sourcetest.Marker + "\r\nContent-Length: 11\r\n\r\n" + sourcetest.Marker},
+		{name: "AMQP's protocol header, then words", answer: "AMQP\x00\x00\x09\x01" + sourcetest.Marker},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			addr := sourcetest.RawServer(t, tt.answer)
+			tr := parse(t, md("queueName", "orders", "timeout", "1000"), map[string]string{"host": "amqp://guest:guest@" + addr + "/v"})
+			got := poll(t, newPool(t), tr)[0]
+			wantSample(t, got, 0, false, "amqp://"+addr)
+			sourcetest.WantNoMarker(t, got.Err)
+		})
+	}
 }

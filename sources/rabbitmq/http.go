@@ -2,7 +2,6 @@ package rabbitmq
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,13 +9,16 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
 
-// maxPages bounds one listing: 1,000 pages of up to 500 queues.
+// maxPages bounds one listing: 1,000 pages of up to 500 queues. A listing of more pages is
+// an error, never a listing cut short.
 const maxPages = 1000
+
+// maxHeaderBytes bounds the headers of an answer of the management API.
+const maxHeaderBytes = 64 << 10
 
 // httpBackend reads queues through the management API with one keep-alive client.
 //
@@ -42,6 +44,8 @@ func newHTTPBackend(c *Config) (*httpBackend, error) {
 		// Polls are seconds apart: keep the connection between them.
 		IdleConnTimeout:     5 * time.Minute,
 		TLSHandshakeTimeout: 10 * time.Second,
+		// The headers of an answer are a few hundred bytes; Go's default allows 10 MiB.
+		MaxResponseHeaderBytes: maxHeaderBytes,
 	}
 	if c.Host.secure() {
 		tc, err := c.tlsConfig()
@@ -150,7 +154,8 @@ func (bt *batch) listings() (all, rated listing) {
 	return all, rated
 }
 
-// pick selects a trigger's queues from the listings.
+// pick selects a trigger's queues from the listings. The names of the queues a regex selects
+// come from the broker: errors name the pattern, never them.
 func (b *httpBackend) pick(c *Config, m queueMatcher, vhost string, depths, rates map[string]queueStats) result {
 	qs, err := selectQueues(m, depths)
 	if err != nil {
@@ -158,7 +163,11 @@ func (b *httpBackend) pick(c *Config, m queueMatcher, vhost string, depths, rate
 	}
 	for k, q := range qs {
 		if q.unreadable != "" {
-			return result{err: fmt.Errorf("the management API at %s gives no message count for queue %q in vhost %q (state %q): is the queue running?", b.base, q.Name, vhost, q.unreadable)}
+			which := fmt.Sprintf("queue %q", c.QueueName)
+			if c.UseRegex {
+				which = fmt.Sprintf("a queue that queueName %q matches", c.QueueName)
+			}
+			return result{err: fmt.Errorf("the management API at %s lists %s in vhost %q without a message count (state %s): is the queue running?", b.base, which, vhost, q.unreadable)}
 		}
 		qs[k].PublishRate = rates[q.Name].PublishRate
 	}
@@ -182,21 +191,28 @@ func (b *httpBackend) list(ctx context.Context, vhost string, l listing, rates b
 	return listed, err
 }
 
+// listPages reads a listing page by page, up to the page_count of the last page read. A
+// queue that pages list twice (the pages shift when queues come and go between requests) is
+// taken from the later page, which is fresher.
 func (b *httpBackend) listPages(ctx context.Context, vhost string, l listing, rates bool) (map[string]queueStats, error) {
 	listed := map[string]queueStats{}
-	for p := 1; p <= maxPages; p++ {
-		var pg page
-		if err := b.get(ctx, vhost, listQuery(l, rates, p), &pg); err != nil {
+	size := max(1, l.pageSize)
+	for p := 1; ; p++ {
+		body, err := b.get(ctx, vhost, listQuery(l, rates, p))
+		if err != nil {
 			return nil, err
 		}
-		for _, q := range pg.Items {
-			listed[q.Name] = q.stats(rates)
+		pg, err := parsePage(body, pageRequest{number: p, size: size, rates: rates})
+		if err != nil {
+			return nil, fmt.Errorf("the management API at %s answered page %d of the queues of vhost %q with HTTP 200 and a listing qscale cannot use: %w", b.base, p, vhost, err)
 		}
-		if p >= pg.PageCount {
-			break
+		for _, q := range pg.queues {
+			listed[q.Name] = q
+		}
+		if p >= pg.pageCount { // parsePage checked that pageCount is at most maxPages
+			return listed, nil
 		}
 	}
-	return listed, nil
 }
 
 // listQuery is the query of one page of a listing: fresh totals without statistics for
@@ -217,43 +233,6 @@ func listQuery(l listing, rates bool, pageNo int) url.Values {
 		q.Set("use_regex", "true")
 	}
 	return q
-}
-
-// page is one page of /api/queues/{vhost}.
-type page struct {
-	Items     []listedQueue `json:"items"`
-	PageCount int           `json:"page_count"`
-}
-
-type listedQueue struct {
-	Name         string   `json:"name"`
-	State        string   `json:"state"`
-	Messages     *float64 `json:"messages"`
-	Ready        *float64 `json:"messages_ready"`
-	MessageStats struct {
-		PublishDetails struct {
-			Rate float64 `json:"rate"`
-		} `json:"publish_details"`
-	} `json:"message_stats"`
-}
-
-// stats converts a listed queue. A queue never published to has no message_stats: its rate
-// is 0. A depth listing without counts for a queue (one whose replicas are down, say) makes
-// it unreadable rather than empty.
-func (q listedQueue) stats(rates bool) queueStats {
-	s := queueStats{Name: q.Name, PublishRate: q.MessageStats.PublishDetails.Rate}
-	if rates {
-		return s
-	}
-	if q.Messages == nil || q.Ready == nil {
-		s.unreadable = q.State
-		if s.unreadable == "" {
-			s.unreadable = "unknown"
-		}
-		return s
-	}
-	s.Messages, s.Ready = *q.Messages, *q.Ready
-	return s
 }
 
 // notFound tells an unknown vhost from a base URL that is not the management API: the API
@@ -281,49 +260,64 @@ type badRequest struct{ msg string }
 
 func (e *badRequest) Error() string { return e.msg }
 
-// get fetches one page of a vhost's queues into into. The credentials go in a header, never
-// in the URL, so no error can print them.
-func (b *httpBackend) get(ctx context.Context, vhost string, query url.Values, into any) error {
+// get fetches one page of a vhost's queues and returns the answer's body, of at most
+// maxPageBytes. The credentials go in a header, never in the URL, so no error can print them.
+func (b *httpBackend) get(ctx context.Context, vhost string, query url.Values) ([]byte, error) {
 	u := b.base + "/api/queues/" + url.PathEscape(vhost) + "?" + query.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return fmt.Errorf("%s: %w", b.base, err)
+		return nil, fmt.Errorf("%s: %w", b.base, err)
 	}
 	if b.user != "" {
 		req.SetBasicAuth(b.user, b.password)
 	}
+	where := "the management API at " + b.base
 	resp, err := b.client.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // its message repeats the whole URL
 		}
-		return explainDial(err, "the management API at "+b.base)
+		return nil, explainDial(err, where)
 	}
 	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // lets the connection be reused
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxPageBytes)) // lets the connection be reused
 		_ = resp.Body.Close()
 	}()
-	if resp.StatusCode == http.StatusOK {
-		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
-			return fmt.Errorf("the management API at %s answered a listing that is not JSON: %w", b.base, err)
-		}
-		return nil
+	if resp.StatusCode != http.StatusOK {
+		return nil, b.statusError(ctx, resp.StatusCode, vhost)
 	}
-	return b.statusError(ctx, resp, vhost)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPageBytes+1))
+	switch {
+	case err != nil:
+		return nil, explainDial(err, where)
+	case len(body) > maxPageBytes:
+		return nil, fmt.Errorf("%s answered more than %d MiB for one page of the queues of vhost %q, the most qscale reads", where, maxPageBytes>>20, vhost)
+	}
+	return body, nil
 }
 
-// statusError explains an answer other than 200.
-func (b *httpBackend) statusError(ctx context.Context, resp *http.Response, vhost string) error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	text := strings.TrimSpace(string(body))
-	switch resp.StatusCode {
+// statusError explains an answer other than 200 from its status code. The body is never
+// read: whatever answers at the host's URL would have its words shown to the tenant.
+func (b *httpBackend) statusError(ctx context.Context, code int, vhost string) error {
+	switch code {
 	case http.StatusUnauthorized:
-		return fmt.Errorf("the management API at %s refused the login of user %q: wrong username or password, or a user without the monitoring or management tag (%s)", b.base, b.user, text)
+		return fmt.Errorf("the management API at %s refused the login of user %q: wrong username or password, or a user without the monitoring or management tag (HTTP 401)", b.base, b.user)
+	case http.StatusForbidden:
+		return fmt.Errorf("the management API at %s refused user %q (HTTP 403): does it have permission on vhost %q?", b.base, b.user, vhost)
 	case http.StatusNotFound:
 		return b.notFound(ctx, vhost)
 	case http.StatusBadRequest:
-		return &badRequest{msg: fmt.Sprintf("the management API at %s refused the query: %s", b.base, text)}
+		return &badRequest{msg: fmt.Sprintf("the management API at %s refused the query (HTTP 400)", b.base)}
 	}
-	return fmt.Errorf("the management API at %s answered %s: %s", b.base, resp.Status, text)
+	return fmt.Errorf("the management API at %s answered %s", b.base, httpStatus(code))
+}
+
+// httpStatus names a status code as the standard does, never as the server's status line
+// does: a server may put anything there.
+func httpStatus(code int) string {
+	if text := http.StatusText(code); text != "" {
+		return fmt.Sprintf("HTTP %d (%s)", code, text)
+	}
+	return fmt.Sprintf("HTTP %d", code)
 }

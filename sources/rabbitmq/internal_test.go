@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,11 +25,15 @@ func TestAggregate(t *testing.T) {
 		{"no queue sums to 0", nil, "sum", 0},
 		{"no queue has no max", nil, "max", 0},
 		{"no queue averages to 0", nil, "avg", 0},
+		{"max of the largest figures", []float64{math.MaxFloat64, math.MaxFloat64}, "max", math.MaxFloat64},
+		{"a sum that overflows", []float64{math.MaxFloat64, math.MaxFloat64}, "sum", math.Inf(1)},
+		{"an average whose sum overflows", []float64{math.MaxFloat64, math.MaxFloat64}, "avg", math.Inf(1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := aggregate(tt.values, tt.operation); got != tt.want {
-				t.Errorf("aggregate(%v, %s) = %v, want %v", tt.values, tt.operation, got, tt.want)
+			got, ok := aggregate(tt.values, tt.operation)
+			if wantOK := !math.IsInf(tt.want, 0); ok != wantOK || (ok && got != tt.want) {
+				t.Errorf("aggregate(%v, %s) = %v, %v; want %v, %v", tt.values, tt.operation, got, ok, tt.want, wantOK)
 			}
 		})
 	}
@@ -45,6 +50,7 @@ func TestMeasure(t *testing.T) {
 		queues     []queueStats
 		wantValue  float64
 		wantActive bool
+		wantErr    string
 	}{
 		{name: "depth counts unacknowledged", cfg: Config{Operation: "sum"}, queues: qs, wantValue: 14, wantActive: true},
 		{name: "excludeUnacknowledged", cfg: Config{Operation: "sum", ExcludeUnacknowledged: true}, queues: qs, wantValue: 10, wantActive: true},
@@ -56,10 +62,18 @@ func TestMeasure(t *testing.T) {
 			queues: qs, wantValue: 3, wantActive: true},
 		{name: "rate trigger inactive below both", cfg: Config{Mode: ModeMessageRate, Operation: "sum", ActivationValue: 20}, queues: qs, wantValue: 3},
 		{name: "no queue", cfg: Config{Operation: "sum"}, wantValue: 0},
+		{name: "rates whose sum overflows", cfg: Config{Mode: ModeMessageRate, Operation: "sum"},
+			queues: []queueStats{{Name: "a", PublishRate: math.MaxFloat64}, {Name: "b", PublishRate: math.MaxFloat64}}, wantErr: "the sum of the publish rates of the 2 queues read overflows"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := tt.cfg.measure(tt.queues)
+			if tt.wantErr != "" {
+				if got.Err == nil || got.Err.Error() != tt.wantErr {
+					t.Fatalf("err = %v, want %q", got.Err, tt.wantErr)
+				}
+				return
+			}
 			if got.Value != tt.wantValue || got.Active != tt.wantActive || got.Err != nil {
 				t.Errorf("value, active, err = %v, %v, %v; want %v, %v", got.Value, got.Active, got.Err, tt.wantValue, tt.wantActive)
 			}

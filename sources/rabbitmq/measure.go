@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 
@@ -26,10 +27,13 @@ type queueStats struct {
 }
 
 // aggregate combines the figures of the queues a trigger reads: sum, max or avg. No queue at
-// all gives 0, as in KEDA.
-func aggregate(values []float64, operation string) float64 {
+// all gives 0, as in KEDA. A sum (for sum or avg) that overflows to +Inf is not a figure: ok
+// is false, and the trigger's sample an error. The listing bounds every figure (maxCount) far
+// below what could overflow, so this is a second line; a third is sources.Pool, which turns
+// a value that is not finite into an error.
+func aggregate(values []float64, operation string) (v float64, ok bool) {
 	if len(values) == 0 {
-		return 0
+		return 0, true
 	}
 	var sum, highest float64
 	for i, v := range values {
@@ -40,11 +44,13 @@ func aggregate(values []float64, operation string) float64 {
 	}
 	switch operation {
 	case "max":
-		return highest
+		return highest, true
 	case "avg":
-		return sum / float64(len(values))
+		v = sum / float64(len(values))
+	default:
+		v = sum
 	}
-	return sum
+	return v, !math.IsInf(sum, 0) && !math.IsNaN(sum)
 }
 
 // measure turns the queues a trigger selected into its sample. QueueLength reports the
@@ -61,9 +67,15 @@ func (c *Config) measure(qs []queueStats) sources.Sample {
 		}
 		rates[i] = q.PublishRate
 	}
-	depth := aggregate(depths, c.Operation)
+	depth, ok := aggregate(depths, c.Operation)
+	if !ok {
+		return sources.Sample{Err: fmt.Errorf("the %s of the depths of the %d queues read overflows", c.Operation, len(qs))}
+	}
 	if c.mode() == ModeMessageRate {
-		rate := aggregate(rates, c.Operation)
+		rate, ok := aggregate(rates, c.Operation)
+		if !ok {
+			return sources.Sample{Err: fmt.Errorf("the %s of the publish rates of the %d queues read overflows", c.Operation, len(qs))}
+		}
 		return sources.Sample{Value: rate, Active: rate > c.ActivationValue || depth > c.ActivationValue}
 	}
 	return sources.Sample{Value: depth, Active: depth > c.ActivationValue}

@@ -1,9 +1,13 @@
 // Package rabbitmq reads RabbitMQ queue depth and publish rates, with the semantics and
 // parameter names of KEDA's RabbitMQ scaler.
 //
-// Config holds a trigger's parameters, and measure and aggregate are the pure arithmetic over
-// the queues it selects; Source is the I/O around them. One Source serves every trigger of a
-// connection: over AMQP one long-lived connection per broker, vhost and credentials, with a
+// Config holds a trigger's parameters; parsePage is the pure parser of the management API's
+// queue listing, and measure and aggregate are the pure arithmetic over the queues a trigger
+// selects; Source is the I/O around them. Whatever answers at a host URL is untrusted: a
+// listing that is malformed, or holds a figure that is no count, is an error (listingError),
+// never a value of 0, and no error repeats the words of an answer.
+//
+// One Source serves every trigger of a connection: over AMQP one long-lived connection per broker, vhost and credentials, with a
 // few channels for passive declares (one per distinct queue per poll); over the management
 // API one keep-alive HTTP client per endpoint and credentials, with one queue listing per
 // vhost per poll, however many triggers read it.
