@@ -6,7 +6,6 @@ import (
 	"maps"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -173,24 +172,8 @@ func (l *listing) checkComplete() {
 	}
 }
 
-// commits is one group's committed offsets: per topic, indexed by partition ID, NoOffset
-// where the group has none.
-type commits struct {
-	topics map[string][]int64
-	errs   map[string]error // topics with a partition the broker could not answer for
-	err    error            // the group as a whole could not be read
-}
-
-func (c commits) offset(topic string, partition int32) int64 {
-	offs := c.topics[topic]
-	if int(partition) < len(offs) {
-		return offs[partition]
-	}
-	return NoOffset
-}
-
 // fetchCommits reads the committed offsets of every group in one OffsetFetch request per
-// coordinator (v8+ carries many groups), as kadm.FetchManyOffsets does, into compact slices.
+// coordinator (v8+ carries many groups), as kadm.FetchManyOffsets does.
 func (s *Source) fetchCommits(ctx context.Context, groups []string) map[string]commits {
 	out := make(map[string]commits, len(groups))
 	if len(groups) == 0 {
@@ -203,46 +186,14 @@ func (s *Source) fetchCommits(ctx context.Context, groups []string) map[string]c
 		req.Groups = append(req.Groups, rg)
 	}
 	for _, shard := range s.cl.RequestSharded(ctx, req) {
-		err := shard.Err
-		if err == nil {
-			err = kerr.ErrorForCode(shard.Resp.(*kmsg.OffsetFetchResponse).ErrorCode)
-		}
-		if err != nil {
-			for _, g := range shard.Req.(*kmsg.OffsetFetchRequest).Groups {
-				out[g.Group] = commits{err: err}
+		asked := shard.Req.(*kmsg.OffsetFetchRequest)
+		if shard.Err != nil {
+			for _, g := range askedGroups(asked) {
+				out[g] = commits{err: shard.Err}
 			}
 			continue
 		}
-		for _, g := range shard.Resp.(*kmsg.OffsetFetchResponse).Groups {
-			out[g.Group] = groupCommits(g)
-		}
+		maps.Copy(out, readOffsetFetch(asked, shard.Resp.(*kmsg.OffsetFetchResponse)))
 	}
 	return out
-}
-
-func groupCommits(g kmsg.OffsetFetchResponseGroup) commits {
-	c := commits{topics: make(map[string][]int64, len(g.Topics)), errs: map[string]error{}, err: kerr.ErrorForCode(g.ErrorCode)}
-	for _, t := range g.Topics {
-		size := 0
-		for _, p := range t.Partitions {
-			size = max(size, int(p.Partition)+1)
-		}
-		offs := make([]int64, size)
-		for i := range offs {
-			offs[i] = NoOffset
-		}
-		for _, p := range t.Partitions {
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				if _, ok := c.errs[t.Topic]; !ok {
-					c.errs[t.Topic] = fmt.Errorf("partition %d: %w", p.Partition, err)
-				}
-				continue
-			}
-			if p.Partition >= 0 && p.Offset >= 0 {
-				offs[p.Partition] = p.Offset
-			}
-		}
-		c.topics[t.Topic] = offs
-	}
-	return c
 }

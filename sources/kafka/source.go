@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -238,21 +237,6 @@ func (s *Source) listOffsets(ctx context.Context, wg *sync.WaitGroup, snap *snap
 			snap.ends.errs[t] = err
 		}
 	})
-}
-
-// committedTopics returns the topics on which the group has a committed offset, sorted.
-func committedTopics(c commits) []string {
-	var topics []string
-	for t, offs := range c.topics {
-		for _, at := range offs {
-			if at != NoOffset {
-				topics = append(topics, t)
-				break
-			}
-		}
-	}
-	sort.Strings(topics)
-	return topics
 }
 
 // remember keeps the committed offsets that excludePersistentLag compares with next poll.
