@@ -6,6 +6,11 @@
 // credentials: a poll fetches the committed offsets of all groups of interest together
 // (OffsetFetch v8+ carries many groups per request) and lists the end offsets of all topics
 // of interest together, however many triggers read them.
+//
+// Every broker answer is untrusted input: readMetadata, readListOffsets and readOffsetFetch
+// read each one against the request it answers, and Compute refuses offsets that no broker can
+// hold, so that a broken or hostile broker yields an error naming what was wrong, never a
+// panic, an allocation sized by a number it chose, or a 0.
 package kafka
 
 import (
@@ -131,7 +136,10 @@ func (s *Source) sample(c *Config, sc *scoped) sources.Sample {
 	if sc.err != nil {
 		return sources.Sample{Err: s.explain(sc.err), Warnings: sc.warnings}
 	}
-	l := c.Compute(sc.parts)
+	l, err := c.Compute(sc.parts)
+	if err != nil {
+		return sources.Sample{Err: s.explain(err), Warnings: sc.warnings}
+	}
 	return sources.Sample{
 		Value:    l.Value,
 		Active:   float64(l.Backlog) > c.ActivationLagThreshold,
