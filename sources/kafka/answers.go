@@ -16,7 +16,8 @@ import (
 
 // maxPartitions is the most partitions qscale reads of one topic. Kafka's guidance for a whole
 // ZooKeeper-era cluster was 200,000 partitions, and no single topic a workload consumes comes
-// near it; a metadata answer for that many partitions is under 10 MB (see maxResponseBytes).
+// near it; a metadata answer for that many partitions is at most 10 MB at replication factor
+// 3, well within maxResponseBytes.
 // Kafka numbers the partitions of a topic 0 to n-1, so no partition ID reaches it either.
 const maxPartitions = 200_000
 

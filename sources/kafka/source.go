@@ -33,6 +33,14 @@ var Kind = sources.NewKind(Open)
 
 const connIdleTimeout = 5 * time.Minute
 
+// maxResponseBytes bounds one broker response (kgo's default is 100 MiB). kgo allocates the
+// buffer for a response as soon as the broker announces its size, so any broker a tenant names
+// could otherwise make qscale allocate 100 MiB per connection by sending four bytes. qscale
+// reads only Metadata, ListOffsets and OffsetFetch answers, of about 50, 27 and 20 bytes per
+// partition (Metadata at replication factor 3): a topic of maxPartitions partitions answers
+// in at most 10 MB, and one coordinator can answer 1.6 million committed offsets.
+const maxResponseBytes = 32 << 20
+
 // Source polls the triggers of one Kafka cluster through one client.
 type Source struct {
 	cfg *Config // the connection settings; per-trigger settings come with each Poll
@@ -91,6 +99,9 @@ func Open(c *Config) (*Source, error) {
 		// Polls are seconds apart; the default 20s idle timeout would make every poll of a
 		// slowly polled target dial again.
 		kgo.ConnIdleTimeout(connIdleTimeout),
+		kgo.BrokerMaxReadBytes(maxResponseBytes),
+		// kgo requires a fetch to fit in a response; qscale never fetches records.
+		kgo.FetchMaxBytes(maxResponseBytes),
 	}
 	switch c.mechanism() {
 	case "plain":
