@@ -1,6 +1,7 @@
 package kafka_test
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -105,9 +106,53 @@ func TestCompute(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tt.cfg.Compute(tt.parts)
+			got, err := tt.cfg.Compute(tt.parts)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if got.Value != tt.wantValue || got.Backlog != tt.wantBacklog {
 				t.Fatalf("value, backlog = %v, %v; want %v, %v", got.Value, got.Backlog, tt.wantValue, tt.wantBacklog)
+			}
+		})
+	}
+}
+
+// Offsets no broker can hold, and a backlog too large for an int64, are errors naming the
+// partition: never a value, least of all 0.
+func TestComputeRefusesImpossibleOffsets(t *testing.T) {
+	const none = kafka.NoOffset
+	p := func(id int32, start, end, committed, previous int64) kafka.Partition {
+		return kafka.Partition{Topic: "orders", ID: id, Start: start, End: end, Committed: committed, Previous: previous}
+	}
+	tests := []struct {
+		name    string
+		cfg     kafka.Config
+		parts   []kafka.Partition
+		wantErr string
+	}{
+		{name: "end offsets of MaxInt64 on two partitions", cfg: kafka.Config{LagThreshold: 10, AllowIdleConsumers: true},
+			parts:   []kafka.Partition{p(0, 0, math.MaxInt64, 5, none), p(1, 0, math.MaxInt64, 5, none)},
+			wantErr: `topic "orders" partition 1: the backlog overflows int64`},
+		{name: "overflow without committed offsets, earliest", cfg: kafka.Config{LagThreshold: 10, OffsetResetPolicy: "earliest"},
+			parts:   []kafka.Partition{p(0, 0, math.MaxInt64, none, none), p(1, 0, 1, none, none)},
+			wantErr: `topic "orders" partition 1: the backlog overflows int64`},
+		{name: "overflow of persistent lag", cfg: kafka.Config{LagThreshold: 10, ExcludePersistentLag: true},
+			parts:   []kafka.Partition{p(0, 0, math.MaxInt64, 0, 0), p(1, 0, math.MaxInt64, 0, 0)},
+			wantErr: "overflows int64"},
+		{name: "end offset -1", cfg: kafka.Config{LagThreshold: 10},
+			parts: []kafka.Partition{p(3, none, -1, 0, none)}, wantErr: `topic "orders" partition 3: the broker answered end offset -1`},
+		{name: "a negative start offset", cfg: kafka.Config{LagThreshold: 10},
+			parts: []kafka.Partition{p(0, -2, 10, 0, none)}, wantErr: "start offset -2"},
+		{name: "a start offset above the end offset", cfg: kafka.Config{LagThreshold: 10},
+			parts: []kafka.Partition{p(0, 20, 10, 5, none)}, wantErr: "start offset 20 above end offset 10"},
+		{name: "a committed offset below -1", cfg: kafka.Config{LagThreshold: 10},
+			parts: []kafka.Partition{p(0, 0, 10, -7, none)}, wantErr: "committed offset -7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.cfg.Compute(tt.parts)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("value %v, err %v; want an error containing %q", got.Value, err, tt.wantErr)
 			}
 		})
 	}

@@ -1,5 +1,10 @@
 package kafka
 
+import (
+	"fmt"
+	"math"
+)
+
 // NoOffset marks an offset that is not known: a partition without a committed offset, or a
 // start offset that was not listed because it could not change the result.
 const NoOffset = -1
@@ -26,16 +31,28 @@ type Lag struct {
 
 // Compute applies the trigger's semantics to the offsets of the partitions in its scope.
 //
+// It refuses offsets that no broker can hold (an end or start offset below 0, a start above
+// the end, a committed offset below NoOffset) and a backlog that overflows int64: each is an
+// error naming the partition, never a value, because a wrong 0 would scale a busy workload to
+// zero.
+//
 // kadm's CalculateGroupLag does not fit here: it counts messages already removed by retention
 // as backlog of a committed partition, covers only partitions that are assigned or committed,
 // and knows nothing of offsetResetPolicy, so the per-partition rule lives in backlog.
-func (c *Config) Compute(parts []Partition) Lag {
+func (c *Config) Compute(parts []Partition) (Lag, error) {
 	var l Lag
 	var scaling int64
 	for _, p := range parts {
+		if err := p.check(); err != nil {
+			return Lag{}, err
+		}
 		s, total := c.backlog(p)
-		scaling += s
-		l.Backlog += total
+		nextScaling, ok1 := addBacklog(scaling, s)
+		nextBacklog, ok2 := addBacklog(l.Backlog, total)
+		if !ok1 || !ok2 {
+			return Lag{}, fmt.Errorf("topic %q partition %d: the backlog overflows int64 (end offset %d)", p.Topic, p.ID, p.End)
+		}
+		scaling, l.Backlog = nextScaling, nextBacklog
 		if s > 0 {
 			l.WithLag++
 		}
@@ -43,7 +60,7 @@ func (c *Config) Compute(parts []Partition) Lag {
 	l.Partitions = len(parts)
 	l.Value = float64(scaling)
 	if c.AllowIdleConsumers {
-		return l
+		return l, nil
 	}
 	limit := l.Partitions
 	if c.EnsureEvenDistributionOfPartitions {
@@ -54,7 +71,35 @@ func (c *Config) Compute(parts []Partition) Lag {
 	}
 	// The cap is exact: ceil(Value/LagThreshold) never exceeds limit.
 	l.Value = min(l.Value, float64(limit)*c.LagThreshold)
-	return l
+	return l, nil
+}
+
+// check reports offsets that no broker can hold.
+func (p Partition) check() error {
+	var problem string
+	switch {
+	case p.End < 0:
+		problem = fmt.Sprintf("end offset %d", p.End)
+	case p.Start < NoOffset:
+		problem = fmt.Sprintf("start offset %d", p.Start)
+	case p.Start > p.End:
+		problem = fmt.Sprintf("start offset %d above end offset %d", p.Start, p.End)
+	case p.Committed < NoOffset:
+		problem = fmt.Sprintf("committed offset %d", p.Committed)
+	case p.Previous < NoOffset:
+		problem = fmt.Sprintf("previous committed offset %d", p.Previous)
+	default:
+		return nil
+	}
+	return fmt.Errorf("topic %q partition %d: the broker answered %s", p.Topic, p.ID, problem)
+}
+
+// addBacklog adds two backlogs, both ≥ 0, and reports whether the sum fits in an int64.
+func addBacklog(a, b int64) (int64, bool) {
+	if a > math.MaxInt64-b {
+		return 0, false
+	}
+	return a + b, true
 }
 
 // backlog returns one partition's backlog to scale on, and its total including persistent lag.

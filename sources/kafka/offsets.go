@@ -2,11 +2,10 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"maps"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -19,13 +18,12 @@ const metadataMaxAge = 5 * time.Second
 // full topic metadata (replicas, ISRs, maps) on every call, which dominated the cost of a poll
 // of thousands of partitions. The request itself is still sharded and retried by kgo.
 
-// topicMeta is what a poll needs to know of a topic: its partition IDs, or why it has none.
+// topicMeta is what a poll needs to know of a topic: how many partitions it has (numbered 0
+// to partitions-1), or why that is not known.
 type topicMeta struct {
-	partitions []int32
+	partitions int32
 	err        error
 }
-
-var errNoTopic = errors.New("does not exist")
 
 // topicPartitions returns the partitions of each topic, from metadata at most metadataMaxAge
 // old.
@@ -51,32 +49,13 @@ func (s *Source) topicPartitions(ctx context.Context, topics []string) map[strin
 	resp, err := s.cl.RequestCachedMetadata(ctx, req, metadataMaxAge)
 	if err != nil {
 		out := make(map[string]topicMeta, len(s.meta)+len(missing))
-		for t, m := range s.meta {
-			out[t] = m
-		}
+		maps.Copy(out, s.meta)
 		for _, t := range missing {
 			out[t] = topicMeta{err: fmt.Errorf("reading metadata: %w", err)} // not cached: retried next poll
 		}
 		return out
 	}
-	for _, t := range resp.Topics {
-		if t.Topic == nil {
-			continue
-		}
-		m := topicMeta{err: kerr.ErrorForCode(t.ErrorCode)}
-		if errors.Is(m.err, kerr.UnknownTopicOrPartition) {
-			m.err = errNoTopic
-		}
-		for _, p := range t.Partitions {
-			m.partitions = append(m.partitions, p.Partition)
-		}
-		s.meta[*t.Topic] = m
-	}
-	for _, t := range missing {
-		if _, ok := s.meta[t]; !ok {
-			s.meta[t] = topicMeta{err: errNoTopic}
-		}
-	}
+	maps.Copy(s.meta, readMetadata(missing, resp))
 	return s.meta
 }
 
@@ -85,7 +64,7 @@ func (s *Source) forget(topic string) { delete(s.meta, topic) }
 
 // listing holds one kind of offset (start or end) for whole topics.
 type listing struct {
-	byTopic map[string][]int64 // indexed by partition ID; NoOffset where not listed
+	byTopic map[string][]int64 // indexed by partition ID; every partition of the topic listed
 	errs    map[string]error   // topics that could not be listed
 }
 
@@ -101,7 +80,7 @@ func (l *listing) has(topic string) bool {
 
 func (l *listing) offset(topic string, partition int32) int64 {
 	offs := l.byTopic[topic]
-	if int(partition) < len(offs) {
+	if partition >= 0 && int(partition) < len(offs) {
 		return offs[partition]
 	}
 	return NoOffset
@@ -112,11 +91,6 @@ func (l *listing) fail(topic string, err error) {
 		l.errs[topic] = err
 	}
 }
-
-const (
-	endOffsets   = -1 // ListOffsets timestamp for the high watermark
-	startOffsets = -2 // ListOffsets timestamp for the log start offset
-)
 
 // list lists the start or end offsets of every partition of topics in one sharded request.
 func (s *Source) list(ctx context.Context, meta map[string]topicMeta, topics []string, timestamp int64) listing {
@@ -130,44 +104,31 @@ func (s *Source) list(ctx context.Context, meta map[string]topicMeta, topics []s
 		}
 		rt := kmsg.NewListOffsetsRequestTopic()
 		rt.Topic = t
-		rt.Partitions = make([]kmsg.ListOffsetsRequestTopicPartition, len(m.partitions))
-		size := 0
-		for i, p := range m.partitions {
+		rt.Partitions = make([]kmsg.ListOffsetsRequestTopicPartition, m.partitions)
+		offs := make([]int64, m.partitions)
+		for i := range rt.Partitions {
 			rt.Partitions[i] = kmsg.NewListOffsetsRequestTopicPartition()
-			rt.Partitions[i].Partition = p
+			rt.Partitions[i].Partition = int32(i)
 			rt.Partitions[i].Timestamp = timestamp
-			size = max(size, int(p)+1)
-		}
-		req.Topics = append(req.Topics, rt)
-		offs := make([]int64, size)
-		for i := range offs {
 			offs[i] = NoOffset
 		}
+		req.Topics = append(req.Topics, rt)
 		l.byTopic[t] = offs
 	}
 	if len(req.Topics) == 0 {
 		return l
 	}
 	for _, shard := range s.cl.RequestSharded(ctx, req) {
+		asked := shard.Req.(*kmsg.ListOffsetsRequest)
 		if shard.Err != nil {
-			for _, rt := range shard.Req.(*kmsg.ListOffsetsRequest).Topics {
-				l.fail(rt.Topic, shard.Err)
+			for _, rt := range asked.Topics {
+				l.fail(rt.Topic, fmt.Errorf("listing %s offsets: %w", offsetKind(timestamp), shard.Err))
 			}
 			continue
 		}
-		for _, rt := range shard.Resp.(*kmsg.ListOffsetsResponse).Topics {
-			offs := l.byTopic[rt.Topic]
-			for _, rp := range rt.Partitions {
-				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
-					l.fail(rt.Topic, fmt.Errorf("partition %d: %w", rp.Partition, err))
-					continue
-				}
-				if int(rp.Partition) < len(offs) {
-					offs[rp.Partition] = rp.Offset
-				}
-			}
-		}
+		l.place(asked, readListOffsets(asked, shard.Resp.(*kmsg.ListOffsetsResponse)))
 	}
+	l.checkComplete()
 	for t := range l.errs {
 		delete(l.byTopic, t)
 		s.forget(t)
@@ -175,24 +136,44 @@ func (s *Source) list(ctx context.Context, meta map[string]topicMeta, topics []s
 	return l
 }
 
-// commits is one group's committed offsets: per topic, indexed by partition ID, NoOffset
-// where the group has none.
-type commits struct {
-	topics map[string][]int64
-	errs   map[string]error // topics with a partition the broker could not answer for
-	err    error            // the group as a whole could not be read
+// place files the offsets of one answer under the partitions its request asked for.
+func (l *listing) place(asked *kmsg.ListOffsetsRequest, a listAnswer) {
+	for t, err := range a.errs {
+		l.fail(t, err)
+	}
+	for _, rt := range asked.Topics {
+		offs, ok := a.offsets[rt.Topic]
+		dst := l.byTopic[rt.Topic]
+		if !ok {
+			continue
+		}
+		for i, p := range rt.Partitions {
+			if p.Partition < 0 || int(p.Partition) >= len(dst) { // the client sharded more than was asked
+				l.fail(rt.Topic, fmt.Errorf("partition %d was not asked for", p.Partition))
+				break
+			}
+			dst[p.Partition] = offs[i]
+		}
+	}
 }
 
-func (c commits) offset(topic string, partition int32) int64 {
-	offs := c.topics[topic]
-	if int(partition) < len(offs) {
-		return offs[partition]
+// checkComplete fails the topics with a partition that no answer gave an offset for.
+func (l *listing) checkComplete() {
+	for t, offs := range l.byTopic {
+		if _, failed := l.errs[t]; failed {
+			continue
+		}
+		for p, o := range offs {
+			if o == NoOffset {
+				l.fail(t, fmt.Errorf("partition %d: no offset was listed", p))
+				break
+			}
+		}
 	}
-	return NoOffset
 }
 
 // fetchCommits reads the committed offsets of every group in one OffsetFetch request per
-// coordinator (v8+ carries many groups), as kadm.FetchManyOffsets does, into compact slices.
+// coordinator (v8+ carries many groups), as kadm.FetchManyOffsets does.
 func (s *Source) fetchCommits(ctx context.Context, groups []string) map[string]commits {
 	out := make(map[string]commits, len(groups))
 	if len(groups) == 0 {
@@ -205,46 +186,14 @@ func (s *Source) fetchCommits(ctx context.Context, groups []string) map[string]c
 		req.Groups = append(req.Groups, rg)
 	}
 	for _, shard := range s.cl.RequestSharded(ctx, req) {
-		err := shard.Err
-		if err == nil {
-			err = kerr.ErrorForCode(shard.Resp.(*kmsg.OffsetFetchResponse).ErrorCode)
-		}
-		if err != nil {
-			for _, g := range shard.Req.(*kmsg.OffsetFetchRequest).Groups {
-				out[g.Group] = commits{err: err}
+		asked := shard.Req.(*kmsg.OffsetFetchRequest)
+		if shard.Err != nil {
+			for _, g := range askedGroups(asked) {
+				out[g] = commits{err: shard.Err}
 			}
 			continue
 		}
-		for _, g := range shard.Resp.(*kmsg.OffsetFetchResponse).Groups {
-			out[g.Group] = groupCommits(g)
-		}
+		maps.Copy(out, readOffsetFetch(asked, shard.Resp.(*kmsg.OffsetFetchResponse)))
 	}
 	return out
-}
-
-func groupCommits(g kmsg.OffsetFetchResponseGroup) commits {
-	c := commits{topics: make(map[string][]int64, len(g.Topics)), errs: map[string]error{}, err: kerr.ErrorForCode(g.ErrorCode)}
-	for _, t := range g.Topics {
-		size := 0
-		for _, p := range t.Partitions {
-			size = max(size, int(p.Partition)+1)
-		}
-		offs := make([]int64, size)
-		for i := range offs {
-			offs[i] = NoOffset
-		}
-		for _, p := range t.Partitions {
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				if _, ok := c.errs[t.Topic]; !ok {
-					c.errs[t.Topic] = fmt.Errorf("partition %d: %w", p.Partition, err)
-				}
-				continue
-			}
-			if p.Partition >= 0 && p.Offset >= 0 {
-				offs[p.Partition] = p.Offset
-			}
-		}
-		c.topics[t.Topic] = offs
-	}
-	return c
 }

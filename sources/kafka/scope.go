@@ -68,7 +68,7 @@ func (s *Source) scopeTopic(snap *snapshot, gr commits, t string, sc *scoped) er
 		if errors.Is(err, errNoTopic) {
 			return fmt.Errorf("topic %q does not exist", t)
 		}
-		return fmt.Errorf("listing end offsets of topic %q: %w", t, err)
+		return fmt.Errorf("topic %q: %w", t, err)
 	}
 	ends, ok := snap.ends.byTopic[t]
 	if !ok {
@@ -79,9 +79,9 @@ func (s *Source) scopeTopic(snap *snapshot, gr commits, t string, sc *scoped) er
 	}
 	committed, needStart := false, false
 	sc.parts = slices.Grow(sc.parts, len(ends))
-	for id, end := range ends {
+	for id, end := range ends { // every partition of the topic, each with its end offset
 		p := int32(id)
-		if end == NoOffset || !c.PartitionLimitation.Contains(p) {
+		if !c.PartitionLimitation.Contains(p) {
 			continue
 		}
 		part := Partition{Topic: t, ID: p, Start: snap.starts.offset(t, p), End: end, Committed: gr.offset(t, p), Previous: NoOffset}
@@ -92,7 +92,7 @@ func (s *Source) scopeTopic(snap *snapshot, gr commits, t string, sc *scoped) er
 		if c.needsStart(part) {
 			needStart = true
 			if err := snap.starts.errs[t]; err != nil && part.Start == NoOffset {
-				return fmt.Errorf("listing start offsets of topic %q: %w", t, err)
+				return fmt.Errorf("topic %q: %w", t, err)
 			}
 		}
 		sc.parts = append(sc.parts, part)
@@ -117,7 +117,7 @@ func (sc *scoped) fillStarts(l *listing) {
 			continue
 		}
 		if err := l.errs[p.Topic]; err != nil {
-			sc.err = fmt.Errorf("listing start offsets of topic %q: %w", p.Topic, err)
+			sc.err = fmt.Errorf("topic %q: %w", p.Topic, err)
 			return
 		}
 		p.Start = l.offset(p.Topic, p.ID)

@@ -6,6 +6,11 @@
 // credentials: a poll fetches the committed offsets of all groups of interest together
 // (OffsetFetch v8+ carries many groups per request) and lists the end offsets of all topics
 // of interest together, however many triggers read them.
+//
+// Every broker answer is untrusted input: readMetadata, readListOffsets and readOffsetFetch
+// read each one against the request it answers, and Compute refuses offsets that no broker can
+// hold, so that a broken or hostile broker yields an error naming what was wrong, never a
+// panic, an allocation sized by a number it chose, or a 0.
 package kafka
 
 import (
@@ -13,7 +18,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -28,6 +32,14 @@ import (
 var Kind = sources.NewKind(Open)
 
 const connIdleTimeout = 5 * time.Minute
+
+// maxResponseBytes bounds one broker response (kgo's default is 100 MiB). kgo allocates the
+// buffer for a response as soon as the broker announces its size, so any broker a tenant names
+// could otherwise make qscale allocate 100 MiB per connection by sending four bytes. qscale
+// reads only Metadata, ListOffsets and OffsetFetch answers, of about 50, 27 and 20 bytes per
+// partition (Metadata at replication factor 3): a topic of maxPartitions partitions answers
+// in at most 10 MB, and one coordinator can answer 1.6 million committed offsets.
+const maxResponseBytes = 32 << 20
 
 // Source polls the triggers of one Kafka cluster through one client.
 type Source struct {
@@ -87,6 +99,9 @@ func Open(c *Config) (*Source, error) {
 		// Polls are seconds apart; the default 20s idle timeout would make every poll of a
 		// slowly polled target dial again.
 		kgo.ConnIdleTimeout(connIdleTimeout),
+		kgo.BrokerMaxReadBytes(maxResponseBytes),
+		// kgo requires a fetch to fit in a response; qscale never fetches records.
+		kgo.FetchMaxBytes(maxResponseBytes),
 	}
 	switch c.mechanism() {
 	case "plain":
@@ -132,7 +147,10 @@ func (s *Source) sample(c *Config, sc *scoped) sources.Sample {
 	if sc.err != nil {
 		return sources.Sample{Err: s.explain(sc.err), Warnings: sc.warnings}
 	}
-	l := c.Compute(sc.parts)
+	l, err := c.Compute(sc.parts)
+	if err != nil {
+		return sources.Sample{Err: s.explain(err), Warnings: sc.warnings}
+	}
 	return sources.Sample{
 		Value:    l.Value,
 		Active:   float64(l.Backlog) > c.ActivationLagThreshold,
@@ -238,21 +256,6 @@ func (s *Source) listOffsets(ctx context.Context, wg *sync.WaitGroup, snap *snap
 			snap.ends.errs[t] = err
 		}
 	})
-}
-
-// committedTopics returns the topics on which the group has a committed offset, sorted.
-func committedTopics(c commits) []string {
-	var topics []string
-	for t, offs := range c.topics {
-		for _, at := range offs {
-			if at != NoOffset {
-				topics = append(topics, t)
-				break
-			}
-		}
-	}
-	sort.Strings(topics)
-	return topics
 }
 
 // remember keeps the committed offsets that excludePersistentLag compares with next poll.
