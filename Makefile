@@ -29,7 +29,7 @@ K8S_HASH         := $(shell { cat $(foreach d,$(K8S_TOOLS),$(d)/go.mod $(d)/go.s
 K8S_BIN          ?= $(CACHE)/k8s-$(K8S_HASH)
 K8S_BINARIES     := $(K8S_BIN)/etcd $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager
 
-.PHONY: all build test lint bench bench-e2e demo tools clean k8s-bin e2e brokers test-chart image image-push
+.PHONY: all build test fuzz test-image lint bench bench-e2e demo tools clean k8s-bin e2e brokers test-chart image image-push
 
 all: lint test build
 
@@ -47,10 +47,22 @@ brokers:
 	bash .ci/activemq.sh
 
 ## test: unit and integration tests (Kafka through kfake, RabbitMQ on a real broker), then a
-## bounded run of the annotation parser's fuzz target
+## bounded run of every fuzz target (the annotation parser and the brokers' answers)
 test: brokers
 	$(GO) test -race -count=1 ./...
-	$(GO) test -run '^$$' -fuzz FuzzParseSpec -fuzztime $(FUZZTIME) ./scaler/
+	$(MAKE) --no-print-directory fuzz
+
+## fuzz: each fuzz target of the repository for FUZZTIME inputs
+fuzz:
+	@grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u | while read -r dir; do \
+	  for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | cut -c6- | sort -u); do \
+	    echo "fuzz $$dir $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$dir || exit 1; \
+	  done; \
+	done
+
+## test-image: tests of the image builder (cross-builds qscale: a release's concern, not make test's)
+test-image:
 	cd $(IMAGE_TOOL) && $(GO) test -count=1 -timeout 20m ./...
 
 ## lint: gofmt, go vet and golangci-lint with .golangci.yml

@@ -115,3 +115,80 @@ func TestBackoff(t *testing.T) {
 		})
 	}
 }
+
+// slowSource's Poll waits until released, as a broker that stopped answering mid-request.
+type slowSource struct {
+	started chan<- struct{}
+	release <-chan struct{}
+}
+
+func (s slowSource) Poll(ctx context.Context, cfgs []sources.Config) []sources.Sample {
+	select {
+	case s.started <- struct{}{}:
+	default:
+	}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+	}
+	return make([]sources.Sample, len(cfgs))
+}
+
+func (s slowSource) Close() error {
+	<-s.release
+	return nil
+}
+
+// Removing the workload of a broker that hangs must not wait for that broker: the reconciler
+// that removes it, and every other connection's loop, go on.
+func TestRemovingASlowBrokersWorkloadDoesNotWait(t *testing.T) {
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	defer close(release)
+	var fastPolls atomic.Int64
+	reg := sources.Registry{"counting": {
+		NewConfig: func() sources.Config { return &countingConfig{} },
+		Open: func(cfg sources.Config) (sources.Source, error) {
+			if cfg.Connection() == "slow" {
+				return slowSource{started: started, release: release}, nil
+			}
+			return countingSource{&fastPolls}, nil
+		},
+	}}
+	trigger := func(conn string) sources.Trigger {
+		tr, err := reg.Parse(sources.Params{Type: "counting", Name: conn, Metadata: map[string]string{"conn": conn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	store := NewStore(time.Now, nil)
+	p := NewPoller(sources.NewPool(reg), store, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = p.Start(ctx) }()
+	slow, fast := Target{"ns", KindDeployment, "slow"}, Target{"ns", KindDeployment, "fast"}
+	p.Set(slow, []sources.Trigger{trigger("slow")}, time.Minute)
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow broker was never polled")
+	}
+	removed := make(chan struct{})
+	go func() {
+		p.Remove(slow)
+		p.Set(fast, []sources.Trigger{trigger("fast")}, time.Minute)
+		close(removed)
+	}()
+	select {
+	case <-removed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Remove waited for the slow broker's poll and close")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fastPolls.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("another connection was not polled while the slow broker hung")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -54,8 +54,9 @@ var ErrSourcePanicked = errors.New("the source failed unexpectedly while reading
 
 // Poll reads every trigger and returns one Sample per trigger, in order. Triggers that share
 // a connection are read with one Source.Poll; different connections are read concurrently.
-// Every Sample's error names its trigger, and a value that is not a finite number becomes an
-// error rather than reaching a scaling decision; a negative value is clamped to 0.
+// Every Sample's error names its trigger, and a value that is not a finite number of at
+// least 0 becomes an error rather than reaching a scaling decision: no value is ever made
+// into a 0 here.
 func (p *Pool) Poll(ctx context.Context, triggers []Trigger) []Sample {
 	samples := make([]Sample, len(triggers))
 	groups := make(map[string][]int)
@@ -156,11 +157,8 @@ func sanitize(s Sample) Sample {
 	if s.Err != nil {
 		return s
 	}
-	switch {
-	case math.IsNaN(s.Value) || math.IsInf(s.Value, 0):
-		return Sample{Err: fmt.Errorf("source returned %v, not a finite number", s.Value), Warnings: s.Warnings}
-	case s.Value < 0:
-		s.Value = 0
+	if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) || s.Value < 0 {
+		return Sample{Err: fmt.Errorf("source returned %v, not a finite number of at least 0", s.Value), Warnings: s.Warnings}
 	}
 	return s
 }

@@ -151,7 +151,8 @@ func TestPoolSanitizesValues(t *testing.T) {
 		wantErr   bool
 	}{
 		{name: "finite passes", value: 4.5, wantValue: 4.5},
-		{name: "negative clamps to 0", value: -3, wantValue: 0},
+		{name: "0 passes", value: 0, wantValue: 0},
+		{name: "negative is an error, not 0", value: -3, wantErr: true},
 		{name: "NaN is an error", value: math.NaN(), wantErr: true},
 		{name: "infinity is an error", value: math.Inf(1), wantErr: true},
 	}

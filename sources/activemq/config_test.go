@@ -92,7 +92,7 @@ func TestConnection(t *testing.T) {
 	auth := map[string]string{"username": "admin", "password": testPassword}
 	other := map[string]string{"username": "admin", "password": "other-pw"}
 	tpl := "https://amq:8161/jolokia/read/org.apache.activemq:type=Broker,brokerName=b,destinationType=Queue,destinationName=orders/QueueSize"
-	key := func(m, secret map[string]string) string { return sources.ConnectionKey(parse(t, m, secret)) }
+	key := func(m, secret map[string]string) string { return parse(t, m, secret).Key() }
 	tests := []struct {
 		name       string
 		a, b       string
