@@ -94,7 +94,8 @@ check "default: resources requests" has "$d" Deployment qscale '^ +requests:'
 check "default: container ports 6443/8080/8081" bash -c "$(declare -f doc); doc '$d' Deployment qscale | grep -c -E 'containerPort: (6443|8080|8081)$' | grep -qx 3"
 check "default: Service has https and metrics ports" bash -c "$(declare -f doc); doc '$d' Service qscale | grep -c -E 'name: (https|metrics)$' | grep -qx 2"
 check "default: ServiceAccount" exists "$d" ServiceAccount qscale
-check "default: ClusterRole reads Secrets cluster-wide" has "$d" ClusterRole qscale 'resources: \["secrets"\]'
+check "default: ClusterRole reads Secrets by name" bash -c "$(declare -f doc); doc '$d' ClusterRole qscale | grep -A1 'resources: \[\"secrets\"\]' | grep -q 'verbs: \[\"get\"\]$'"
+check "default: ClusterRole never lists or watches Secrets" bash -c "! { $(declare -f doc); doc '$d' ClusterRole qscale | grep -A1 'resources: \[\"secrets\"\]' | grep -E 'list|watch'; }"
 check "default: ClusterRole scale subresources get/update" bash -c "$(declare -f doc); doc '$d' ClusterRole qscale | grep -A1 'deployments/scale' | grep -q 'verbs: \[\"get\", \"update\"\]'"
 check "default: ClusterRole HPAs" has "$d" ClusterRole qscale 'horizontalpodautoscalers'
 check "default: ClusterRole events.k8s.io" has "$d" ClusterRole qscale 'events.k8s.io'

@@ -88,8 +88,13 @@ func TestChart(t *testing.T) {
 		q := c.runQscale(t, ports[0], "qscale-cluster-wide.log")
 		produce(t, "chart-orders", map[int32]int{0: 21, 1: 20})
 		waitReplicasOf(t, c.kube, q.Log, chartApps, "workers", 5, 60*time.Second) // ceil(41/10)
-		c.deployment("broken", map[string]string{"qscale.io/triggers": "- type: kafka\n  metadata: {}\n"})
-		waitEventOf(t, c.kube, q.Log, chartApps, "broken", "InvalidScalingConfig", 30*time.Second)
+		// Its Secret is read by name, with the chart's rights: a refusal would be in the log.
+		c.secret("broken-creds", map[string]string{"username": "u"})
+		c.deployment("broken", map[string]string{"qscale.io/triggers": "- type: kafka\n  metadata: {}\n  authenticationRef: {name: broken-creds}\n"})
+		note := waitEventOf(t, c.kube, q.Log, chartApps, "broken", "InvalidScalingConfig", 30*time.Second)
+		if strings.Contains(note, "does not exist") {
+			t.Errorf("qscale could not read the Secret the trigger names: %s", note)
+		}
 		q.Stop()
 		checkNothingRefused(t, q.Log)
 		c.checkAccess(t, clusterWideAccess)
@@ -146,7 +151,11 @@ var clusterWideAccess = []access{
 	{verb: "update", group: "apps", resource: "deployments", subresource: "scale", namespace: "default", allowed: true},
 	{verb: "update", group: "apps", resource: "statefulsets", subresource: "scale", namespace: chartApps, allowed: true},
 	{verb: "create", group: "autoscaling", resource: "horizontalpodautoscalers", namespace: chartApps, allowed: true},
-	{verb: "list", resource: "secrets", allowed: true}, // trigger Secrets may be in any namespace
+	{verb: "get", resource: "secrets", namespace: chartApps, allowed: true}, // trigger Secrets, by name
+	{verb: "list", resource: "secrets"}, // never every Secret
+	{verb: "watch", resource: "secrets"},
+	{verb: "list", resource: "secrets", namespace: chartApps},
+	{verb: "watch", resource: "secrets", namespace: chartApps},
 	{verb: "create", group: "events.k8s.io", resource: "events", namespace: chartApps, allowed: true},
 	{verb: "create", group: "authentication.k8s.io", resource: "tokenreviews", allowed: true},
 	{verb: "create", group: "authorization.k8s.io", resource: "subjectaccessreviews", allowed: true},
@@ -172,6 +181,8 @@ var namespacedAccess = []access{
 	{verb: "update", group: "apps", resource: "deployments", subresource: "scale", namespace: chartApps, allowed: true},
 	{verb: "delete", group: "autoscaling", resource: "horizontalpodautoscalers", namespace: chartApps, allowed: true},
 	{verb: "get", resource: "secrets", namespace: chartApps, allowed: true},
+	{verb: "list", resource: "secrets", namespace: chartApps},
+	{verb: "watch", resource: "secrets", namespace: chartApps},
 	{verb: "create", group: "events.k8s.io", resource: "events", namespace: chartApps, allowed: true},
 	{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: chartNamespace, allowed: true},
 	{verb: "create", resource: "events", namespace: chartNamespace, allowed: true}, // LeaderElection, on the Lease
@@ -245,6 +256,14 @@ func chartDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+func (c *chartCluster) secret(name string, data map[string]string) {
+	c.t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: chartApps}, StringData: data}
+	if _, err := c.kube.CoreV1().Secrets(chartApps).Create(ctxFor(c.t, 10*time.Second), s, metav1.CreateOptions{}); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 func (c *chartCluster) deployment(name string, annotations map[string]string) {

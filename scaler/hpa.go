@@ -5,12 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -28,8 +31,28 @@ const (
 	externalMetricsType = autoscalingv2.ExternalMetricSourceType
 )
 
-// HPAName is the name of the HPA qscale owns for a workload.
-func HPAName(workload string) string { return hpaNamePrefix + workload }
+// HPAName is the name of the HPA qscale owns for a workload: qscale-<workload>, shortened
+// with a digest of the workload's name where that would be longer than an object name may be.
+func HPAName(workload string) string {
+	return hpaNamePrefix + shorten(workload, validation.DNS1123SubdomainMaxLength-len(hpaNamePrefix))
+}
+
+// NameLabel is the value of the qscale.io/name label that selects a workload's metrics: its
+// name, shortened with a digest of it where the name is longer than a label value may be.
+func NameLabel(workload string) string { return shorten(workload, validation.LabelValueMaxLength) }
+
+// shorten returns s if it has at most limit bytes, else a prefix of s and a digest of the
+// whole, limit bytes in all: two names that differ anywhere stay apart. Names are DNS
+// subdomains, so the result starts and ends with a letter or digit, as labels must.
+func shorten(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	digest := hex.EncodeToString(sum[:])[:10]
+	head := strings.TrimRight(s[:limit-len(digest)-1], "-.")
+	return head + "-" + digest
+}
 
 // desiredHPA is the HPA a workload's spec calls for.
 func desiredHPA(k workloadKind, owner client.Object, spec *Spec, triggers []sources.Trigger) *autoscalingv2.HorizontalPodAutoscaler {
@@ -40,7 +63,7 @@ func desiredHPA(k workloadKind, owner client.Object, spec *Spec, triggers []sour
 			External: &autoscalingv2.ExternalMetricSource{
 				Metric: autoscalingv2.MetricIdentifier{
 					Name:     MetricName(tr.Name),
-					Selector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelKind: k.name, LabelName: owner.GetName()}},
+					Selector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelKind: k.name, LabelName: NameLabel(owner.GetName())}},
 				},
 				Target: autoscalingv2.MetricTarget{
 					Type:         autoscalingv2.AverageValueMetricType,
@@ -153,4 +176,59 @@ func ownedBy(h *autoscalingv2.HorizontalPodAutoscaler, owner client.Object) bool
 	}
 	ref := metav1.GetControllerOf(h)
 	return ref != nil && ref.UID == owner.GetUID()
+}
+
+// writeHPA creates or updates the workload's HPA. An HPA that the API server refuses as
+// invalid (an hpa-behavior that parses but breaks the API's rules, say) is a configuration
+// error: it is told once with an InvalidScalingConfig Event naming the annotation and the
+// API server's reason, the HPA qscale already owns is left as it is, and the same spec is not
+// sent again until the annotations change. It is not retried as an error: only an edit can
+// fix it, and the rest of the workload's scaling (activation among it) goes on.
+func (r *Reconciler) writeHPA(ctx context.Context, t Target, owner client.Object, want *autoscalingv2.HorizontalPodAutoscaler) error {
+	hash := want.Annotations[annotationSpecHash]
+	if r.Store.RejectedHPA(t) == hash {
+		return nil
+	}
+	err := r.ensureHPA(ctx, owner, want)
+	switch {
+	case apierrors.IsInvalid(err):
+		msg := rejection(err)
+		if r.Store.RejectHPA(t, hash, msg) {
+			r.event(owner, Event{Warning: true, Reason: ReasonInvalidScalingConfig, Message: msg})
+		}
+		return nil
+	case err == nil && r.Store.AcceptHPA(t):
+		r.event(owner, Event{Reason: ReasonScalingConfigValid, Message: "the API server accepts the HPA again"})
+	}
+	return err
+}
+
+// rejection explains the API server's refusal of an HPA, naming the annotation each refused
+// field comes from.
+func rejection(err error) string {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Details == nil || len(status.Status().Details.Causes) == 0 {
+		return (&SpecError{Problems: []Problem{{Annotation: AnnotationTriggers, Message: "the API server refused the HPA: " + err.Error()}}}).Summary(noteLimit)
+	}
+	var problems []Problem
+	for _, c := range status.Status().Details.Causes {
+		problems = append(problems, Problem{Annotation: annotationOf(c.Field), Field: c.Field,
+			Message: "the API server refused the HPA: " + c.Message})
+	}
+	sortProblems(problems)
+	return (&SpecError{Problems: problems}).Summary(noteLimit)
+}
+
+// annotationOf returns the annotation that an HPA field comes from.
+func annotationOf(field string) string {
+	for _, f := range []struct{ prefix, annotation string }{
+		{"spec.behavior", AnnotationHPABehavior},
+		{"spec.minReplicas", AnnotationMinReplicas},
+		{"spec.maxReplicas", AnnotationMaxReplicas},
+	} {
+		if strings.HasPrefix(field, f.prefix) {
+			return f.annotation
+		}
+	}
+	return AnnotationTriggers
 }

@@ -13,6 +13,7 @@ type Metrics struct {
 	desiredReplicas *prometheus.GaugeVec
 	fallbackActive  *prometheus.GaugeVec
 	sourceErrors    *prometheus.CounterVec
+	sourcePanics    *prometheus.CounterVec
 	pollDuration    *prometheus.HistogramVec
 }
 
@@ -36,12 +37,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "qscale_source_errors_total", Help: "Failed polls of a trigger.",
 		}, triggerLabels),
+		sourcePanics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "qscale_source_panics_total", Help: "Polls whose source failed unexpectedly on a broker's answer; each became that poll's error.",
+		}, []string{"type"}),
 		pollDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "qscale_source_poll_duration_seconds", Help: "Time of one batched poll of a broker connection.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"type"}),
 	}
-	reg.MustRegister(m.triggerValue, m.triggerActive, m.desiredReplicas, m.fallbackActive, m.sourceErrors, m.pollDuration)
+	reg.MustRegister(m.triggerValue, m.triggerActive, m.desiredReplicas, m.fallbackActive, m.sourceErrors, m.sourcePanics, m.pollDuration)
 	return m
 }
 
@@ -79,6 +83,12 @@ func (m *Metrics) recordDecision(t Target, triggers []sources.Trigger, d Decisio
 			}
 			m.fallbackActive.With(labels(t, tr)).Set(v)
 		}
+	}
+}
+
+func (m *Metrics) sourcePanicked(typ string) {
+	if m != nil {
+		m.sourcePanics.WithLabelValues(typ).Inc()
 	}
 }
 

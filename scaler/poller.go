@@ -176,7 +176,7 @@ func (p *Poller) run(ctx context.Context, g *group) {
 		} else {
 			g.failed = 0
 		}
-		timer.Reset(backoff(interval, g.failed, rand.Float64()))
+		timer.Reset(backoff(interval, g.failed, rand.Float64())) //nolint:gosec // jitter spreads polls; it guards nothing
 	}
 }
 

@@ -35,6 +35,7 @@ type Reconciler struct {
 	Registry sources.Registry
 	Store    *Store
 	Poller   *Poller
+	Secrets  *Secrets
 	Recorder Recorder
 	// IsLeader reports whether this replica may write; nil means always.
 	IsLeader func() bool
@@ -113,7 +114,7 @@ func (r *Reconciler) reconfigure(ctx context.Context, t Target, obj client.Objec
 
 // fingerprint digests what a configuration is loaded from: the qscale.io annotations and the
 // resource versions of the Secrets the last load found named (unchanged annotations name the
-// same Secrets).
+// same Secrets), as Secrets last read them.
 func (r *Reconciler) fingerprint(ctx context.Context, t Target, obj client.Object) (string, error) {
 	h := sha256.New()
 	ann := obj.GetAnnotations()
@@ -128,16 +129,11 @@ func (r *Reconciler) fingerprint(ctx context.Context, t Target, obj client.Objec
 		fmt.Fprintf(h, "%s=%q\n", k, ann[k])
 	}
 	for _, name := range r.Store.secretNames(t) {
-		var s corev1.Secret
-		err := r.Client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: name}, &s)
-		switch {
-		case apierrors.IsNotFound(err):
-			fmt.Fprintf(h, "secret %s absent\n", name)
-		case err != nil:
+		_, version, err := r.Secrets.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: name})
+		if err != nil && !errors.Is(err, ErrSecretNotFound) {
 			return "", err
-		default:
-			fmt.Fprintf(h, "secret %s@%s\n", name, s.ResourceVersion)
 		}
+		fmt.Fprintf(h, "secret %s@%s\n", name, version)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -148,22 +144,8 @@ func (r *Reconciler) configure(ctx context.Context, t Target, obj client.Object)
 	defer func() { r.Store.SetSecrets(t, names) }()
 	return Load(obj.GetAnnotations(), r.Registry, func(name string) (map[string]string, error) {
 		names = append(names, name)
-		var s corev1.Secret
-		err := r.Client.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: name}, &s)
-		if apierrors.IsNotFound(err) {
-			return nil, ErrSecretNotFound
-		}
-		if err != nil {
-			return nil, err
-		}
-		data := make(map[string]string, len(s.Data)+len(s.StringData))
-		for k, v := range s.Data {
-			data[k] = string(v)
-		}
-		for k, v := range s.StringData {
-			data[k] = v
-		}
-		return data, nil
+		data, _, err := r.Secrets.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: name})
+		return data, err
 	})
 }
 
@@ -175,7 +157,7 @@ func (r *Reconciler) apply(ctx context.Context, k workloadKind, obj client.Objec
 	if d.Paused {
 		err = r.deleteHPA(ctx, obj)
 	} else {
-		err = r.ensureHPA(ctx, obj, desiredHPA(k, obj, spec, triggers))
+		err = r.writeHPA(ctx, t, obj, desiredHPA(k, obj, spec, triggers))
 	}
 	var conflict *errHPAConflict
 	switch {

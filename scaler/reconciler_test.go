@@ -3,6 +3,7 @@ package scaler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -14,10 +15,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/qscale/qscale/sources"
@@ -68,19 +73,27 @@ type harness struct {
 
 func newHarness(t *testing.T, kind string, objs ...client.Object) *harness {
 	t.Helper()
+	return newHarnessIntercepted(t, kind, interceptor.Funcs{}, objs...)
+}
+
+// newHarnessIntercepted is newHarness with a client whose calls funcs may answer, as the
+// API server would where the fake client cannot (its validation, say).
+func newHarnessIntercepted(t *testing.T, kind string, funcs interceptor.Funcs, objs ...client.Object) *harness {
+	t.Helper()
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, events: &eventLog{}, now: t0, leader: true}
 	h.client = fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
-		WithIndex(&autoscalingv2.HorizontalPodAutoscaler{}, IndexScaleTarget, IndexHPAByScaleTarget).Build()
+		WithIndex(&autoscalingv2.HorizontalPodAutoscaler{}, IndexScaleTarget, IndexHPAByScaleTarget).
+		WithInterceptorFuncs(funcs).Build()
 	h.store = NewStore(func() time.Time { return h.now }, nil)
 	reg := sources.Registry{"kafka": kafka.Kind}
 	pool := sources.NewPool(reg)
 	t.Cleanup(pool.Close)
 	h.r = &Reconciler{Client: h.client, Kind: kind, Registry: reg, Store: h.store,
-		Poller: NewPoller(pool, h.store, nil, nil), Recorder: h.events, IsLeader: func() bool { return h.leader }}
+		Poller: NewPoller(pool, h.store, nil, nil), Secrets: NewSecrets(h.client), Recorder: h.events, IsLeader: func() bool { return h.leader }}
 	return h
 }
 
@@ -105,6 +118,14 @@ func (h *harness) sample(s sources.Sample) {
 	_, triggers := h.store.current(t)
 	for _, tr := range triggers {
 		h.store.Record(t, tr, s, h.now)
+	}
+}
+
+// refreshSecrets reads the named Secrets again, as the refresher does every interval.
+func (h *harness) refreshSecrets() {
+	h.t.Helper()
+	if _, err := h.r.Secrets.Refresh(context.Background(), h.store.NamedSecrets()); err != nil {
+		h.t.Fatal(err)
 	}
 }
 
@@ -382,6 +403,11 @@ func TestReconcileReadsTheSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.reconcile("orders")
+	if _, ok := h.hpa("qscale-orders"); ok {
+		t.Fatal("the Secret was read again before a refresh: every reconcile would read the API server")
+	}
+	h.refreshSecrets()
+	h.reconcile("orders")
 	if _, ok := h.hpa("qscale-orders"); !ok {
 		t.Error("no HPA once the Secret exists")
 	}
@@ -470,6 +496,7 @@ func TestReconcileKeepsTheStateOfAnUnchangedTrigger(t *testing.T) {
 			if err := h.client.Update(context.Background(), secret); err != nil {
 				t.Fatal(err)
 			}
+			h.refreshSecrets()
 		}},
 	}
 	for _, e := range edits {
@@ -483,8 +510,120 @@ func TestReconcileKeepsTheStateOfAnUnchangedTrigger(t *testing.T) {
 	if err := h.client.Update(context.Background(), secret); err != nil {
 		t.Fatal(err)
 	}
+	h.refreshSecrets()
 	h.reconcile("orders")
 	if got := failures(); got != 0 {
 		t.Fatalf("a rotated password makes a new trigger; it kept %d failed polls", got)
 	}
+}
+
+// refuseBehavior answers the creation or update of an HPA with a scale-up policy of 0 s as
+// the API server's validation does: 422, with the field and the reason.
+func refuseBehavior(writes *int) interceptor.Funcs {
+	check := func(obj client.Object) error {
+		h, ok := obj.(*autoscalingv2.HorizontalPodAutoscaler)
+		if !ok {
+			return nil
+		}
+		*writes++
+		if b := h.Spec.Behavior; b != nil && b.ScaleUp != nil && len(b.ScaleUp.Policies) > 0 && b.ScaleUp.Policies[0].PeriodSeconds == 0 {
+			return apierrors.NewInvalid(schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}, h.Name, field.ErrorList{
+				field.Invalid(field.NewPath("spec", "behavior", "scaleUp", "policies").Index(0).Child("periodSeconds"), int32(0), "must be greater than zero"),
+			})
+		}
+		return nil
+	}
+	return interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if err := check(obj); err != nil {
+				return err
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			if err := check(obj); err != nil {
+				return err
+			}
+			return c.Update(ctx, obj, opts...)
+		},
+	}
+}
+
+// An HPA the API server refuses is a configuration error told once, naming the annotation
+// and the API server's reason; it is not retried until the annotations change, and
+// activation goes on without it.
+func TestReconcileTellsWhatTheAPIServerRefuses(t *testing.T) {
+	writes := 0
+	bad := "scaleUp: {policies: [{type: Pods, value: 4, periodSeconds: 0}]}"
+	h := newHarnessIntercepted(t, KindDeployment, refuseBehavior(&writes), deployment("orders", 0, map[string]string{
+		AnnotationTriggers: ordersTrigger, AnnotationMinReplicas: "0", AnnotationHPABehavior: bad,
+	}))
+	h.reconcile("orders")
+	h.sample(sources.Sample{Value: 30, Active: true})
+	h.reconcile("orders")
+	events := h.events.take()
+	wantEvents(t, events, ReasonInvalidScalingConfig, ReasonActivated)
+	for _, want := range []string{"qscale.io/hpa-behavior", "spec.behavior.scaleUp.policies[0].periodSeconds", "must be greater than zero"} {
+		if !strings.Contains(events[0].note, want) {
+			t.Errorf("the Event %q does not say %q", events[0].note, want)
+		}
+	}
+	if got := h.replicas(); got != 1 {
+		t.Errorf("replicas = %d: activation must not wait for the HPA", got)
+	}
+	before := writes
+	for range 3 {
+		h.sample(sources.Sample{Value: 30, Active: true})
+		h.reconcile("orders")
+	}
+	wantEvents(t, h.events.take())
+	if writes != before {
+		t.Errorf("the refused HPA was sent %d more times; it should wait for an edit", writes-before)
+	}
+	h.update("orders", func(d *appsv1.Deployment) {
+		d.Annotations[AnnotationHPABehavior] = "scaleUp: {policies: [{type: Pods, value: 4, periodSeconds: 15}]}"
+	})
+	h.reconcile("orders")
+	if _, ok := h.hpa("qscale-orders"); !ok {
+		t.Fatal("no HPA once the behavior is valid")
+	}
+	wantEvents(t, h.events.take(), ReasonScalingConfigValid)
+}
+
+// A workload whose name is longer than a label value may be still gets its HPA and metric.
+func TestReconcileLongNames(t *testing.T) {
+	for _, n := range []int{63, 64, 200, 253} {
+		name := strings.Repeat("w", n-1) + "1"
+		t.Run(fmt.Sprintf("%d characters", n), func(t *testing.T) {
+			d := deployment(name, 1, map[string]string{AnnotationTriggers: ordersTrigger})
+			h := newHarness(t, KindDeployment, d)
+			h.reconcile(name)
+			hpaName := HPAName(name)
+			hpa, ok := h.hpa(hpaName)
+			if !ok {
+				t.Fatalf("no HPA %s", hpaName)
+			}
+			if errs := validation.IsDNS1123Subdomain(hpaName); len(errs) > 0 {
+				t.Errorf("HPA name %q: %v", hpaName, errs)
+			}
+			label := hpa.Spec.Metrics[0].External.Metric.Selector.MatchLabels[LabelName]
+			if errs := validation.IsValidLabelValue(label); len(errs) > 0 {
+				t.Errorf("label value %q: %v", label, errs)
+			}
+			h.store.Decide(Target{"shop", KindDeployment, name}, 1, 1)
+			h.store.Record(Target{"shop", KindDeployment, name}, h.triggersOf(name)[0], sources.Sample{Value: 7}, h.now)
+			h.store.Decide(Target{"shop", KindDeployment, name}, 1, 1)
+			if _, _, err := h.store.Value(Target{"shop", KindDeployment, label}, "qscale-orders"); err != nil {
+				t.Errorf("the metric is not served by the label value %q: %v", label, err)
+			}
+		})
+	}
+	if NameLabel(strings.Repeat("a", 70)+"x") == NameLabel(strings.Repeat("a", 70)+"y") {
+		t.Error("two long names that differ at the end share a label value")
+	}
+}
+
+func (h *harness) triggersOf(name string) []sources.Trigger {
+	_, triggers := h.store.current(Target{Namespace: "shop", Kind: h.r.Kind, Name: name})
+	return triggers
 }

@@ -2,10 +2,10 @@ package scaler
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -21,14 +21,30 @@ import (
 	"github.com/qscale/qscale/sources"
 )
 
-// Setup adds to mgr a controller per workload kind and the Poller, and returns the Store
-// that the metrics API reads. Controllers and Poller run on every replica (each serves fresh
-// metrics); only the elected leader writes to the cluster.
-func Setup(mgr manager.Manager, reg sources.Registry, metrics *Metrics, recorder Recorder) (*Store, error) {
+// Options are what Setup wires in. Zero values take the defaults stated.
+type Options struct {
+	Registry sources.Registry
+	Metrics  *Metrics // nil records nothing
+	Recorder Recorder
+	// IsLeader reports whether this replica may write to the cluster; nil means always.
+	IsLeader func() bool
+	// SecretRefresh is how often the Secrets that triggers name are read again; default
+	// DefaultSecretRefresh.
+	SecretRefresh time.Duration
+}
+
+// Setup adds to mgr a controller per workload kind, the Poller and the Secret refresher, and
+// returns the Store that the metrics API reads. Everything runs on every replica (each
+// serves fresh metrics); only the replica that o.IsLeader names writes to the cluster.
+// Secrets are read by name through the API reader, never cached by an informer.
+func Setup(mgr manager.Manager, o Options) (*Store, error) {
+	if o.SecretRefresh == 0 {
+		o.SecretRefresh = DefaultSecretRefresh
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &autoscalingv2.HorizontalPodAutoscaler{}, IndexScaleTarget, IndexHPAByScaleTarget); err != nil {
 		return nil, err
 	}
-	store := NewStore(time.Now, metrics)
+	store := NewStore(time.Now, o.Metrics)
 	wake := map[string]chan event.GenericEvent{}
 	for kind := range workloadKinds {
 		wake[kind] = make(chan event.GenericEvent, 1024)
@@ -42,25 +58,26 @@ func Setup(mgr manager.Manager, reg sources.Registry, metrics *Metrics, recorder
 		default: // the queue is full of wake-ups already; the next poll sends another
 		}
 	}
-	poller := NewPoller(sources.NewPool(reg), store, notify, metrics)
+	logger := mgr.GetLogger().WithName("poller")
+	pool := sources.NewPool(o.Registry, sources.OnPanic(func(typ string, recovered any, stack []byte) {
+		o.Metrics.sourcePanicked(typ)
+		logger.Error(fmt.Errorf("%v", recovered), "a source failed unexpectedly; the poll failed and the source will be opened again", "type", typ, "stack", string(stack))
+	}))
+	poller := NewPoller(pool, store, notify, o.Metrics)
+	secrets := NewSecrets(mgr.GetAPIReader())
 	if err := mgr.Add(allReplicas{poller}); err != nil {
 		return nil, err
 	}
-	leader := func() bool {
-		select {
-		case <-mgr.Elected():
-			return true
-		default:
-			return false
-		}
+	if err := mgr.Add(allReplicas{secretRefresher{secrets: secrets, store: store, notify: notify, interval: o.SecretRefresh}}); err != nil {
+		return nil, err
 	}
 	for kind, k := range workloadKinds {
-		r := &Reconciler{Client: mgr.GetClient(), Kind: kind, Registry: reg, Store: store, Poller: poller, Recorder: recorder, IsLeader: leader}
+		r := &Reconciler{Client: mgr.GetClient(), Kind: kind, Registry: o.Registry, Store: store, Poller: poller,
+			Secrets: secrets, Recorder: o.Recorder, IsLeader: o.IsLeader}
 		err := ctrl.NewControllerManagedBy(mgr).
 			Named("qscale-"+kind).
 			For(k.newObject(), builderPredicate()).
 			Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestsFromMapFunc(hpaTargets(k.apiKind))).
-			Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(secretUsers(store, kind))).
 			WatchesRawSource(source.Channel(wake[kind], &handler.EnqueueRequestForObject{})).
 			WithOptions(controller.Options{NeedLeaderElection: ptr(false), MaxConcurrentReconciles: 4}).
 			Complete(r)
@@ -93,20 +110,6 @@ func hpaTargets(apiKind string) handler.MapFunc {
 			return nil
 		}
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: h.Namespace, Name: h.Spec.ScaleTargetRef.Name}}}
-	}
-}
-
-// secretUsers maps a Secret to the workloads of one kind whose triggers name it, so a
-// rotated password takes effect without a restart.
-func secretUsers(store *Store, kind string) handler.MapFunc {
-	return func(_ context.Context, o client.Object) []reconcile.Request {
-		var out []reconcile.Request
-		for _, t := range store.UsingSecret(o.GetNamespace(), o.GetName()) {
-			if t.Kind == kind {
-				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: t.Namespace, Name: t.Name}})
-			}
-		}
-		return out
 	}
 }
 

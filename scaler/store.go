@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/qscale/qscale/sources"
 )
 
@@ -73,6 +75,9 @@ type Store struct {
 
 	mu      sync.RWMutex
 	targets map[Target]*entry
+	// byLabel finds the workloads whose name is longer than a label value, by the
+	// NameLabel that their metrics' selectors carry.
+	byLabel map[Target]Target
 }
 
 type entry struct {
@@ -87,6 +92,8 @@ type entry struct {
 	problem     string   // the current configuration error, "" when valid
 	fingerprint string   // of what the configuration was last loaded from
 	conflict    string   // why qscale cannot own the workload's HPA, "" when it can
+	rejected    string   // the spec hash of an HPA the API server refused, "" when none
+	rejection   string   // why it refused it
 	everValid   bool
 }
 
@@ -98,7 +105,7 @@ type triggerRecord struct {
 
 // NewStore returns an empty Store. now is the clock; metrics may be nil.
 func NewStore(now func() time.Time, metrics *Metrics) *Store {
-	return &Store{now: now, metrics: metrics, targets: map[Target]*entry{}}
+	return &Store{now: now, metrics: metrics, targets: map[Target]*entry{}, byLabel: map[Target]Target{}}
 }
 
 func (s *Store) get(t Target) *entry {
@@ -106,8 +113,28 @@ func (s *Store) get(t Target) *entry {
 	if !ok {
 		e = &entry{lastActive: s.now()}
 		s.targets[t] = e
+		if l := labelled(t); l != t {
+			s.byLabel[l] = t
+		}
 	}
 	return e
+}
+
+// labelled is t as its metrics' label selector names it.
+func labelled(t Target) Target {
+	return Target{Namespace: t.Namespace, Kind: t.Kind, Name: NameLabel(t.Name)}
+}
+
+// lookup returns the entry of t, given by name or by the label value of a long name.
+func (s *Store) lookup(t Target) (*entry, bool) {
+	if e, ok := s.targets[t]; ok {
+		return e, true
+	}
+	if named, ok := s.byLabel[t]; ok {
+		e, ok := s.targets[named]
+		return e, ok
+	}
+	return nil, false
 }
 
 // Configure records a workload's valid spec and compiled triggers. Samples of triggers whose
@@ -175,6 +202,41 @@ func (s *Store) Conflict(t Target, msg string) bool {
 	return msg != ""
 }
 
+// RejectedHPA returns the spec hash of the HPA that the API server last refused for the
+// workload, "" when it refused none.
+func (s *Store) RejectedHPA(t Target) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if e, ok := s.targets[t]; ok {
+		return e.rejected
+	}
+	return ""
+}
+
+// RejectHPA records that the API server refused the HPA of spec hash with msg, and reports
+// whether that is news, so that an Event is recorded once per distinct refusal.
+func (s *Store) RejectHPA(t Target, hash, msg string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.get(t)
+	news := e.rejection != msg
+	e.rejected, e.rejection = hash, msg
+	return news
+}
+
+// AcceptHPA records that the API server took the workload's HPA, and reports whether it had
+// refused one before.
+func (s *Store) AcceptHPA(t Target) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.targets[t]
+	if !ok || e.rejection == "" {
+		return false
+	}
+	e.rejected, e.rejection = "", ""
+	return true
+}
+
 // current returns the workload's spec and triggers.
 func (s *Store) current(t Target) (*Spec, []sources.Trigger) {
 	s.mu.RLock()
@@ -227,6 +289,24 @@ func (s *Store) SetFingerprint(t Target, fp string) {
 	s.get(t).fingerprint = fp
 }
 
+// NamedSecrets returns every Secret that some workload's annotations name, once each.
+func (s *Store) NamedSecrets() []types.NamespacedName {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	seen := map[types.NamespacedName]bool{}
+	var out []types.NamespacedName
+	for t, e := range s.targets {
+		for _, name := range e.secrets {
+			k := types.NamespacedName{Namespace: t.Namespace, Name: name}
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
 // UsingSecret returns the workloads in namespace whose annotations name the Secret.
 func (s *Store) UsingSecret(namespace, name string) []Target {
 	s.mu.RLock()
@@ -256,6 +336,7 @@ func (s *Store) Remove(t Target) {
 	if e, ok := s.targets[t]; ok {
 		s.metrics.forgetTarget(t, e.triggers)
 		delete(s.targets, t)
+		delete(s.byLabel, labelled(t))
 	}
 }
 
@@ -347,12 +428,13 @@ func (s *Store) Events(t Target) []Event {
 	return out
 }
 
-// Value returns the value served for a trigger of a workload, in thousandths, with the time
-// of the poll it comes from. It fails with ErrUnknownMetric or ErrNoValue.
+// Value returns the value served for a trigger of a workload (named by its name, or by the
+// NameLabel of a long one), in thousandths, with the time of the poll it comes from. It
+// fails with ErrUnknownMetric or ErrNoValue.
 func (s *Store) Value(t Target, metric string) (int64, time.Time, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	e, ok := s.targets[t]
+	e, ok := s.lookup(t)
 	if !ok {
 		return 0, time.Time{}, ErrUnknownMetric
 	}

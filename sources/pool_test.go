@@ -3,6 +3,7 @@ package sources_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -215,8 +216,7 @@ type panickySource struct {
 
 func (s *panickySource) Poll(ctx context.Context, cfgs []sources.Config) []sources.Sample {
 	if s.k.inPoll {
-		var offsets []int64
-		_ = offsets[-len(cfgs)+len(cfgs)-1] // an index a hostile answer supplied
+		panic(fmt.Sprintf("index %d out of range", -len(cfgs))) // as an index a hostile answer supplied would
 	}
 	return s.fakeSource.Poll(ctx, cfgs)
 }

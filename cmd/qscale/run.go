@@ -6,20 +6,29 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	basecmd "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd"
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/cmd/options"
 
+	"github.com/qscale/qscale/internal/leader"
 	"github.com/qscale/qscale/metricsapi"
 	"github.com/qscale/qscale/scaler"
 )
@@ -28,6 +37,8 @@ type runOptions struct {
 	kubeconfig, namespace   string
 	leaderElect             bool
 	leaderElectionNamespace string
+	lease                   leader.Config
+	secretRefresh           time.Duration
 	metricsAddr, probeAddr  string
 	qps                     float32
 	burst                   int
@@ -45,6 +56,10 @@ func newRunFlags(stderr io.Writer) (*pflag.FlagSet, *runOptions) {
 	fs.StringVar(&o.namespace, "namespace", "", "watch only the workloads of this namespace (default: all namespaces)")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas; only the leader writes to the cluster")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: qscale's own namespace in-cluster)")
+	fs.DurationVar(&o.lease.LeaseDuration, "leader-elect-lease-duration", leader.DefaultLeaseDuration, "how long the other replicas wait after the leader's last renewal before one takes over")
+	fs.DurationVar(&o.lease.RenewDeadline, "leader-elect-renew-deadline", leader.DefaultRenewDeadline, "how long the leader tries to renew its Lease before it stops writing (less than the lease duration)")
+	fs.DurationVar(&o.lease.RetryPeriod, "leader-elect-retry-period", leader.DefaultRetryPeriod, "pause between attempts to take or renew the Lease")
+	fs.DurationVar(&o.secretRefresh, "secret-refresh-interval", scaler.DefaultSecretRefresh, "how often the Secrets that triggers name are read again (qscale reads them by name and never watches Secrets)")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (0 disables it)")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
 	fs.Float32Var(&o.qps, "kube-api-qps", 50, "requests per second to the Kubernetes API (HPAs, scale, Events)")
@@ -82,12 +97,15 @@ func (o *runOptions) run(ctx context.Context) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = o.qps, o.burst
+	if err := waitForAPIServer(ctx, cfg); err != nil {
+		return err
+	}
 	mgrOpts := ctrl.Options{
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:  o.probeAddr,
-		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        "qscale.io",
-		LeaderElectionNamespace: o.leaderElectionNamespace,
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		// Secrets are read by name, never through an informer: qscale holds only those that
+		// triggers name, and needs no right to list or watch Secrets.
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 	}
 	if o.namespace != "" {
 		mgrOpts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.namespace: {}}}
@@ -96,7 +114,14 @@ func (o *runOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	store, err := scaler.Setup(mgr, registry, scaler.NewMetrics(ctrlmetrics.Registry), mgr.GetEventRecorder("qscale"))
+	isLeader, err := o.elect(mgr, cfg)
+	if err != nil {
+		return err
+	}
+	store, err := scaler.Setup(mgr, scaler.Options{
+		Registry: registry, Metrics: scaler.NewMetrics(ctrlmetrics.Registry), Recorder: mgr.GetEventRecorder("qscale"),
+		IsLeader: isLeader, SecretRefresh: o.secretRefresh,
+	})
 	if err != nil {
 		return err
 	}
@@ -129,6 +154,71 @@ func (o *runOptions) run(ctx context.Context) error {
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+// elect adds the leader election to mgr when --leader-elect is set, and returns whether this
+// replica may write; nil means it always may.
+func (o *runOptions) elect(mgr manager.Manager, cfg *rest.Config) (func() bool, error) {
+	if !o.leaderElect {
+		return nil, nil
+	}
+	ns := o.leaderElectionNamespace
+	if ns == "" {
+		b, err := os.ReadFile(inClusterNamespaceFile)
+		if err != nil {
+			return nil, errors.New("--leader-elect needs --leader-election-namespace outside a cluster")
+		}
+		ns = strings.TrimSpace(string(b))
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	lc := o.lease
+	lc.Client, lc.Namespace, lc.Name = kube, ns, leaseName
+	lc.Identity = host + "_" + string(uuid.NewUUID())
+	lc.Log = mgr.GetLogger().WithName("leader")
+	e, err := leader.New(lc)
+	if err != nil {
+		return nil, err
+	}
+	return e.IsLeader, mgr.Add(e)
+}
+
+// leaseName is the leader election Lease, in the leader election namespace.
+const leaseName = "qscale.io"
+
+const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// waitForAPIServer waits until the API server answers, so that a qscale started while it is
+// away waits for it rather than failing and being restarted in a loop. It gives up only when
+// ctx ends.
+func waitForAPIServer(ctx context.Context, cfg *rest.Config) error {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	logger := ctrl.Log.WithName("startup")
+	delay := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		_, err := dc.ServerVersion()
+		if err == nil {
+			return nil
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			logger.Info("waiting for the API server", "host", cfg.Host, "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the API server at %s did not answer: %w", cfg.Host, err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
 }
 
 func (o *runOptions) restConfig() (*rest.Config, error) {

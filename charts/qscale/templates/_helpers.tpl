@@ -94,8 +94,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
-# Trigger credentials (authenticationRef).
+# Trigger credentials (authenticationRef): read by name only. qscale never lists or
+# watches Secrets; it holds those that triggers name and reads them again every
+# secretRefreshInterval, so a rotated Secret takes effect without a restart.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get"]
 {{- end }}
