@@ -83,6 +83,7 @@ check "default: --kube-api-qps=50" has "$d" Deployment qscale '--kube-api-qps=50
 check "default: --kube-api-burst=100" has "$d" Deployment qscale '--kube-api-burst=100'
 check "default: --tls-cert-file" has "$d" Deployment qscale '--tls-cert-file=/var/run/qscale/serving-cert/tls.crt'
 check "default: --tls-private-key-file" has "$d" Deployment qscale '--tls-private-key-file=/var/run/qscale/serving-cert/tls.key'
+check "default: --secret-refresh-interval" has "$d" Deployment qscale '--secret-refresh-interval=1m'
 check "default: liveness on /healthz" has "$d" Deployment qscale 'path: /healthz'
 check "default: readiness on /readyz" has "$d" Deployment qscale 'path: /readyz'
 for want in 'runAsNonRoot: true' 'readOnlyRootFilesystem: true' 'allowPrivilegeEscalation: false' \

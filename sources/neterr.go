@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 )
 
@@ -26,4 +27,28 @@ func ExplainDial(err error, where, product string) error {
 		return fmt.Errorf("cannot connect to %s: is %s running and the port right? %w", where, product, err)
 	}
 	return fmt.Errorf("%s: %w", where, err)
+}
+
+// Withheld stands for an error whose text may quote what a server sent: it prints a fixed
+// text of ours, and keeps the error for errors.Is and errors.As.
+type Withheld struct {
+	Text string
+	Err  error
+}
+
+func (w *Withheld) Error() string { return w.Text }
+func (w *Withheld) Unwrap() error { return w.Err }
+
+// OwnWords returns err when its text is known to be ours or the system's: timeouts and
+// cancellations, network errors (net.Error: connection refused, DNS, a TLS alert) and an
+// answer cut short. Any other error is withheld behind text: a client library may quote
+// what the server sent (net/http quotes the first line of an answer that is not HTTP), and
+// the server is whatever answers at the address a tenant named.
+func OwnWords(err error, text string) error {
+	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr) {
+		return err
+	}
+	return &Withheld{Text: text, Err: err}
 }

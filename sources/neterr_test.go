@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"syscall"
@@ -38,3 +39,32 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+func TestOwnWords(t *testing.T) {
+	const marker = "SECRET-7f3a"
+	quoting := fmt.Errorf("malformed HTTP response %q", marker) // as net/http quotes a server's first line
+	tests := []struct {
+		name     string
+		err      error
+		withheld bool
+	}{
+		{name: "a deadline is the system's", err: fmt.Errorf("reading: %w", context.DeadlineExceeded)},
+		{name: "a cut answer is the system's", err: io.ErrUnexpectedEOF},
+		{name: "a refused connection is the system's", err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}},
+		{name: "text a library built from the answer is withheld", err: quoting, withheld: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := OwnWords(tt.err, "our words")
+			if tt.withheld != (got.Error() == "our words") {
+				t.Errorf("OwnWords(%v) = %q", tt.err, got)
+			}
+			if !errors.Is(got, tt.err) {
+				t.Errorf("the error is not kept for errors.Is: %v", got)
+			}
+			if tt.withheld && strings.Contains(got.Error(), marker) {
+				t.Errorf("the server's words came through: %q", got)
+			}
+		})
+	}
+}

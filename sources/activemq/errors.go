@@ -1,12 +1,9 @@
 package activemq
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 
 	"github.com/qscale/qscale/sources"
 )
@@ -46,24 +43,8 @@ func explainDial(err error, where string) error {
 	return sources.ExplainDial(ownWords(err), where, "ActiveMQ")
 }
 
-// ownWords returns err when its text is known to be ours or the system's: timeouts, network
-// errors (net.Error: connection refused, DNS, a TLS alert) and an answer cut short. Any
-// other error is replaced by one that prints a fixed text and unwraps to err: net/http, for
-// one, quotes the first line of an answer that is not HTTP, and go-stomp the words of the
-// broker's ERROR frames.
+// ownWords returns err when its text is the system's, else our fixed text: see
+// sources.OwnWords.
 func ownWords(err error) error {
-	var netErr net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr) {
-		return err
-	}
-	return notOurWords{err}
+	return sources.OwnWords(err, "the answer does not follow the protocol (is this the right port?)")
 }
-
-// notOurWords stands for an error whose text may quote what a server sent.
-type notOurWords struct{ err error }
-
-func (notOurWords) Error() string {
-	return "the answer does not follow the protocol (is this the right port?)"
-}
-func (w notOurWords) Unwrap() error { return w.err }

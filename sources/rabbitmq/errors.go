@@ -1,13 +1,10 @@
 package rabbitmq
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -45,16 +42,6 @@ func explainDial(err error, where string) error {
 	return sources.ExplainDial(withhold(err), where, "RabbitMQ")
 }
 
-// withheld stands for an error whose text may quote what a server sent: it prints a fixed
-// text of ours, and keeps the error for errors.Is and errors.As.
-type withheld struct {
-	text string
-	err  error
-}
-
-func (w *withheld) Error() string { return w.text }
-func (w *withheld) Unwrap() error { return w.err }
-
 // withhold returns err when its text is known to be ours or the system's: timeouts and
 // network errors (net.Error: connection refused, a TLS alert, DNS), an answer cut short, and
 // TLS's and amqp091's own failures. Any other error is withheld: net/http, for one, quotes
@@ -62,21 +49,18 @@ func (w *withheld) Unwrap() error { return w.err }
 // answers at the URL the tenant named.
 func withhold(err error) error {
 	var (
-		netErr    net.Error
 		recordErr tls.RecordHeaderError
 		ae        *amqp.Error
 	)
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.As(err, &netErr), errors.As(err, &recordErr):
+	case errors.As(err, &recordErr):
 		return err
 	case errors.As(err, &ae):
 		return amqpReply{ae}
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return err
 	}
-	return &withheld{text: "the answer does not follow the protocol (is this the broker's port?)", err: err}
+	return sources.OwnWords(err, "the answer does not follow the protocol (is this the broker's port?)")
 }
 
 // untrusted says why a certificate was not trusted, without the names in it: they are the
@@ -96,7 +80,7 @@ func untrusted(err error) error {
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
 		text = "x509: the certificate has expired or is not yet valid"
 	}
-	return &withheld{text: text, err: err}
+	return &sources.Withheld{Text: text, Err: err}
 }
 
 // explainAMQP says what an AMQP failure means, in words of ours and the reply code: the
