@@ -41,9 +41,9 @@ func main() {
 }
 
 type options struct {
-	source, version, platforms, ca string
-	tar, tag, push, sourceURL      string
-	created                        time.Time
+	source, main, version, platforms, ca string
+	tar, tag, push, sourceURL            string
+	created                              time.Time
 }
 
 func parseFlags(args []string) (options, error) {
@@ -51,6 +51,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("image", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.source, "source", ".", "the qscale repository to build from")
+	fs.StringVar(&o.main, "main", "./cmd/qscale", "the main package in -source to build as /usr/local/bin/qscale")
 	fs.StringVar(&o.version, "version", "", "the version qscale reports and the image is labelled with (required)")
 	fs.StringVar(&o.platforms, "platforms", "linux/"+runtime.GOARCH, "comma-separated os/arch list")
 	fs.StringVar(&o.ca, "ca", "/etc/ssl/certs/ca-certificates.crt", "the CA bundle to put in the image")
@@ -107,7 +108,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	images := map[Platform]v1.Image{}
 	for _, p := range platforms {
-		bin, err := buildBinary(ctx, o.source, o.version, p, dir)
+		bin, err := buildBinary(ctx, o.source, o.main, o.version, p, dir)
 		if err != nil {
 			return err
 		}
@@ -123,12 +124,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return push(ctx, o.push, images, platforms, out)
 }
 
-// buildBinary compiles qscale for p without cgo and checks that the result needs no dynamic
-// loader: the image has none.
-func buildBinary(ctx context.Context, source, version string, p Platform, dir string) ([]byte, error) {
+// buildBinary compiles the main package (qscale's, unless a test says otherwise) for p without
+// cgo and checks that the result needs no dynamic loader: the image has none.
+func buildBinary(ctx context.Context, source, main, version string, p Platform, dir string) ([]byte, error) {
 	bin := filepath.Join(dir, "qscale-"+p.OS+"-"+p.Arch)
 	//nolint:gosec // the go tool with flags this program sets; version is the caller's own
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+version, "-o", bin, "./cmd/qscale")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+version, "-o", bin, main)
 	cmd.Dir = source
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch)
 	if msg, err := cmd.CombinedOutput(); err != nil {
