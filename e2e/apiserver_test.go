@@ -47,11 +47,11 @@ func apiServerOutage(t *testing.T, args []string) {
 	ns := c.namespace("outage")
 	topic := "outage-" + fmt.Sprint(time.Now().UnixNano())
 	kafkaTopic(t, topic, 8)
-	commitAt(t, topic, topic, partitionsAt(8, 0))
+	commitAt(t, topic, topic, atStart(8))
 	produce(t, topic, map[int32]int{0: 20, 1: 15})
 	// A polling interval of 15s keeps a value fresh for 45s: a qscale that lost its values
 	// would have none to serve right after the outage, before its next poll.
-	c.deployment(ns, "w", 1, map[string]string{
+	c.deployment(ns, "w", map[string]string{
 		"qscale.io/triggers":         kafkaTrigger("lag", topic, topic),
 		"qscale.io/polling-interval": "15s",
 		"qscale.io/hpa-behavior":     fastHPA,
@@ -107,9 +107,9 @@ func TestQscaleWaitsForTheAPIServer(t *testing.T) {
 	ns := c.namespace("late")
 	topic := "late-" + fmt.Sprint(time.Now().UnixNano())
 	kafkaTopic(t, topic, 8)
-	commitAt(t, topic, topic, partitionsAt(8, 0))
+	commitAt(t, topic, topic, atStart(8))
 	produce(t, topic, map[int32]int{0: 20, 1: 15})
-	c.deployment(ns, "w", 1, map[string]string{
+	c.deployment(ns, "w", map[string]string{
 		"qscale.io/triggers":         kafkaTrigger("lag", topic, topic),
 		"qscale.io/polling-interval": "1s",
 		"qscale.io/hpa-behavior":     fastHPA,

@@ -84,9 +84,10 @@ func (c *cluster) namespace(name string) string {
 	return namespaceIn(c.t, c.kube, name)
 }
 
-func (c *cluster) deployment(ns, name string, replicas int32, annotations map[string]string) {
+// deployment creates a Deployment of one replica.
+func (c *cluster) deployment(ns, name string, annotations map[string]string) {
 	c.t.Helper()
-	createDeployment(c.t, c.kube, controlplane.Deployment(ns, name, replicas, annotations))
+	createDeployment(c.t, c.kube, controlplane.Deployment(ns, name, 1, annotations))
 }
 
 // waitReplicas waits until the Deployment's spec.replicas is want, and fails at once if q

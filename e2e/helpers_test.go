@@ -364,11 +364,12 @@ func deploymentScale(t testing.TB, ns, name string, replicas int32) {
 	}
 }
 
-// partitionsAt maps partitions 0 to n-1 to offset, for commitAt.
-func partitionsAt(n int32, offset int64) map[int32]int64 {
+// atStart maps partitions 0 to n-1 to offset 0, for commitAt: a group that has consumed
+// nothing yet, which qscale gives no NoCommittedOffsets Warning.
+func atStart(n int32) map[int32]int64 {
 	m := make(map[int32]int64, n)
 	for p := range n {
-		m[p] = offset
+		m[p] = 0
 	}
 	return m
 }

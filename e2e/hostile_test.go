@@ -70,7 +70,7 @@ func TestHostileKafkaAnswers(t *testing.T) {
 	names := make([]string, 0, len(hostileCases))
 	for _, hc := range hostileCases {
 		brokers[hc.name] = hostileCluster(t, hc, &turned)
-		c.deployment(ns, hc.name, 1, map[string]string{
+		c.deployment(ns, hc.name, map[string]string{
 			"qscale.io/triggers":         fmt.Sprintf("- type: kafka\n  name: lag\n  metadata: {bootstrapServers: %q, consumerGroup: g, topic: jobs, lagThreshold: '10'}\n", brokers[hc.name]),
 			"qscale.io/polling-interval": "1s",
 			"qscale.io/hpa-behavior":     fastHPA,
@@ -79,8 +79,8 @@ func TestHostileKafkaAnswers(t *testing.T) {
 	}
 	good := "hostile-good-" + fmt.Sprint(time.Now().UnixNano())
 	kafkaTopic(t, good, 8)
-	commitAt(t, good, good, partitionsAt(8, 0))
-	c.deployment(ns, "good", 1, map[string]string{
+	commitAt(t, good, good, atStart(8))
+	c.deployment(ns, "good", map[string]string{
 		"qscale.io/triggers": kafkaTrigger("lag", good, good), "qscale.io/polling-interval": "1s", "qscale.io/hpa-behavior": fastHPA,
 	})
 	for _, name := range names {
@@ -143,7 +143,7 @@ func hostileCluster(t *testing.T, hc hostileCase, turned *atomic.Bool) string {
 	t.Cleanup(k.Close)
 	seeds := k.ListenAddrs()
 	a := adminOf(t, seeds)
-	commitOn(t, a, "g", "jobs", partitionsAt(4, 0))
+	commitOn(t, a, "g", "jobs", atStart(4))
 	produceTo(t, seeds, "jobs", map[int32]int{0: 9, 1: 9, 2: 9, 3: 8})
 	topics, err := a.ListTopics(ctxFor(t, 10*time.Second), "jobs")
 	if err != nil {

@@ -108,8 +108,8 @@ func startHandover(t testing.TB) *handover {
 	h.holders[0] = holder
 	h.startReplica(t, "qscale-b", true) // the metrics API is served by the replica that stays
 
-	commitOn(t, adminOf(t, h.kafka.ListenAddrs()), "workers", "jobs", partitionsAt(8, 0))
-	h.c.deployment(h.ns, "workers", 1, map[string]string{
+	commitOn(t, adminOf(t, h.kafka.ListenAddrs()), "workers", "jobs", atStart(8))
+	h.c.deployment(h.ns, "workers", map[string]string{
 		"qscale.io/triggers": fmt.Sprintf("- type: kafka\n  name: jobs\n  metadata: {bootstrapServers: %q, consumerGroup: workers, topic: jobs, lagThreshold: '10'}\n",
 			strings.Join(h.kafka.ListenAddrs(), ",")),
 		"qscale.io/min-replicas":     "0",

@@ -46,28 +46,32 @@ func checkInvalidEvents(t *testing.T, c *cluster) {
 	}
 	hpaOf := hpaTargets(t, c)
 	for _, k := range invalidKinds {
-		t.Run(k.name, func(t *testing.T) {
-			for i := range mixPerKind {
-				name := k.workload(i)
-				if hpaOf[name] {
-					t.Errorf("%s: qscale created an HPA for a workload that was never valid", name)
-				}
-				got := notes[name]
-				if len(got) != 1 {
-					t.Errorf("%s: %d Warning InvalidScalingConfig Events, want 1: %q", name, len(got), got)
-					continue
-				}
-				for _, s := range k.says {
-					if !strings.Contains(got[0], s) {
-						t.Errorf("%s: the Event does not say %q: %q", name, s, got[0])
-					}
-				}
-			}
-		})
+		t.Run(k.name, func(t *testing.T) { checkInvalidKind(t, k, notes, hpaOf) })
 	}
 	for name, got := range notes {
 		if !invalid[name] {
 			t.Errorf("the valid workload %s got InvalidScalingConfig: %q", name, got)
+		}
+	}
+}
+
+// checkInvalidKind checks that the workloads of kind k have no HPA and one Event each, which
+// says what k says.
+func checkInvalidKind(t *testing.T, k invalidKind, notes map[string][]string, hpaOf map[string]bool) {
+	for i := range mixPerKind {
+		name := k.workload(i)
+		if hpaOf[name] {
+			t.Errorf("%s: qscale created an HPA for a workload that was never valid", name)
+		}
+		got := notes[name]
+		if len(got) != 1 {
+			t.Errorf("%s: %d Warning InvalidScalingConfig Events, want 1: %q", name, len(got), got)
+			continue
+		}
+		for _, s := range k.says {
+			if !strings.Contains(got[0], s) {
+				t.Errorf("%s: the Event does not say %q: %q", name, s, got[0])
+			}
 		}
 	}
 }

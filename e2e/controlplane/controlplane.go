@@ -220,7 +220,7 @@ func (cp *ControlPlane) run(path, name string, args, env []string) error {
 // start starts a binary as a child process, its output appended to <name>.log (a restarted
 // component keeps its earlier output).
 func (cp *ControlPlane) start(path, name string, args, env []string) (*exec.Cmd, error) {
-	logFile, err := os.OpenFile(cp.log(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // a log in the control plane's own folder
+	logFile, err := os.OpenFile(cp.log(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
