@@ -141,9 +141,8 @@ func (h *handover) startReplica(t testing.TB, user string, serve bool) {
 	if err := h.c.cp.PointExternalMetrics(ctxFor(t, time.Minute), "qscale", q.SecurePort); err != nil {
 		t.Fatal(err)
 	}
-	// The APIService may still say Available from the replica it named before: a metric read
-	// through it proves the aggregator reaches this one (the others still run too, but the
-	// one about to be ended never serves again).
+	// When it moves, the APIService may still say Available from the replica it named before;
+	// the aggregator follows the change within moments, and the HPA retries meanwhile.
 	if err := h.c.cp.WaitAPIServiceAvailable(ctxFor(t, time.Minute), "v1beta1.external.metrics.k8s.io", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}

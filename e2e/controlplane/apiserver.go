@@ -111,9 +111,8 @@ func (cp *ControlPlane) ReadAudit() ([]auditv1.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	complete, _ := bytesCutLast(b)
 	var events []auditv1.Event
-	s := bufio.NewScanner(bytes.NewReader(complete))
+	s := bufio.NewScanner(bytes.NewReader(b[:bytes.LastIndexByte(b, '\n')+1]))
 	s.Buffer(make([]byte, 0, 64<<10), 4<<20)
 	for s.Scan() {
 		var e auditv1.Event
@@ -123,10 +122,4 @@ func (cp *ControlPlane) ReadAudit() ([]auditv1.Event, error) {
 		events = append(events, e)
 	}
 	return events, s.Err()
-}
-
-// bytesCutLast splits b after its last newline: the complete lines, and what follows.
-func bytesCutLast(b []byte) (lines, rest []byte) {
-	i := bytes.LastIndexByte(b, '\n')
-	return b[:i+1], b[i+1:]
 }
