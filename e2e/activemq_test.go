@@ -18,6 +18,7 @@ import (
 // the queue through Jolokia (KEDA's way), the other through the statistics plugin over STOMP;
 // both take their credentials from a Secret.
 func TestActiveMQQueueSizeScalesOutAndIn(t *testing.T) {
+	t.Parallel()
 	broker := activemqtest.New(t)
 	ns := namespace(t, "activemq-scale")
 	secret := &corev1.Secret{

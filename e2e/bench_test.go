@@ -83,7 +83,7 @@ func BenchmarkThousandWorkloads(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-func rssKiB(b *testing.B, pid int) int64 {
+func rssKiB(b testing.TB, pid int) int64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)

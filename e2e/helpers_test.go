@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,8 +34,14 @@ func ctxFor(t testing.TB, d time.Duration) context.Context {
 // namespace creates a namespace for one scenario.
 func namespace(t testing.TB, name string) string {
 	t.Helper()
+	return namespaceIn(t, env.kube, name)
+}
+
+// namespaceIn creates a namespace in the cluster kube.
+func namespaceIn(t testing.TB, kube kubernetes.Interface, name string) string {
+	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if _, err := env.kube.CoreV1().Namespaces().Create(ctxFor(t, 10*time.Second), ns, metav1.CreateOptions{}); err != nil {
+	if _, err := kube.CoreV1().Namespaces().Create(ctxFor(t, 10*time.Second), ns, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return name
@@ -44,14 +51,25 @@ func namespace(t testing.TB, name string) string {
 // run (there is no kubelet); the HPA needs only the Deployment.
 func deployment(t testing.TB, ns, name string, replicas int32, annotations map[string]string) {
 	t.Helper()
-	d := controlplane.Deployment(ns, name, replicas, annotations)
-	if _, err := env.kube.AppsV1().Deployments(ns).Create(ctxFor(t, 10*time.Second), d, metav1.CreateOptions{}); err != nil {
+	createDeployment(t, env.kube, controlplane.Deployment(ns, name, replicas, annotations))
+}
+
+// createDeployment creates d in the cluster kube.
+func createDeployment(t testing.TB, kube kubernetes.Interface, d *appsv1.Deployment) {
+	t.Helper()
+	if _, err := kube.AppsV1().Deployments(d.Namespace).Create(ctxFor(t, 10*time.Second), d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // annotate changes a Deployment's annotations; an empty value removes one.
 func annotate(t testing.TB, ns, name string, kv map[string]string) {
+	t.Helper()
+	annotateIn(t, env.kube, ns, name, kv)
+}
+
+// annotateIn changes a Deployment's annotations in the cluster kube.
+func annotateIn(t testing.TB, kube kubernetes.Interface, ns, name string, kv map[string]string) {
 	t.Helper()
 	ann := map[string]any{}
 	for k, v := range kv {
@@ -62,7 +80,7 @@ func annotate(t testing.TB, ns, name string, kv map[string]string) {
 		}
 	}
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": ann}})
-	if _, err := env.kube.AppsV1().Deployments(ns).Patch(ctxFor(t, 10*time.Second), name, "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
+	if _, err := kube.AppsV1().Deployments(ns).Patch(ctxFor(t, 10*time.Second), name, "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -152,24 +170,30 @@ func waitHPA(t testing.TB, ns, name string, exists bool, timeout time.Duration) 
 func waitEventOf(t testing.TB, kube kubernetes.Interface, qscaleLog, ns, object, reason string, timeout time.Duration) string {
 	t.Helper()
 	var msg string
+	var found bool
 	var last error // a transient API error is retried, and reported if it is the last word
 	err := waitUntil(context.Background(), timeout, func() (bool, error) {
-		evs, err := kube.EventsV1().Events(ns).List(context.Background(), metav1.ListOptions{})
-		if last = err; err != nil {
-			return false, nil
-		}
-		for _, e := range evs.Items {
-			if e.Regarding.Name == object && e.Reason == reason {
-				msg = e.Note
-				return true, nil
-			}
-		}
-		return false, nil
+		msg, found, last = findEvent(kube, ns, object, reason)
+		return found, nil
 	})
 	if err != nil {
 		t.Fatalf("no %s Event on %s/%s: %v (last API error: %v)\nqscale log:\n%s", reason, ns, object, err, last, env.cp.TailFile(qscaleLog, 30))
 	}
 	return msg
+}
+
+// findEvent looks for an Event with reason on the object, and returns its message.
+func findEvent(kube kubernetes.Interface, ns, object, reason string) (string, bool, error) {
+	evs, err := kube.EventsV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return "", false, err
+	}
+	for _, e := range evs.Items {
+		if e.Regarding.Name == object && e.Reason == reason {
+			return e.Note, true, nil
+		}
+	}
+	return "", false, nil
 }
 
 // metricValue reads a metric through the API server, as `kubectl get --raw` does.
@@ -239,7 +263,13 @@ func kafkaAddrs() string { return strings.Join(env.kafka.ListenAddrs(), ",") }
 
 func admin(t testing.TB) *kadm.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(env.kafka.ListenAddrs()...))
+	return adminOf(t, env.kafka.ListenAddrs())
+}
+
+// adminOf is an admin client of the Kafka cluster at seeds, closed when t ends.
+func adminOf(t testing.TB, seeds []string) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +280,13 @@ func admin(t testing.TB) *kadm.Client {
 // produce writes n records to each given partition.
 func produce(t testing.TB, topic string, perPartition map[int32]int) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(env.kafka.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produceTo(t, env.kafka.ListenAddrs(), topic, perPartition)
+}
+
+// produceTo writes n records to each given partition of topic on the cluster at seeds.
+func produceTo(t testing.TB, seeds []string, topic string, perPartition map[int32]int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,11 +318,17 @@ func catchUp(t testing.TB, group, topic string) {
 // commitAt commits the group at offset on every given partition.
 func commitAt(t testing.TB, group, topic string, offsets map[int32]int64) {
 	t.Helper()
+	commitOn(t, admin(t), group, topic, offsets)
+}
+
+// commitOn commits the group at offset on every given partition, through a.
+func commitOn(t testing.TB, a *kadm.Client, group, topic string, offsets map[int32]int64) {
+	t.Helper()
 	os := kadm.Offsets{}
 	for p, at := range offsets {
 		os.AddOffset(topic, p, at, -1)
 	}
-	if err := admin(t).CommitAllOffsets(ctxFor(t, 10*time.Second), group, os); err != nil {
+	if err := a.CommitAllOffsets(ctxFor(t, 10*time.Second), group, os); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -319,5 +361,50 @@ func deploymentScale(t testing.TB, ns, name string, replicas int32) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// atStart maps partitions 0 to n-1 to offset 0, for commitAt: a group that has consumed
+// nothing yet, which qscale gives no NoCommittedOffsets Warning.
+func atStart(n int32) map[int32]int64 {
+	m := make(map[int32]int64, n)
+	for p := range n {
+		m[p] = 0
+	}
+	return m
+}
+
+// watchReplicas polls the Deployments' spec.replicas every 200ms from now until the returned
+// function is called, which returns every change away from want (and back): a check that a
+// count held throughout a span in which other checks run.
+func watchReplicas(kube kubernetes.Interface, ns string, want int32, names ...string) (stop func() []string) {
+	done := make(chan struct{})
+	var changes []string
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		seen := map[string]int32{}
+		for _, name := range names {
+			seen[name] = want
+		}
+		for {
+			for _, name := range names {
+				d, err := kube.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+				if err == nil && *d.Spec.Replicas != seen[name] {
+					seen[name] = *d.Spec.Replicas
+					changes = append(changes, fmt.Sprintf("%s/%s to %d replicas at %s", ns, name, *d.Spec.Replicas, time.Now().Format(time.StampMilli)))
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	return func() []string {
+		close(done)
+		<-finished
+		return changes
 	}
 }

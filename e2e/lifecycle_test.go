@@ -16,6 +16,7 @@ import (
 // Scenario 3: min-replicas 0 → idle goes to 0 after the cooldown; a message wakes it to 1
 // within one polling interval; then the HPA takes over.
 func TestScaleToZeroAndBack(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t, "zero")
 	kafkaTopic(t, "zero", 4)
 	commitAt(t, "zw", "zero", map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0})
@@ -41,6 +42,7 @@ func TestScaleToZeroAndBack(t *testing.T) {
 // with fallback configured the Deployment holds the fallback replicas; when the broker comes
 // back, qscale recovers without a restart.
 func TestBrokerStopsAndComesBack(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t, "outage")
 	ports, err := freePorts(3)
 	if err != nil {
@@ -83,6 +85,7 @@ func TestBrokerStopsAndComesBack(t *testing.T) {
 // Scenario 6: paused freezes the Deployment; paused-replicas sets it to N and freezes it;
 // removing the annotation resumes.
 func TestPause(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t, "pause")
 	kafkaTopic(t, "pause", 12) // enough partitions that the cap does not bind
 	commitAt(t, "pg", "pause", map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0})

@@ -7,11 +7,13 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +37,8 @@ var env struct {
 }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	parallelByDefault(16)
 	code, err := run(m)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -80,6 +84,18 @@ func run(m *testing.M) (int, error) {
 		_ = os.RemoveAll(dir)
 	}
 	return code, nil
+}
+
+// parallelByDefault raises -parallel to n unless it was given. Its default is GOMAXPROCS
+// (2 on CI's machines), but scenarios mostly wait (on pollers, the HPA controller, a Lease
+// to expire, a broker to boot) rather than compute, and those with control planes of their
+// own are meant to run beside the others.
+func parallelByDefault(n int) {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		_ = flag.Set("test.parallel", strconv.Itoa(n))
+	}
 }
 
 type countingListener struct{ net.Listener }

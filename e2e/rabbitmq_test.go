@@ -19,6 +19,7 @@ const rabbitURL = "amqp://guest:guest@127.0.0.1:5672/" //nolint:gosec // the loc
 // ceil(depth/value); the queue drains → back down. The broker URL, password included, comes
 // from a Secret.
 func TestRabbitMQDepthScalesOutAndIn(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t, "rabbitmq-scale")
 	queue := fmt.Sprintf("e2e-orders-%d", time.Now().UnixNano())
 	ch := rabbitChannel(t)

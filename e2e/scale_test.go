@@ -16,6 +16,7 @@ import (
 // clamped; the metric read through the API server is the true lag; the group catches up →
 // back down.
 func TestKafkaLagScalesOutAndIn(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t, "kafka-scale")
 	kafkaTopic(t, "orders", 8)
 	commitAt(t, "workers", "orders", map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0})
@@ -48,6 +49,7 @@ func TestKafkaLagScalesOutAndIn(t *testing.T) {
 // Scenario 5: a bad annotation gets a Warning Event naming the field, creates no HPA, and
 // does not stop another Deployment from scaling.
 func TestBadAnnotationStaysLocal(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t, "bad-config")
 	kafkaTopic(t, "bad-config", 4)
 	deployment(t, ns, "broken", 1, map[string]string{
@@ -75,6 +77,7 @@ func TestBadAnnotationStaysLocal(t *testing.T) {
 // Scenario 7: the metrics API refuses anonymous and unauthorised callers through the API
 // server; the HPA controller's service account may read.
 func TestMetricsAPIAccess(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t, "access")
 	kafkaTopic(t, "access", 1)
 	deployment(t, ns, "w", 1, map[string]string{"qscale.io/triggers": kafkaTrigger("lag", "g", "access"), "qscale.io/polling-interval": "1s"})
@@ -106,6 +109,7 @@ func TestMetricsAPIAccess(t *testing.T) {
 // Scenario 8: removing qscale.io/triggers deletes the HPA; qscale never touches an HPA it
 // does not own.
 func TestRemovingTriggersDeletesTheHPAOnly(t *testing.T) {
+	t.Parallel()
 	ns := namespace(t, "ownership")
 	kafkaTopic(t, "ownership", 1)
 	deployment(t, ns, "mine", 1, map[string]string{"qscale.io/triggers": kafkaTrigger("lag", "g", "ownership")})

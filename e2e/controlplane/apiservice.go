@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 var apiServices = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
@@ -21,6 +22,18 @@ var apiServices = schema.GroupVersionResource{Group: "apiregistration.k8s.io", V
 // localhost:port, through a Service of type ExternalName in namespace (Endpoints refuse
 // loopback addresses), and waits until the aggregator reports it Available.
 func (cp *ControlPlane) RegisterExternalMetrics(ctx context.Context, namespace string, port int) error {
+	if err := cp.PointExternalMetrics(ctx, namespace, port); err != nil {
+		return err
+	}
+	return cp.WaitAPIServiceAvailable(ctx, externalMetrics, 30*time.Second)
+}
+
+const externalMetrics = "v1beta1.external.metrics.k8s.io"
+
+// PointExternalMetrics is RegisterExternalMetrics without the wait: it creates the Service and
+// the APIService, or points them at port if they exist (a metrics API that moves to another
+// replica), and returns at once, as for a server that is not running yet.
+func (cp *ControlPlane) PointExternalMetrics(ctx context.Context, namespace string, port int) error {
 	kube, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
 		return err
@@ -29,33 +42,61 @@ func (cp *ControlPlane) RegisterExternalMetrics(ctx context.Context, namespace s
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
+	ports := []corev1.ServicePort{{Name: "https", Port: int32(port)}} //nolint:gosec // a TCP port
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "qscale", Namespace: namespace},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "localhost",
-			Ports: []corev1.ServicePort{{Name: "https", Port: int32(port)}}}, //nolint:gosec // a TCP port
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "localhost", Ports: ports},
 	}
-	if _, err := kube.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	_, err = kube.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			got, err := kube.CoreV1().Services(namespace).Get(ctx, "qscale", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			got.Spec.Ports = ports
+			_, err = kube.CoreV1().Services(namespace).Update(ctx, got, metav1.UpdateOptions{})
+			return err
+		})
+	}
+	if err != nil {
 		return err
 	}
+	return cp.applyAPIService(ctx, namespace, port)
+}
+
+// applyAPIService creates the APIService for external metrics, or sets its service port.
+func (cp *ControlPlane) applyAPIService(ctx context.Context, namespace string, port int) error {
 	dyn, err := dynamic.NewForConfig(cp.Config)
 	if err != nil {
 		return err
 	}
-	apiService := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apiregistration.k8s.io/v1",
-		"kind":       "APIService",
-		"metadata":   map[string]any{"name": "v1beta1.external.metrics.k8s.io"},
-		"spec": map[string]any{
-			"group": "external.metrics.k8s.io", "version": "v1beta1",
-			"service":               map[string]any{"namespace": namespace, "name": "qscale", "port": int64(port)},
-			"insecureSkipTLSVerify": true,
-			"groupPriorityMinimum":  int64(100), "versionPriority": int64(100),
-		},
-	}}
-	if _, err := dyn.Resource(apiServices).Create(ctx, apiService, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating the APIService: %w", err)
+	spec := map[string]any{
+		"group": "external.metrics.k8s.io", "version": "v1beta1",
+		"service":               map[string]any{"namespace": namespace, "name": "qscale", "port": int64(port)},
+		"insecureSkipTLSVerify": true,
+		"groupPriorityMinimum":  int64(100), "versionPriority": int64(100),
 	}
-	return cp.WaitAPIServiceAvailable(ctx, apiService.GetName(), 30*time.Second)
+	apiService := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+		"metadata": map[string]any{"name": externalMetrics}, "spec": spec,
+	}}
+	_, err = dyn.Resource(apiServices).Create(ctx, apiService, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			got, err := dyn.Resource(apiServices).Get(ctx, externalMetrics, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			got.Object["spec"] = spec
+			_, err = dyn.Resource(apiServices).Update(ctx, got, metav1.UpdateOptions{})
+			return err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("writing the APIService: %w", err)
+	}
+	return nil
 }
 
 // WaitAPIServiceAvailable waits until the aggregator reports the APIService name Available:

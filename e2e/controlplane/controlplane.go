@@ -36,8 +36,17 @@ type Options struct {
 	Dir string
 	// HPASyncPeriod is the HPA controller's sync period; default 1s.
 	HPASyncPeriod time.Duration
+	// HPAWorkers is how many HPAs the HPA controller syncs at once; default 5, its own.
+	HPAWorkers int
+	// ControllerManagerQPS is kube-controller-manager's rate limit to the API server (with a
+	// burst of twice as many); default 20, its own. Each HPA sync reads the scale and writes
+	// the status: with hundreds of HPAs a round takes far longer than the sync period at 20.
+	ControllerManagerQPS int
 	// Timeout bounds the start-up; default 60s.
 	Timeout time.Duration
+	// Audit makes kube-apiserver log every write (create, update, patch, delete) at Metadata
+	// level to ControlPlane.AuditLog, so that a test can tell who wrote what, and when.
+	Audit bool
 }
 
 // ControlPlane is a running control plane.
@@ -48,8 +57,13 @@ type ControlPlane struct {
 	Config *rest.Config
 	// Dir holds the certificates, data and logs (etcd.log, kube-apiserver.log, …).
 	Dir string
+	// AuditLog is kube-apiserver's audit log (see ReadAudit); empty without Options.Audit.
+	AuditLog string
 
-	procs []*exec.Cmd
+	procs     []*exec.Cmd // nil where a process is stopped on purpose (StopAPIServer)
+	apiserver int         // index of kube-apiserver in procs
+	apiStart  func() error
+	pki       pki
 }
 
 // Start starts etcd, kube-apiserver and kube-controller-manager and waits until they are
@@ -95,7 +109,13 @@ func (cp *ControlPlane) startAll(ctx context.Context, o Options) error {
 		return err
 	}
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
-	if err := cp.startAPIServer(o.BinDir, p, etcdClient, apiPort); err != nil {
+	cp.pki = p
+	if err := cp.prepareAudit(o.Audit); err != nil {
+		return err
+	}
+	cp.apiserver = len(cp.procs)
+	cp.apiStart = func() error { return cp.startAPIServer(o.BinDir, p, etcdClient, apiPort) }
+	if err := cp.apiStart(); err != nil {
 		return err
 	}
 	if err := p.kubeconfig(cp.Kubeconfig, server, "admin"); err != nil {
@@ -112,7 +132,7 @@ func (cp *ControlPlane) startAll(ctx context.Context, o Options) error {
 	if err := p.kubeconfig(kcmConfig, server, "controller-manager"); err != nil {
 		return err
 	}
-	if err := cp.startControllerManager(o.BinDir, p, kcmConfig, kcmPort, o.HPASyncPeriod); err != nil {
+	if err := cp.startControllerManager(p, kcmConfig, kcmPort, o); err != nil {
 		return err
 	}
 	if err := waitHTTP(ctx, fmt.Sprintf("https://127.0.0.1:%d/healthz", kcmPort), nil); err != nil {
@@ -133,7 +153,7 @@ func (cp *ControlPlane) log(name string) string { return filepath.Join(cp.Dir, n
 func (cp *ControlPlane) startEtcd(bin string, client, peer int) error {
 	clientURL := fmt.Sprintf("http://127.0.0.1:%d", client)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peer)
-	return cp.start(filepath.Join(bin, "etcd"), "etcd", []string{
+	return cp.run(filepath.Join(bin, "etcd"), "etcd", []string{
 		"--name=e2e", "--data-dir=" + filepath.Join(cp.Dir, "etcd"),
 		"--listen-client-urls=" + clientURL, "--advertise-client-urls=" + clientURL,
 		"--listen-peer-urls=" + peerURL, "--initial-advertise-peer-urls=" + peerURL,
@@ -142,7 +162,7 @@ func (cp *ControlPlane) startEtcd(bin string, client, peer int) error {
 }
 
 func (cp *ControlPlane) startAPIServer(bin string, p pki, etcdPort, port int) error {
-	return cp.start(filepath.Join(bin, "kube-apiserver"), "kube-apiserver", []string{
+	cmd, err := cp.start(filepath.Join(bin, "kube-apiserver"), "kube-apiserver", append([]string{
 		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", etcdPort),
 		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
 		// Any non-loopback address: without a default route the apiserver finds none. It is never dialled.
@@ -161,11 +181,20 @@ func (cp *ControlPlane) startAPIServer(bin string, p pki, etcdPort, port int) er
 		// Endpoints refuse loopback addresses: aggregated APIs are reached through an
 		// ExternalName Service resolved by the aggregator itself.
 		"--enable-aggregator-routing=false",
-	}, os.Environ())
+	}, cp.auditFlags()...), os.Environ())
+	if err != nil {
+		return err
+	}
+	if cp.apiserver < len(cp.procs) { // a restart: the same place, so that Stop stops it in order
+		cp.procs[cp.apiserver] = cmd
+	} else {
+		cp.procs = append(cp.procs, cmd)
+	}
+	return nil
 }
 
-func (cp *ControlPlane) startControllerManager(bin string, p pki, kubeconfig string, port int, hpaSync time.Duration) error {
-	return cp.start(filepath.Join(bin, "kube-controller-manager"), "kube-controller-manager", []string{
+func (cp *ControlPlane) startControllerManager(p pki, kubeconfig string, port int, o Options) error {
+	return cp.run(filepath.Join(o.BinDir, "kube-controller-manager"), "kube-controller-manager", []string{
 		"--kubeconfig=" + kubeconfig, "--authentication-kubeconfig=" + kubeconfig, "--authorization-kubeconfig=" + kubeconfig,
 		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
 		"--use-service-account-credentials", "--root-ca-file=" + p.path("ca.crt"),
@@ -173,15 +202,27 @@ func (cp *ControlPlane) startControllerManager(bin string, p pki, kubeconfig str
 		"--leader-elect=false",
 		"--controllers=deployment-controller,replicaset-controller,statefulset-controller,horizontal-pod-autoscaler-controller," +
 			"serviceaccount-controller,serviceaccount-token-controller,garbage-collector-controller,namespace-controller,root-ca-certificate-publisher-controller",
-		"--horizontal-pod-autoscaler-sync-period=" + hpaSync.String(),
+		"--horizontal-pod-autoscaler-sync-period=" + o.HPASyncPeriod.String(),
+		"--concurrent-horizontal-pod-autoscaler-syncs=" + strconv.Itoa(max(o.HPAWorkers, 5)),
+		"--kube-api-qps=" + strconv.Itoa(max(o.ControllerManagerQPS, 20)), "--kube-api-burst=" + strconv.Itoa(2*max(o.ControllerManagerQPS, 15)),
 	}, os.Environ())
 }
 
-// start runs a binary as a child process, its output in <name>.log.
-func (cp *ControlPlane) start(path, name string, args, env []string) error {
-	logFile, err := os.Create(cp.log(name))
+// run starts a binary as a child process and adds it to those Stop stops.
+func (cp *ControlPlane) run(path, name string, args, env []string) error {
+	cmd, err := cp.start(path, name, args, env)
+	if err == nil {
+		cp.procs = append(cp.procs, cmd)
+	}
+	return err
+}
+
+// start starts a binary as a child process, its output appended to <name>.log (a restarted
+// component keeps its earlier output).
+func (cp *ControlPlane) start(path, name string, args, env []string) (*exec.Cmd, error) {
+	logFile, err := os.OpenFile(cp.log(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cmd := exec.Command(path, args...) //nolint:gosec // the control plane's own binaries, from the configured folder
 	cmd.Env = env
@@ -189,16 +230,17 @@ func (cp *ControlPlane) start(path, name string, args, env []string) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
-		return fmt.Errorf("starting %s: %w", name, err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	cp.procs = append(cp.procs, cmd)
-	return nil
+	return cmd, nil
 }
 
 // Stop stops every process, the last started first, and waits for them.
 func (cp *ControlPlane) Stop() {
 	for i := len(cp.procs) - 1; i >= 0; i-- {
-		StopProcess(cp.procs[i], 10*time.Second)
+		if cp.procs[i] != nil {
+			StopProcess(cp.procs[i], 10*time.Second)
+		}
 	}
 	cp.procs = nil
 }
@@ -219,6 +261,24 @@ func StopProcess(cmd *exec.Cmd, grace time.Duration) {
 	case <-time.After(grace):
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
+	}
+}
+
+// StopProcessGroup stops a process that another goroutine waits for: it sends SIGTERM to the
+// process group pgid, whose leader's exit closes exited, then SIGKILL if the leader has not
+// exited within grace, and returns once it has.
+func StopProcessGroup(pgid int, exited <-chan struct{}, grace time.Duration) {
+	select {
+	case <-exited:
+		return
+	default:
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-exited
 	}
 }
 

@@ -19,7 +19,10 @@ type Qscale struct {
 	Cmd        *exec.Cmd
 	Log        string // its output
 	MetricsURL string // its Prometheus endpoint
+	ReadyURL   string // its /readyz
 	SecurePort int    // where it serves the metrics API
+
+	exited chan struct{} // closed once the process has exited and been reaped
 }
 
 // QscaleOptions say how RunQscale runs qscale. Zero values take the defaults stated.
@@ -52,6 +55,20 @@ func (cp *ControlPlane) StartQscale(ctx context.Context, bin string, extraArgs .
 // RunQscale runs `bin run` against the control plane with its metrics and health endpoints on
 // free loopback ports, and waits until it is ready. It registers nothing.
 func (cp *ControlPlane) RunQscale(ctx context.Context, bin string, o QscaleOptions) (*Qscale, error) {
+	q, err := cp.LaunchQscale(bin, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.WaitReady(ctx, 30*time.Second); err != nil {
+		q.Stop()
+		return nil, err
+	}
+	return q, nil
+}
+
+// LaunchQscale runs `bin run` as RunQscale does, without waiting for it to be ready: for a
+// qscale that starts while the API server is away, say.
+func (cp *ControlPlane) LaunchQscale(bin string, o QscaleOptions) (*Qscale, error) {
 	ports, err := loopback.FreePorts(3)
 	for err == nil && o.SecurePort != 0 && slices.Contains(ports, o.SecurePort) {
 		// The caller's port is free until qscale binds it: the system may hand it out again.
@@ -69,7 +86,8 @@ func (cp *ControlPlane) RunQscale(ctx context.Context, bin string, o QscaleOptio
 	if o.Log == "" {
 		o.Log = filepath.Join(cp.Dir, "qscale.log")
 	}
-	q := &Qscale{Log: o.Log, SecurePort: o.SecurePort, MetricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1])}
+	q := &Qscale{Log: o.Log, SecurePort: o.SecurePort, exited: make(chan struct{}),
+		MetricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1]), ReadyURL: fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])}
 	logFile, err := os.Create(q.Log)
 	if err != nil {
 		return nil, err
@@ -85,15 +103,55 @@ func (cp *ControlPlane) RunQscale(ctx context.Context, bin string, o QscaleOptio
 		_ = logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
-	ready := fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := waitHTTP(wctx, ready, nil); err != nil {
-		q.Stop()
-		return nil, fmt.Errorf("qscale not ready (see %s): %w", q.Log, err)
-	}
+	go func() { // the one Wait: Running and Stop learn of the exit from q.exited
+		_ = q.Cmd.Wait()
+		_ = logFile.Close()
+		close(q.exited)
+	}()
 	return q, nil
 }
 
-// Stop stops qscale.
-func (q *Qscale) Stop() { StopProcess(q.Cmd, 10*time.Second) }
+// WaitReady waits until qscale answers 200 on /readyz, and fails at once if it exits.
+func (q *Qscale) WaitReady(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-q.exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := waitHTTP(ctx, q.ReadyURL, nil); err != nil {
+		if !q.Running() {
+			return fmt.Errorf("qscale exited (%s; see %s)", q.Cmd.ProcessState, q.Log)
+		}
+		return fmt.Errorf("qscale not ready (see %s): %w", q.Log, err)
+	}
+	return nil
+}
+
+// Running reports whether the process is still alive (not exited, not a zombie).
+func (q *Qscale) Running() bool {
+	select {
+	case <-q.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Exited is closed once the process has exited; Cmd.ProcessState then says how.
+func (q *Qscale) Exited() <-chan struct{} { return q.exited }
+
+// Signal sends sig to qscale alone (SIGKILL to end it abruptly, SIGTERM to stop it as
+// Kubernetes does), without waiting.
+func (q *Qscale) Signal(sig syscall.Signal) error {
+	if !q.Running() {
+		return fmt.Errorf("qscale has exited (%s)", q.Cmd.ProcessState)
+	}
+	return q.Cmd.Process.Signal(sig)
+}
+
+// Stop stops qscale: SIGTERM, then SIGKILL if it has not exited within 10s.
+func (q *Qscale) Stop() { StopProcessGroup(q.Cmd.Process.Pid, q.exited, 10*time.Second) }
