@@ -26,8 +26,8 @@ type hostileCase struct {
 	name string
 	// listOffsets rewrites the partitions of a ListOffsets answer; nil leaves it true.
 	listOffsets func(parts []kmsg.ListOffsetsResponseTopicPartition, end bool) []kmsg.ListOffsetsResponseTopicPartition
-	// negativeCommit adds a commit for partition -1 to OffsetFetch answers.
-	negativeCommit bool
+	// extraCommit, when not 0, adds a commit for that partition to OffsetFetch answers.
+	extraCommit int32
 	// says lists words one of which the SourceError must contain, to say what was wrong.
 	says []string
 }
@@ -51,7 +51,9 @@ var hostileCases = []hostileCase{
 			}
 			return parts
 		}},
-	{name: "offsetfetch-negative-partition", negativeCommit: true, says: []string{"-1", "negative"}},
+	{name: "offsetfetch-negative-partition", extraCommit: -1, says: []string{"-1", "negative"}},
+	// A partition id that, taken as an index, would make a reader allocate 16 GiB.
+	{name: "offsetfetch-partition-max-int32", extraCommit: math.MaxInt32, says: []string{"2147483647"}},
 }
 
 // TestHostileKafkaAnswers points workloads at Kafka clusters that, once the workloads have
@@ -157,7 +159,11 @@ func hostileCluster(t *testing.T, hc hostileCase, turned *atomic.Bool) string {
 		if r.Version < 8 { // qscale asks for many groups at once (v8+)
 			return nil, nil, false
 		}
-		return offsetFetchAnswer(r, jobsID, hc.negativeCommit && turned.Load()), nil, true
+		extra := int32(0)
+		if turned.Load() {
+			extra = hc.extraCommit
+		}
+		return offsetFetchAnswer(r, jobsID, extra), nil, true
 	})
 	if hc.listOffsets != nil {
 		k.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
@@ -172,8 +178,9 @@ func hostileCluster(t *testing.T, hc hostileCase, turned *atomic.Bool) string {
 }
 
 // offsetFetchAnswer answers every group with commits at 0 on jobs' four partitions, as the
-// cluster holds them, with hostileMarker as metadata; with negative, also for partition -1.
-func offsetFetchAnswer(r *kmsg.OffsetFetchRequest, jobsID [16]byte, negative bool) *kmsg.OffsetFetchResponse {
+// cluster holds them, with hostileMarker as metadata; with extra other than 0, also for
+// partition extra.
+func offsetFetchAnswer(r *kmsg.OffsetFetchRequest, jobsID [16]byte, extra int32) *kmsg.OffsetFetchResponse {
 	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
 	marker := hostileMarker
 	for _, g := range r.Groups {
@@ -182,8 +189,8 @@ func offsetFetchAnswer(r *kmsg.OffsetFetchRequest, jobsID [16]byte, negative boo
 		rt := kmsg.NewOffsetFetchResponseGroupTopic()
 		rt.Topic, rt.TopicID = "jobs", jobsID
 		ids := []int32{0, 1, 2, 3}
-		if negative {
-			ids = append(ids, -1)
+		if extra != 0 {
+			ids = append(ids, extra)
 		}
 		for _, id := range ids {
 			p := kmsg.NewOffsetFetchResponseGroupTopicPartition()

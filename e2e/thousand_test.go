@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/qscale/qscale/e2e/controlplane"
+	"github.com/qscale/qscale/scaler"
 )
 
 // invalidKind is one way of getting a workload's configuration wrong.
@@ -24,7 +25,6 @@ type invalidKind struct {
 	name        string
 	annotations func(i int, trigger string) map[string]string
 	says        []string // every one must be in the InvalidScalingConfig Event
-	longName    bool     // the workload's name is longer than a label value may be
 }
 
 // rejectedBehaviors parse as a HorizontalPodAutoscalerBehavior, but the API server refuses
@@ -72,16 +72,21 @@ var invalidKinds = []invalidKind{
 		annotations: func(i int, tr string) map[string]string {
 			return map[string]string{"qscale.io/triggers": tr, "qscale.io/hpa-behavior": rejectedBehaviors[i%len(rejectedBehaviors)]}
 		}},
-	{name: "long-name", says: []string{"63"}, longName: true,
-		annotations: func(_ int, tr string) map[string]string { return map[string]string{"qscale.io/triggers": tr} }},
+	{name: "secret-in-metadata", says: []string{"qscale.io/triggers: [0] (lag).metadata.password: is secret"},
+		annotations: func(_ int, tr string) map[string]string {
+			return map[string]string{"qscale.io/triggers": strings.Replace(tr, "lagThreshold: '10'", "lagThreshold: '10', sasl: plain, username: u, password: p", 1)}
+		}},
 }
 
-func (k invalidKind) workload(i int) string {
-	if k.longName { // 74 characters: a valid Deployment name, not a label value
-		return fmt.Sprintf("%s-%s-%d", k.name, strings.Repeat("x", 62), i)
-	}
-	return fmt.Sprintf("%s-%d", k.name, i)
-}
+func (k invalidKind) workload(i int) string { return fmt.Sprintf("%s-%d", k.name, i) }
+
+// longName is the name of the i-th valid workload whose name is longer than a label value
+// may be (63 characters): 74 characters, a valid Deployment name.
+func longName(i int) string { return fmt.Sprintf("long-%s-%d", strings.Repeat("x", 67), i) }
+
+// mixLong is how many valid workloads have such a name; the first has a topic of its own and
+// gets a backlog.
+const mixLong = 10
 
 // mix is the workload set of TestThousandWorkloadsHundredInvalid.
 const (
@@ -96,7 +101,8 @@ const (
 // TestThousandWorkloadsHundredInvalid runs qscale (with its defaults) over 1,000 Deployments
 // of which 100 are invalid in ten ways: the 900 get their HPAs and metrics, a sample of them
 // scales on a backlog, and each of the 100 gets exactly one InvalidScalingConfig Event naming
-// what is wrong. It reports qscale's memory and poll durations, to be read beside the
+// what is wrong. Ten more valid workloads have names longer than a label value may be: they
+// get their HPAs and metrics too, and one of them scales. It reports qscale's memory and poll durations, to be read beside the
 // 1,000-workload figures of BENCHMARKS.md. Control plane, Kafka cluster and qscale are the
 // test's own: 900 HPAs would slow every other scenario's.
 func TestThousandWorkloadsHundredInvalid(t *testing.T) {
@@ -124,12 +130,15 @@ func TestThousandWorkloadsHundredInvalid(t *testing.T) {
 	t.Logf("%d HPAs %.1fs after the first Deployment's creation", mixValid, time.Since(created).Seconds())
 	checkMixMetrics(t, c, q)
 	t.Logf("every valid workload's metric served %.1fs after the first Deployment's creation", time.Since(created).Seconds())
+	checkLongNames(t, c, q)
 	for i := range mixSamples {
 		produceTo(t, seeds, fmt.Sprintf("sample-%d", i), map[int32]int{0: 10, 1: 10, 2: 10, 3: 5})
 	}
+	produceTo(t, seeds, "sample-long", map[int32]int{0: 10, 1: 10, 2: 10, 3: 5})
 	for i := range mixSamples {
 		c.waitReplicas(t, q, mixNS, fmt.Sprintf("w%04d", i), 4, 90*time.Second) // ceil(35/10)
 	}
+	c.waitReplicas(t, q, mixNS, longName(0), 4, 90*time.Second)
 	t.Logf("the sample scaled %.1fs after the first Deployment's creation", time.Since(created).Seconds())
 	checkInvalidEvents(t, c)
 	reportMixFigures(t, q)
@@ -140,17 +149,23 @@ func TestThousandWorkloadsHundredInvalid(t *testing.T) {
 // NoCommittedOffsets Warning: Events are written at qscale's rate limit, as are HPAs.
 func prepareMixGroups(t *testing.T, seeds []string) {
 	a := adminOf(t, seeds)
-	for i := range mixSamples {
+	for i := range mixSamples + 1 {
 		topic := fmt.Sprintf("sample-%d", i)
+		if i == mixSamples {
+			topic = "sample-long"
+		}
 		if resp, err := a.CreateTopic(ctxFor(t, 10*time.Second), 4, 1, nil, topic); err != nil || resp.Err != nil {
 			t.Fatal(errors.Join(err, resp.Err))
 		}
 	}
-	errs := make([]error, mixValid)
-	parallel(16, mixValid, func(i int) {
+	errs := make([]error, mixValid+mixLong)
+	parallel(16, mixValid+mixLong, func(i int) {
 		topic, n := mixTopic, int32(12)
-		if i < mixSamples {
+		switch {
+		case i < mixSamples:
 			topic, n = fmt.Sprintf("sample-%d", i), 4
+		case i == mixValid:
+			topic, n = "sample-long", 4
 		}
 		var offsets kadm.Offsets
 		for p := range n {
@@ -167,8 +182,11 @@ func prepareMixGroups(t *testing.T, seeds []string) {
 func createMix(t *testing.T, c *cluster, bootstrap string) {
 	trigger := func(i int) string {
 		topic := mixTopic
-		if i < mixSamples {
+		switch {
+		case i < mixSamples:
 			topic = fmt.Sprintf("sample-%d", i)
+		case i == mixValid:
+			topic = "sample-long"
 		}
 		return fmt.Sprintf("- type: kafka\n  name: lag\n  metadata: {bootstrapServers: %q, consumerGroup: group-%d, topic: %s, lagThreshold: '10'}\n",
 			bootstrap, i, topic)
@@ -179,12 +197,17 @@ func createMix(t *testing.T, c *cluster, bootstrap string) {
 			"qscale.io/triggers": trigger(i), "qscale.io/polling-interval": mixInterval, "qscale.io/hpa-behavior": fastHPA,
 		}))
 	}
+	for i := range mixLong {
+		d := controlplane.Deployment(mixNS, longName(i), 1, map[string]string{
+			"qscale.io/triggers": trigger(mixValid + i), "qscale.io/polling-interval": mixInterval, "qscale.io/hpa-behavior": fastHPA,
+		})
+		labels := map[string]string{"app": "long"} // a long name is no label value
+		d.Spec.Selector.MatchLabels, d.Spec.Template.Labels = labels, labels
+		ds = append(ds, d)
+	}
 	for _, k := range invalidKinds {
 		for i := range mixPerKind {
-			d := controlplane.Deployment(mixNS, k.workload(i), 1, k.annotations(i, trigger(mixValid+i)))
-			labels := map[string]string{"app": k.name} // a long name is no label value
-			d.Spec.Selector.MatchLabels, d.Spec.Template.Labels = labels, labels
-			ds = append(ds, d)
+			ds = append(ds, controlplane.Deployment(mixNS, k.workload(i), 1, k.annotations(i, trigger(mixValid+mixLong+i))))
 		}
 	}
 	errs := make([]error, len(ds))
@@ -229,6 +252,31 @@ func checkMixMetrics(t *testing.T, c *cluster, q *controlplane.Qscale) {
 		})
 		if errs[i] != nil {
 			errs[i] = fmt.Errorf("%s: metric not served: %w", name, errs[i])
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("%v\nqscale log:\n%s", err, c.cp.TailFile(q.Log, 30))
+	}
+}
+
+// checkLongNames checks that each workload whose name is longer than a label value may be has
+// its HPA (named qscale-<name>, or shortened where that is too long) and its metric, read with
+// the label value its HPA's selector carries.
+func checkLongNames(t *testing.T, c *cluster, q *controlplane.Qscale) {
+	errs := make([]error, mixLong)
+	parallel(mixLong, mixLong, func(i int) {
+		name := longName(i)
+		errs[i] = waitUntil(context.Background(), time.Minute, func() (bool, error) {
+			h, err := c.kube.AutoscalingV2().HorizontalPodAutoscalers(mixNS).Get(context.Background(), scaler.HPAName(name), metav1.GetOptions{})
+			if err != nil {
+				return false, nil
+			}
+			label := h.Spec.Metrics[0].External.Metric.Selector.MatchLabels[scaler.LabelName]
+			_, err = metricValue(c.cp.Config, mixNS, "qscale-lag", label)
+			return err == nil && label == scaler.NameLabel(name), nil
+		})
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("%s: no HPA or no metric served: %w", name, errs[i])
 		}
 	})
 	if err := errors.Join(errs...); err != nil {

@@ -148,9 +148,13 @@ func (r *Reconciler) ensureHPA(ctx context.Context, owner client.Object, want *a
 	if have.Annotations[annotationSpecHash] == want.Annotations[annotationSpecHash] {
 		return nil
 	}
+	// A merge patch, not an update: the HPA is qscale's alone, and an update from a cache
+	// that lags (just after the API server came back, say) would fail on its resource
+	// version and wait out the back-off.
+	orig := have.DeepCopy()
 	have.Labels, have.Annotations, have.OwnerReferences = want.Labels, want.Annotations, want.OwnerReferences
 	have.Spec = want.Spec
-	return r.Client.Update(ctx, have)
+	return r.Client.Patch(ctx, have, client.MergeFrom(orig))
 }
 
 // deleteHPA deletes the workload's HPA if qscale owns it.

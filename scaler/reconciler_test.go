@@ -546,6 +546,12 @@ func refuseBehavior(writes *int) interceptor.Funcs {
 			}
 			return c.Update(ctx, obj, opts...)
 		},
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if err := check(obj); err != nil {
+				return err
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		},
 	}
 }
 
@@ -588,6 +594,13 @@ func TestReconcileTellsWhatTheAPIServerRefuses(t *testing.T) {
 		t.Fatal("no HPA once the behavior is valid")
 	}
 	wantEvents(t, h.events.take(), ReasonScalingConfigValid)
+
+	h.update("orders", func(d *appsv1.Deployment) { d.Annotations[AnnotationHPABehavior] = bad })
+	h.reconcile("orders")
+	wantEvents(t, h.events.take(), ReasonInvalidScalingConfig)
+	if hpa, _ := h.hpa("qscale-orders"); hpa.Spec.Behavior.ScaleUp.Policies[0].PeriodSeconds != 15 {
+		t.Errorf("the HPA qscale owns changed to a spec the API server refused: %+v", hpa.Spec.Behavior)
+	}
 }
 
 // A workload whose name is longer than a label value may be still gets its HPA and metric.
