@@ -139,6 +139,11 @@ func TestQscaleWaitsForTheAPIServer(t *testing.T) {
 	if err := q.WaitReady(context.Background(), time.Minute); err != nil {
 		t.Fatalf("%v\nqscale log:\n%s", err, tailOf(q))
 	}
+	c.waitMetricValue(t, q, ns, "qscale-lag", "w", 35, time.Minute)
+	// The HPA controller is not under test: spare it the back-off of its own reconnect.
+	if err := c.cp.RestartControllerManager(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	c.waitReplicas(t, q, ns, "w", 4, 90*time.Second) // ceil(35/10)
 	checkSameProcess(t, q, q.Cmd.Process.Pid)
 }

@@ -63,6 +63,9 @@ type ControlPlane struct {
 	procs     []*exec.Cmd // nil where a process is stopped on purpose (StopAPIServer)
 	apiserver int         // index of kube-apiserver in procs
 	apiStart  func() error
+	kcm       int // index of kube-controller-manager in procs
+	kcmStart  func() error
+	kcmHealth string
 	pki       pki
 }
 
@@ -132,10 +135,13 @@ func (cp *ControlPlane) startAll(ctx context.Context, o Options) error {
 	if err := p.kubeconfig(kcmConfig, server, "controller-manager"); err != nil {
 		return err
 	}
-	if err := cp.startControllerManager(p, kcmConfig, kcmPort, o); err != nil {
+	cp.kcm = len(cp.procs)
+	cp.kcmStart = func() error { return cp.startControllerManager(p, kcmConfig, kcmPort, o) }
+	cp.kcmHealth = fmt.Sprintf("https://127.0.0.1:%d/healthz", kcmPort)
+	if err := cp.kcmStart(); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, fmt.Sprintf("https://127.0.0.1:%d/healthz", kcmPort), nil); err != nil {
+	if err := waitHTTP(ctx, cp.kcmHealth, nil); err != nil {
 		return fmt.Errorf("kube-controller-manager not healthy (see %s): %w", cp.log("kube-controller-manager"), err)
 	}
 	return nil
@@ -194,7 +200,7 @@ func (cp *ControlPlane) startAPIServer(bin string, p pki, etcdPort, port int) er
 }
 
 func (cp *ControlPlane) startControllerManager(p pki, kubeconfig string, port int, o Options) error {
-	return cp.run(filepath.Join(o.BinDir, "kube-controller-manager"), "kube-controller-manager", []string{
+	cmd, err := cp.start(filepath.Join(o.BinDir, "kube-controller-manager"), "kube-controller-manager", []string{
 		"--kubeconfig=" + kubeconfig, "--authentication-kubeconfig=" + kubeconfig, "--authorization-kubeconfig=" + kubeconfig,
 		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
 		"--use-service-account-credentials", "--root-ca-file=" + p.path("ca.crt"),
@@ -206,6 +212,35 @@ func (cp *ControlPlane) startControllerManager(p pki, kubeconfig string, port in
 		"--concurrent-horizontal-pod-autoscaler-syncs=" + strconv.Itoa(max(o.HPAWorkers, 5)),
 		"--kube-api-qps=" + strconv.Itoa(max(o.ControllerManagerQPS, 20)), "--kube-api-burst=" + strconv.Itoa(2*max(o.ControllerManagerQPS, 15)),
 	}, os.Environ())
+	if err != nil {
+		return err
+	}
+	if cp.kcm < len(cp.procs) { // a restart: the same place, so that Stop stops it in order
+		cp.procs[cp.kcm] = cmd
+	} else {
+		cp.procs = append(cp.procs, cmd)
+	}
+	return nil
+}
+
+// RestartControllerManager stops kube-controller-manager and starts it again with the same
+// flags, and waits until it is healthy. After an API server outage its informers wait out
+// a back-off of up to a minute before they list again; a scenario about qscale need not wait
+// for that.
+func (cp *ControlPlane) RestartControllerManager(ctx context.Context, timeout time.Duration) error {
+	if cmd := cp.procs[cp.kcm]; cmd != nil {
+		StopProcess(cmd, 10*time.Second)
+		cp.procs[cp.kcm] = nil
+	}
+	if err := cp.kcmStart(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := waitHTTP(ctx, cp.kcmHealth, nil); err != nil {
+		return fmt.Errorf("kube-controller-manager not healthy after its restart (see %s): %w", cp.log("kube-controller-manager"), err)
+	}
+	return nil
 }
 
 // run starts a binary as a child process and adds it to those Stop stops.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,16 +55,24 @@ func (cp *ControlPlane) StartQscale(ctx context.Context, bin string, extraArgs .
 
 // RunQscale runs `bin run` against the control plane with its metrics and health endpoints on
 // free loopback ports, and waits until it is ready. It registers nothing.
+//
+// Ports it picks are free when picked, not when qscale binds them: scenarios running at once
+// pick theirs too. A qscale that exits because a port was taken is started again on others.
 func (cp *ControlPlane) RunQscale(ctx context.Context, bin string, o QscaleOptions) (*Qscale, error) {
-	q, err := cp.LaunchQscale(bin, o)
-	if err != nil {
-		return nil, err
-	}
-	if err := q.WaitReady(ctx, 30*time.Second); err != nil {
+	for attempt := 1; ; attempt++ {
+		q, err := cp.LaunchQscale(bin, o)
+		if err != nil {
+			return nil, err
+		}
+		err = q.WaitReady(ctx, 30*time.Second)
+		if err == nil {
+			return q, nil
+		}
 		q.Stop()
-		return nil, err
+		if attempt == 3 || !strings.Contains(cp.TailFile(q.Log, 5), "address already in use") {
+			return nil, err
+		}
 	}
-	return q, nil
 }
 
 // LaunchQscale runs `bin run` as RunQscale does, without waiting for it to be ready: for a
