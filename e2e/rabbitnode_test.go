@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -83,12 +84,31 @@ type rabbitNode struct {
 	done chan struct{}
 }
 
-// startRabbitNode starts a node and stops it when t ends.
+// startRabbitNode starts a node and stops it when t ends. Its ports are free when picked; a
+// scenario running meanwhile may take one before the node binds it, and the node is then
+// started again on others.
 func startRabbitNode(t testing.TB) *rabbitNode {
 	t.Helper()
 	if _, err := os.Stat(rabbitServer); err != nil {
 		t.Fatalf("no RabbitMQ server (make brokers installs it): %v", err)
 	}
+	for attempt := 1; ; attempt++ {
+		n := newRabbitNode(t)
+		err := n.start()
+		if err == nil {
+			t.Cleanup(n.Stop)
+			return n
+		}
+		n.Stop()
+		if attempt == 3 || !strings.Contains(err.Error(), "eaddrinuse") {
+			t.Fatal(err)
+		}
+	}
+}
+
+// newRabbitNode lays out a node's folder and environment on free ports.
+func newRabbitNode(t testing.TB) *rabbitNode {
+	t.Helper()
 	ports, err := freePorts(2)
 	if err != nil {
 		t.Fatal(err)
@@ -117,24 +137,28 @@ func startRabbitNode(t testing.TB) *rabbitNode {
 		"RABBITMQ_ENABLED_PLUGINS_FILE=" + filepath.Join(n.dir, "enabled_plugins"),
 		"RABBITMQ_CONF_ENV_FILE=" + filepath.Join(n.dir, "rabbitmq-env.conf"),
 	}
-	n.Start()
-	t.Cleanup(n.Stop)
 	return n
 }
 
 // Start starts the node on its ports and data, and waits until it accepts AMQP logins.
 func (n *rabbitNode) Start() {
 	n.t.Helper()
+	if err := n.start(); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+func (n *rabbitNode) start() error {
 	out, err := os.OpenFile(filepath.Join(n.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		n.t.Fatal(err)
+		return err
 	}
 	n.cmd = exec.Command(rabbitServer)
 	n.cmd.Env, n.cmd.Dir = n.env, n.dir
 	n.cmd.Stdout, n.cmd.Stderr = out, out
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := n.cmd.Start(); err != nil {
-		n.t.Fatal(err)
+		return err
 	}
 	n.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) {
@@ -149,15 +173,15 @@ func (n *rabbitNode) Start() {
 		if err == nil {
 			_ = conn.Close()
 			n.t.Logf("RabbitMQ node up in %.1fs", time.Since(start).Seconds())
-			return
+			return nil
 		}
 		select {
 		case <-n.done:
-			n.t.Fatalf("the RabbitMQ node exited while starting: %v\n%s", n.cmd.ProcessState, env.cp.TailFile(filepath.Join(n.dir, "server.log"), 20))
+			return fmt.Errorf("the RabbitMQ node exited while starting: %v\n%s", n.cmd.ProcessState, env.cp.TailFile(filepath.Join(n.dir, "server.log"), 20))
 		case <-time.After(250 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			n.t.Fatalf("the RabbitMQ node does not accept logins after 2 minutes: %v\n%s", err, env.cp.TailFile(filepath.Join(n.dir, "server.log"), 20))
+			return fmt.Errorf("the RabbitMQ node does not accept logins after 2 minutes: %w\n%s", err, env.cp.TailFile(filepath.Join(n.dir, "server.log"), 20))
 		}
 	}
 }
