@@ -191,11 +191,7 @@ func (cp *ControlPlane) startAPIServer(bin string, p pki, etcdPort, port int) er
 	if err != nil {
 		return err
 	}
-	if cp.apiserver < len(cp.procs) { // a restart: the same place, so that Stop stops it in order
-		cp.procs[cp.apiserver] = cmd
-	} else {
-		cp.procs = append(cp.procs, cmd)
-	}
+	cp.place(cp.apiserver, cmd)
 	return nil
 }
 
@@ -215,12 +211,18 @@ func (cp *ControlPlane) startControllerManager(p pki, kubeconfig string, port in
 	if err != nil {
 		return err
 	}
-	if cp.kcm < len(cp.procs) { // a restart: the same place, so that Stop stops it in order
-		cp.procs[cp.kcm] = cmd
+	cp.place(cp.kcm, cmd)
+	return nil
+}
+
+// place puts a component started at index i of procs: appended on its first start, in the
+// same place on a restart, so that Stop stops the components in order.
+func (cp *ControlPlane) place(i int, cmd *exec.Cmd) {
+	if i < len(cp.procs) {
+		cp.procs[i] = cmd
 	} else {
 		cp.procs = append(cp.procs, cmd)
 	}
-	return nil
 }
 
 // RestartControllerManager stops kube-controller-manager and starts it again with the same

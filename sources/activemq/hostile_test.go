@@ -60,12 +60,7 @@ func TestHostileJolokia(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var addr string
-			if tt.raw != "" {
-				addr = sourcetest.RawServer(t, tt.raw)
-			} else {
-				addr = sourcetest.HTTPServer(t, tt.handler)
-			}
+			addr := sourcetest.Endpoint(t, tt.raw, tt.handler)
 			tr := parse(t, md("managementEndpoint", addr, "brokerName", "b", "destinationName", "q"), map[string]string{"username": "admin", "password": "pw"})
 			got := poll(t, newPool(t), tr)[0]
 			want := append([]string{"http://" + addr}, tt.wantErr...)
@@ -164,25 +159,10 @@ type stompScript struct {
 // plugin with the replies of s. It stops when t ends, and returns its host:port.
 func fakeStatsBroker(t *testing.T, s stompScript) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serveStats(c, s)
-		}
-	}()
-	return ln.Addr().String()
+	return sourcetest.Serve(t, func(c net.Conn) { serveStats(c, s) })
 }
 
 func serveStats(c net.Conn, s stompScript) {
-	defer func() { _ = c.Close() }()
 	r, w := frame.NewReader(c), frame.NewWriter(c)
 	var sub, replyTo string
 	for {

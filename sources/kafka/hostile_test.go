@@ -220,32 +220,17 @@ func TestHostileBrokerAnswers(t *testing.T) {
 // the size of a response of size bytes, and then closes the connection.
 func oversizedBroker(t *testing.T, size uint32) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer func() { _ = c.Close() }()
-				var hdr [4]byte
-				if _, err := io.ReadFull(c, hdr[:]); err != nil {
-					return
-				}
-				if _, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(hdr[:]))); err != nil {
-					return
-				}
-				binary.BigEndian.PutUint32(hdr[:], size)
-				_, _ = c.Write(hdr[:])
-			}()
+	return sourcetest.Serve(t, func(c net.Conn) {
+		var hdr [4]byte
+		if _, err := io.ReadFull(c, hdr[:]); err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		if _, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(hdr[:]))); err != nil {
+			return
+		}
+		binary.BigEndian.PutUint32(hdr[:], size)
+		_, _ = c.Write(hdr[:])
+	})
 }
 
 // A broker announcing a response far larger than any answer qscale asks for is refused

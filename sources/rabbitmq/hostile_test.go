@@ -61,12 +61,7 @@ func TestHostileManagementAPI(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var addr string
-			if tt.raw != "" {
-				addr = sourcetest.RawServer(t, tt.raw)
-			} else {
-				addr = sourcetest.HTTPServer(t, tt.handler)
-			}
+			addr := sourcetest.Endpoint(t, tt.raw, tt.handler)
 			m := tt.md
 			if m == nil {
 				m = md("queueName", "orders")

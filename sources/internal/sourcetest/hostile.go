@@ -32,11 +32,43 @@ func Answer(status int, contentType, body string) http.HandlerFunc {
 	}
 }
 
+// Endpoint is RawServer(t, raw) when raw is set, else HTTPServer(t, h): one case of a table of
+// hostile endpoints.
+func Endpoint(t testing.TB, raw string, h http.HandlerFunc) string {
+	t.Helper()
+	if raw != "" {
+		return RawServer(t, raw)
+	}
+	return HTTPServer(t, h)
+}
+
 // RawServer answers every connection on a loopback port with answer, byte for byte, once
 // the client has sent something (an HTTP request, AMQP's protocol header), then ends it; it
 // stops when t ends and returns its host:port. It can send what no HTTP server would: a
 // status line of its own words, or no HTTP at all.
 func RawServer(t testing.TB, answer string) string {
+	t.Helper()
+	return Serve(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 4096)
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+		if _, err := c.Write([]byte(answer)); err != nil {
+			return
+		}
+		// Closing with unread data would reset the connection, and the client might see the
+		// reset rather than the answer: end the writing side, and read on until the client
+		// closes.
+		_ = c.(*net.TCPConn).CloseWrite()
+		_, _ = io.Copy(io.Discard, c)
+	})
+}
+
+// Serve listens on a loopback port and runs serve on each connection it accepts, in a
+// goroutine of its own, closing the connection after; it stops when t ends and returns its
+// host:port. A hostile broker is a serve function.
+func Serve(t testing.TB, serve func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -51,19 +83,7 @@ func RawServer(t testing.TB, answer string) string {
 			}
 			go func() {
 				defer func() { _ = c.Close() }()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				buf := make([]byte, 4096)
-				if _, err := c.Read(buf); err != nil {
-					return
-				}
-				if _, err := c.Write([]byte(answer)); err != nil {
-					return
-				}
-				// Closing with unread data would reset the connection, and the client might
-				// see the reset rather than the answer: end the writing side, and read on
-				// until the client closes.
-				_ = c.(*net.TCPConn).CloseWrite()
-				_, _ = io.Copy(io.Discard, c)
+				serve(c)
 			}()
 		}
 	}()
