@@ -640,3 +640,23 @@ func (h *harness) triggersOf(name string) []sources.Trigger {
 	_, triggers := h.store.current(Target{Namespace: "shop", Kind: h.r.Kind, Name: name})
 	return triggers
 }
+
+// A configuration with many problems is told in one Event the Events API accepts (a note of
+// at most 1 kB), which still names every field it can.
+func TestReconcileCapsTheEventNote(t *testing.T) {
+	var triggers strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&triggers, "- type: kafka\n  name: t%d\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, lagThreshold: '-%d'}\n", i, i)
+	}
+	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{AnnotationTriggers: triggers.String()}))
+	h.reconcile("orders")
+	events := h.events.take()
+	wantEvents(t, events, ReasonInvalidScalingConfig)
+	note := events[0].note
+	if len(note) > noteLimit {
+		t.Fatalf("a note of %d bytes: the Events API refuses more than 1 kB", len(note))
+	}
+	if !strings.Contains(note, "qscale.io/triggers: [0] (t0).metadata.lagThreshold") {
+		t.Errorf("the note lost the field names: %q", note)
+	}
+}
