@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/qscale/qscale/scaler/policy"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -67,7 +68,7 @@ func desiredHPA(k workloadKind, owner client.Object, spec *Spec, triggers []sour
 				},
 				Target: autoscalingv2.MetricTarget{
 					Type:         autoscalingv2.AverageValueMetricType,
-					AverageValue: resource.NewMilliQuantity(max(1, milli(tr.Config.Target())), resource.DecimalSI),
+					AverageValue: resource.NewMilliQuantity(max(1, policy.Milli(tr.Config.Target())), resource.DecimalSI),
 				},
 			},
 		}

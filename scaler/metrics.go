@@ -3,6 +3,7 @@ package scaler
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/qscale/qscale/scaler/policy"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -70,7 +71,7 @@ func (m *Metrics) recordSample(t Target, tr sources.Trigger, s sources.Sample) {
 	m.triggerActive.With(l).Set(active)
 }
 
-func (m *Metrics) recordDecision(t Target, triggers []sources.Trigger, d Decision) {
+func (m *Metrics) recordDecision(t Target, triggers []sources.Trigger, d policy.Decision) {
 	if m == nil {
 		return
 	}

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/qscale/qscale/scaler/policy"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -150,7 +151,7 @@ func (r *Reconciler) configure(ctx context.Context, t Target, obj client.Object)
 }
 
 // apply writes the decision: the HPA (none while paused), then the scale subresource.
-func (r *Reconciler) apply(ctx context.Context, k workloadKind, obj client.Object, d Decision) error {
+func (r *Reconciler) apply(ctx context.Context, k workloadKind, obj client.Object, d policy.Decision) error {
 	t := Target{Namespace: obj.GetNamespace(), Kind: k.name, Name: obj.GetName()}
 	spec, triggers := r.Store.current(t)
 	var err error

@@ -35,6 +35,9 @@ const ordersTrigger = `
   metadata: {bootstrapServers: "k:9092", consumerGroup: g, topic: orders, lagThreshold: "50"}
 `
 
+// t0 is the harness's clock at the start of a test.
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
 // recordedEvent is one Event the reconciler recorded.
 type recordedEvent struct{ typ, reason, note string }
 

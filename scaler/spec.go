@@ -1,8 +1,8 @@
 // Package scaler turns annotated workloads into replica decisions and applies them.
 //
 // ParseSpec reads a workload's qscale.io annotations into a Spec; Spec.Compile parses its
-// triggers through the sources registry. Decide is the replica math, a pure function of
-// samples, spec, current replicas and the clock. The Store keeps the latest Sample of every
+// triggers through the sources registry, and Spec.Policy is what the replica decision
+// (package policy) reads of it. The Store keeps the latest Sample of every
 // trigger and the latest Decision of every target; the Poller reads sources into the Store,
 // one batched poll per connection; the Reconciler keeps each workload's HPA, scale
 // subresource and Events in line with its Decision.
@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
+	"github.com/qscale/qscale/scaler/policy"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -40,6 +41,27 @@ const (
 
 	annotationPrefix = "qscale.io/"
 )
+
+// Policy is what the replica decision reads of the spec. The HPA's tolerances are
+// policy.DefaultTolerance unless hpa-behavior sets them.
+func (s *Spec) Policy() policy.Spec {
+	p := policy.Spec{
+		MinReplicas: s.MinReplicas, MaxReplicas: s.MaxReplicas,
+		PollingInterval: s.PollingInterval, CooldownPeriod: s.CooldownPeriod,
+		FallbackReplicas: s.FallbackReplicas, FallbackFailures: s.FallbackFailures,
+		Paused: s.Paused, PausedReplicas: s.PausedReplicas,
+		ScaleUpTolerance: policy.DefaultTolerance, ScaleDownTolerance: policy.DefaultTolerance,
+	}
+	if b := s.Behavior; b != nil {
+		if b.ScaleUp != nil && b.ScaleUp.Tolerance != nil {
+			p.ScaleUpTolerance = b.ScaleUp.Tolerance.AsApproximateFloat64()
+		}
+		if b.ScaleDown != nil && b.ScaleDown.Tolerance != nil {
+			p.ScaleDownTolerance = b.ScaleDown.Tolerance.AsApproximateFloat64()
+		}
+	}
+	return p
+}
 
 // Defaults of the annotations.
 const (

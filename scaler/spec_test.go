@@ -10,6 +10,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 
 	"github.com/qscale/qscale/scaler"
+	"github.com/qscale/qscale/scaler/policy"
 	"github.com/qscale/qscale/sources"
 	"github.com/qscale/qscale/sources/kafka"
 )
@@ -111,6 +112,42 @@ func TestParseSpec(t *testing.T) {
 				return
 			}
 			checkProblems(t, err, tt.want)
+		})
+	}
+}
+
+// Policy copies what the decision reads, and takes the HPA's tolerances from hpa-behavior.
+func TestSpecPolicy(t *testing.T) {
+	two := int32(2)
+	tests := []struct {
+		name string
+		ann  map[string]string
+		want policy.Spec
+	}{
+		{name: "defaults", ann: map[string]string{scaler.AnnotationTriggers: kafkaTrigger},
+			want: policy.Spec{MinReplicas: 1, MaxReplicas: 100, PollingInterval: 10 * time.Second, CooldownPeriod: 5 * time.Minute,
+				FallbackFailures: 3, ScaleUpTolerance: policy.DefaultTolerance, ScaleDownTolerance: policy.DefaultTolerance}},
+		{name: "every field; tolerances from hpa-behavior", ann: map[string]string{
+			scaler.AnnotationTriggers: kafkaTrigger, scaler.AnnotationMinReplicas: "0", scaler.AnnotationMaxReplicas: "12",
+			scaler.AnnotationPollingInterval: "2s", scaler.AnnotationCooldownPeriod: "30s", scaler.AnnotationFallbackReplicas: "4",
+			scaler.AnnotationFallbackFailures: "2", scaler.AnnotationPaused: "true", scaler.AnnotationPausedReplicas: "2",
+			scaler.AnnotationHPABehavior: "scaleUp: {tolerance: '0'}\nscaleDown: {tolerance: '0.05'}\n",
+		}, want: policy.Spec{MinReplicas: 0, MaxReplicas: 12, PollingInterval: 2 * time.Second, CooldownPeriod: 30 * time.Second,
+			FallbackReplicas: 4, FallbackFailures: 2, Paused: true, PausedReplicas: &two, ScaleUpTolerance: 0, ScaleDownTolerance: 0.05}},
+		{name: "hpa-behavior without tolerances", ann: map[string]string{scaler.AnnotationTriggers: kafkaTrigger,
+			scaler.AnnotationHPABehavior: "scaleDown: {stabilizationWindowSeconds: 0}"},
+			want: policy.Spec{MinReplicas: 1, MaxReplicas: 100, PollingInterval: 10 * time.Second, CooldownPeriod: 5 * time.Minute,
+				FallbackFailures: 3, ScaleUpTolerance: policy.DefaultTolerance, ScaleDownTolerance: policy.DefaultTolerance}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := scaler.ParseSpec(tt.ann)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Policy(); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Policy() =\n%+v\nwant\n%+v", got, tt.want)
+			}
 		})
 	}
 }

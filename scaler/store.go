@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/qscale/qscale/scaler/policy"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -60,13 +61,6 @@ var (
 	ErrNoValue = errors.New("no fresh value")
 )
 
-// staleAfter is how many polling intervals a value is served, and trusted for scaling
-// down, after the poll that read it.
-const staleAfter = 3
-
-// stale reports whether a value read age ago is too old to serve or to scale down on.
-func stale(age, pollingInterval time.Duration) bool { return age > staleAfter*pollingInterval }
-
 // Store holds the latest sample of every trigger and the latest decision of every workload.
 // It is safe for concurrent use.
 type Store struct {
@@ -84,7 +78,7 @@ type entry struct {
 	spec        *Spec
 	triggers    []sources.Trigger
 	states      []triggerRecord
-	decision    Decision
+	decision    policy.Decision
 	decided     bool
 	lastActive  time.Time
 	events      []Event
@@ -98,7 +92,7 @@ type entry struct {
 }
 
 type triggerRecord struct {
-	TriggerState
+	policy.TriggerState
 	at       time.Time // when the latest poll finished
 	warnings map[string]string
 }
@@ -387,22 +381,22 @@ func indexOf(triggers []sources.Trigger, t sources.Trigger) int {
 // Decide runs the replica math for a workload with its current replica counts, keeps the
 // Decision for the metrics API, and queues the Events of fallback transitions. It reports
 // false for a workload that has no valid configuration.
-func (s *Store) Decide(t Target, replicas, observed int32) (Decision, bool) {
+func (s *Store) Decide(t Target, replicas, observed int32) (policy.Decision, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.targets[t]
 	if !ok || e.spec == nil {
-		return Decision{}, false
+		return policy.Decision{}, false
 	}
 	now := s.now()
-	states := make([]TriggerState, len(e.states))
+	states := make([]policy.TriggerState, len(e.states))
 	for i, r := range e.states {
 		states[i] = r.TriggerState
 		if r.Polled {
 			states[i].Age = now.Sub(r.at)
 		}
 	}
-	d := Decide(Input{Spec: e.spec, Triggers: states, Replicas: replicas, Observed: observed, LastActive: e.lastActive, Now: now})
+	d := policy.Decide(policy.Input{Spec: e.spec.Policy(), Triggers: states, Replicas: replicas, Observed: observed, LastActive: e.lastActive, Now: now})
 	switch {
 	case d.Fallback && !e.decision.Fallback:
 		e.events = append(e.events, Event{Warning: true, Reason: ReasonFallbackActive,
@@ -450,7 +444,7 @@ func (s *Store) Value(t Target, metric string) (int64, time.Time, error) {
 			return 0, time.Time{}, fmt.Errorf("%w: the source is failing", ErrNoValue)
 		case !e.decision.Metrics[i].OK:
 			return 0, time.Time{}, fmt.Errorf("%w: not read yet", ErrNoValue)
-		case stale(s.now().Sub(r.at), e.spec.PollingInterval):
+		case policy.Stale(s.now().Sub(r.at), e.spec.PollingInterval):
 			return 0, time.Time{}, fmt.Errorf("%w: the last poll was %s ago", ErrNoValue, s.now().Sub(r.at).Round(time.Second))
 		}
 		return e.decision.Metrics[i].Milli, r.at, nil

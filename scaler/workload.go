@@ -39,3 +39,5 @@ func specReplicas(r *int32) int32 {
 	}
 	return *r
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -1,4 +1,4 @@
-package scaler
+package policy
 
 // hpa models how the HPA controller sizes a workload from External metrics with AverageValue
 // targets, in its own milli-unit arithmetic: for each metric it keeps the current size while

@@ -1,4 +1,4 @@
-package scaler
+package policy
 
 import (
 	"math"
@@ -13,14 +13,14 @@ type TriggerState struct {
 	Err      error   // the latest poll failed
 	Failures int32   // consecutive failed polls
 	Polled   bool    // a poll has answered or failed since the trigger was configured
-	// Age is the time since the latest poll: a value older than staleAfter polling
-	// intervals is neither served nor trusted, as if the source were failing.
+	// Age is the time since the latest poll: a Stale value is neither served nor trusted,
+	// as if the source were failing.
 	Age time.Duration
 }
 
 // Input is everything Decide looks at.
 type Input struct {
-	Spec     *Spec
+	Spec     Spec
 	Triggers []TriggerState
 	// Replicas is the workload's spec.replicas; Observed is its status.replicas, the count the
 	// HPA divides by.
@@ -62,10 +62,6 @@ type Metric struct {
 	Fallback bool
 }
 
-// defaultTolerance is the HPA controller's default: it keeps the current size while the
-// usage ratio is within 10 % of 1.
-const defaultTolerance = 0.1
-
 // Decide computes the replica target of one workload and the metric values that make the
 // HPA reach it.
 //
@@ -82,7 +78,7 @@ const defaultTolerance = 0.1
 //     at least the workload's replicas (within max-replicas), and that trigger's metric is
 //     not served unless it is in fallback, which stops the HPA scaling down.
 func Decide(in Input) Decision {
-	s := in.Spec
+	s := &in.Spec
 	d := Decision{LastActive: in.LastActive}
 	if s.PausedReplicas != nil {
 		d.Paused, d.Desired = true, *s.PausedReplicas
@@ -111,8 +107,7 @@ func Decide(in Input) Decision {
 		current = *d.ScaleTo
 	}
 	if current > 0 {
-		up, down := tolerances(s)
-		h := hpa{current: current, lo: floor, hi: s.MaxReplicas, up: up, down: down}
+		h := hpa{current: current, lo: floor, hi: s.MaxReplicas, up: s.ScaleUpTolerance, down: s.ScaleDownTolerance}
 		h.steer(d.Metrics, targetsMilli(in.Triggers), clamp(d.Desired, floor, s.MaxReplicas))
 	}
 	return d
@@ -155,43 +150,29 @@ func (d *Decision) readTriggers(s *Spec, triggers []TriggerState, replicas int32
 				m.Raw, m.OK, m.Fallback = float64(ask)*t.Target, true, true
 				want = max(want, ask)
 			}
-		case stale(t.Age, s.PollingInterval):
+		case Stale(t.Age, s.PollingInterval):
 			unsettled = true
 		default:
 			m.Raw, m.OK = t.Value, true
 			want = max(want, replicasFor(t.Value, t.Target))
 			d.Active = d.Active || t.Active
 		}
-		m.Milli = milli(m.Raw)
+		m.Milli = Milli(m.Raw)
 	}
 	return want, unsettled
-}
-
-// tolerances returns the HPA's scale-up and scale-down tolerances: the default, unless the
-// workload's hpa-behavior sets them.
-func tolerances(s *Spec) (up, down float64) {
-	up, down = defaultTolerance, defaultTolerance
-	if b := s.Behavior; b != nil {
-		if b.ScaleUp != nil && b.ScaleUp.Tolerance != nil {
-			up = b.ScaleUp.Tolerance.AsApproximateFloat64()
-		}
-		if b.ScaleDown != nil && b.ScaleDown.Tolerance != nil {
-			down = b.ScaleDown.Tolerance.AsApproximateFloat64()
-		}
-	}
-	return up, down
 }
 
 func targetsMilli(ts []TriggerState) []int64 {
 	out := make([]int64, len(ts))
 	for i, t := range ts {
-		out[i] = max(1, milli(t.Target))
+		out[i] = max(1, Milli(t.Target))
 	}
 	return out
 }
 
-// milli converts a value to the thousandths the HPA computes with.
-func milli(v float64) int64 {
+// Milli converts a value to the thousandths the HPA computes with, the unit of the values
+// served and of the HPA's AverageValue targets. A value too large for that unit is capped.
+func Milli(v float64) int64 {
 	if v >= math.MaxInt64/1000 {
 		return math.MaxInt64 / 1000 * 1000
 	}
