@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/qscale/qscale/scaler/policy"
+	"github.com/qscale/qscale/scaler/spec"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -56,7 +57,7 @@ func shorten(s string, limit int) string {
 }
 
 // desiredHPA is the HPA a workload's spec calls for.
-func desiredHPA(k workloadKind, owner client.Object, spec *Spec, triggers []sources.Trigger) *autoscalingv2.HorizontalPodAutoscaler {
+func desiredHPA(k workloadKind, owner client.Object, s *spec.Spec, triggers []sources.Trigger) *autoscalingv2.HorizontalPodAutoscaler {
 	metrics := make([]autoscalingv2.MetricSpec, len(triggers))
 	for i, tr := range triggers {
 		metrics[i] = autoscalingv2.MetricSpec{
@@ -80,10 +81,10 @@ func desiredHPA(k workloadKind, owner client.Object, spec *Spec, triggers []sour
 		},
 		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: k.apiKind, Name: owner.GetName()},
-			MinReplicas:    ptr(max(1, spec.MinReplicas)),
-			MaxReplicas:    spec.MaxReplicas,
+			MinReplicas:    ptr(max(1, s.MinReplicas)),
+			MaxReplicas:    s.MaxReplicas,
 			Metrics:        metrics,
-			Behavior:       spec.Behavior,
+			Behavior:       s.Behavior,
 		},
 	}
 	// The API server fills in defaults (behavior, for one), so the spec read back never equals
@@ -213,27 +214,27 @@ func (r *Reconciler) writeHPA(ctx context.Context, t Target, owner client.Object
 func rejection(err error) string {
 	var status apierrors.APIStatus
 	if !errors.As(err, &status) || status.Status().Details == nil || len(status.Status().Details.Causes) == 0 {
-		return (&SpecError{Problems: []Problem{{Annotation: AnnotationTriggers, Message: "the API server refused the HPA: " + err.Error()}}}).Summary(noteLimit)
+		return summary(&spec.Error{Problems: []spec.Problem{{Annotation: spec.AnnotationTriggers, Message: "the API server refused the HPA: " + err.Error()}}})
 	}
-	var problems []Problem
+	var problems []spec.Problem
 	for _, c := range status.Status().Details.Causes {
-		problems = append(problems, Problem{Annotation: annotationOf(c.Field), Field: c.Field,
+		problems = append(problems, spec.Problem{Annotation: annotationOf(c.Field), Field: c.Field,
 			Message: "the API server refused the HPA: " + c.Message})
 	}
-	sortProblems(problems)
-	return (&SpecError{Problems: problems}).Summary(noteLimit)
+	spec.SortProblems(problems)
+	return summary(&spec.Error{Problems: problems})
 }
 
 // annotationOf returns the annotation that an HPA field comes from.
 func annotationOf(field string) string {
 	for _, f := range []struct{ prefix, annotation string }{
-		{"spec.behavior", AnnotationHPABehavior},
-		{"spec.minReplicas", AnnotationMinReplicas},
-		{"spec.maxReplicas", AnnotationMaxReplicas},
+		{"spec.behavior", spec.AnnotationHPABehavior},
+		{"spec.minReplicas", spec.AnnotationMinReplicas},
+		{"spec.maxReplicas", spec.AnnotationMaxReplicas},
 	} {
 		if strings.HasPrefix(field, f.prefix) {
 			return f.annotation
 		}
 	}
-	return AnnotationTriggers
+	return spec.AnnotationTriggers
 }

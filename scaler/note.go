@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/qscale/qscale/scaler/spec"
 )
 
 // noteLimit is the longest Event message qscale writes. The Events API refuses a note above
@@ -23,10 +25,11 @@ func capNote(msg string, limit int) string {
 	return msg[:cut] + mark
 }
 
-// Summary is the message of the SpecError in at most limit bytes. Every problem keeps its
-// annotation and field, which say where to look; what is wrong is shortened evenly across
+// summary is the message of e in at most noteLimit bytes, for an Event. Every problem keeps
+// its annotation and field, which say where to look; what is wrong is shortened evenly across
 // the problems, and when even the places do not fit, the last ones are counted instead.
-func (e *SpecError) Summary(limit int) string {
+func summary(e *spec.Error) string {
+	const limit = noteLimit
 	if full := e.Error(); len(full) <= limit {
 		return full
 	}
@@ -34,7 +37,7 @@ func (e *SpecError) Summary(limit int) string {
 	places := make([]string, len(e.Problems))
 	room := limit - len(sep)*(len(e.Problems)-1)
 	for i, p := range e.Problems {
-		places[i] = p.place()
+		places[i] = place(p)
 		room -= len(places[i]) + len(": ")
 	}
 	if room >= 8*len(e.Problems) { // some of every message fits
@@ -61,7 +64,7 @@ func (e *SpecError) Summary(limit int) string {
 }
 
 // place is where a problem is: its annotation and, within it, the field.
-func (p Problem) place() string {
+func place(p spec.Problem) string {
 	if p.Field == "" {
 		return p.Annotation
 	}

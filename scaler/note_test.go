@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/qscale/qscale/scaler/spec"
 )
 
 func TestCapNote(t *testing.T) {
@@ -29,28 +31,28 @@ func TestCapNote(t *testing.T) {
 
 func TestSpecErrorSummaryKeepsTheFieldNames(t *testing.T) {
 	long := strings.Repeat("x", 900)
-	many := make([]Problem, 80)
+	many := make([]spec.Problem, 80)
 	for i := range many {
-		many[i] = Problem{AnnotationTriggers, fmt.Sprintf("[%d] (t%d).metadata.lagThreshold", i, i), "must be greater than 0"}
+		many[i] = spec.Problem{Annotation: spec.AnnotationTriggers, Field: fmt.Sprintf("[%d] (t%d).metadata.lagThreshold", i, i), Message: "must be greater than 0"}
 	}
 	tests := []struct {
 		name       string
-		problems   []Problem
+		problems   []spec.Problem
 		wantPlaces []string // each must appear whole
 		wantCount  bool     // the message ends counting the problems that did not fit
 	}{
-		{name: "one problem with a huge message", problems: []Problem{{AnnotationHPABehavior, "", long}},
+		{name: "one problem with a huge message", problems: []spec.Problem{{Annotation: spec.AnnotationHPABehavior, Message: long}},
 			wantPlaces: []string{"qscale.io/hpa-behavior: xxxx"}},
-		{name: "three problems, one huge", problems: []Problem{
-			{AnnotationMaxReplicas, "", "must be a whole number of at least 1, got \"lots\""},
-			{AnnotationTriggers, "[0] (orders).metadata.host", long},
-			{AnnotationTriggers, "[1] (jobs).metadata.queueName", "is required"},
+		{name: "three problems, one huge", problems: []spec.Problem{
+			{Annotation: spec.AnnotationMaxReplicas, Message: "must be a whole number of at least 1, got \"lots\""},
+			{Annotation: spec.AnnotationTriggers, Field: "[0] (orders).metadata.host", Message: long},
+			{Annotation: spec.AnnotationTriggers, Field: "[1] (jobs).metadata.queueName", Message: "is required"},
 		}, wantPlaces: []string{"qscale.io/max-replicas: must be", "qscale.io/triggers: [0] (orders).metadata.host: xxx", "qscale.io/triggers: [1] (jobs).metadata.queueName: is required"}},
 		{name: "eighty problems", problems: many, wantPlaces: []string{"qscale.io/triggers: [0] (t0).metadata.lagThreshold"}, wantCount: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := (&SpecError{Problems: tt.problems}).Summary(noteLimit)
+			got := summary(&spec.Error{Problems: tt.problems})
 			if len(got) > noteLimit || !utf8.ValidString(got) {
 				t.Fatalf("summary of %d bytes (limit %d): %q", len(got), noteLimit, got)
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qscale/qscale/scaler/spec"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -59,7 +60,7 @@ func TestPollerHonoursTheIntervalAndWakesOnChange(t *testing.T) {
 	}
 
 	a := Target{"ns", KindDeployment, "a"}
-	trs, _ := store.Configure(a, &Spec{PollingInterval: time.Hour}, []sources.Trigger{trigger("x")})
+	trs, _ := store.Configure(a, &spec.Spec{PollingInterval: time.Hour}, []sources.Trigger{trigger("x")})
 	if !p.Set(a, trs, time.Hour) {
 		t.Fatal("the first Set should report a change")
 	}
@@ -74,7 +75,7 @@ func TestPollerHonoursTheIntervalAndWakesOnChange(t *testing.T) {
 	}
 
 	b := Target{"ns", KindDeployment, "b"} // joins the same connection: polled at once
-	trsB, _ := store.Configure(b, &Spec{PollingInterval: time.Hour}, []sources.Trigger{trigger("y")})
+	trsB, _ := store.Configure(b, &spec.Spec{PollingInterval: time.Hour}, []sources.Trigger{trigger("y")})
 	if !p.Set(b, trsB, time.Hour) {
 		t.Fatal("a new workload should report a change")
 	}

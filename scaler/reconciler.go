@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/qscale/qscale/scaler/policy"
+	"github.com/qscale/qscale/scaler/spec"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -61,7 +62,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, err
 	}
-	if !HasTriggers(obj.GetAnnotations()) {
+	if !spec.HasTriggers(obj.GetAnnotations()) {
 		r.forget(t)
 		if r.leader() {
 			return reconcile.Result{}, r.deleteHPA(ctx, obj)
@@ -96,18 +97,18 @@ func (r *Reconciler) reconfigure(ctx context.Context, t Target, obj client.Objec
 	if err != nil || fp == r.Store.Fingerprint(t) {
 		return err
 	}
-	spec, triggers, err := r.configure(ctx, t, obj)
-	var se *SpecError
+	s, triggers, err := r.configure(ctx, t, obj)
+	var se *spec.Error
 	switch {
 	case errors.As(err, &se):
 		if r.Store.Invalid(t, se.Error()) && r.leader() {
-			r.event(obj, Event{Warning: true, Reason: ReasonInvalidScalingConfig, Message: se.Summary(noteLimit)})
+			r.event(obj, Event{Warning: true, Reason: ReasonInvalidScalingConfig, Message: summary(se)})
 		}
 	case err != nil:
 		return err
 	default:
-		triggers, _ = r.Store.Configure(t, spec, triggers)
-		r.Poller.Set(t, triggers, spec.PollingInterval)
+		triggers, _ = r.Store.Configure(t, s, triggers)
+		r.Poller.Set(t, triggers, s.PollingInterval)
 	}
 	r.Store.SetFingerprint(t, fp)
 	return nil
@@ -121,7 +122,7 @@ func (r *Reconciler) fingerprint(ctx context.Context, t Target, obj client.Objec
 	ann := obj.GetAnnotations()
 	keys := make([]string, 0, len(ann))
 	for k := range ann {
-		if strings.HasPrefix(k, annotationPrefix) {
+		if strings.HasPrefix(k, spec.AnnotationPrefix) {
 			keys = append(keys, k)
 		}
 	}
@@ -131,7 +132,7 @@ func (r *Reconciler) fingerprint(ctx context.Context, t Target, obj client.Objec
 	}
 	for _, name := range r.Store.secretNames(t) {
 		_, version, err := r.Secrets.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: name})
-		if err != nil && !errors.Is(err, ErrSecretNotFound) {
+		if err != nil && !errors.Is(err, spec.ErrSecretNotFound) {
 			return "", err
 		}
 		fmt.Fprintf(h, "secret %s@%s\n", name, version)
@@ -140,10 +141,10 @@ func (r *Reconciler) fingerprint(ctx context.Context, t Target, obj client.Objec
 }
 
 // configure parses the annotations and compiles the triggers with their Secrets.
-func (r *Reconciler) configure(ctx context.Context, t Target, obj client.Object) (*Spec, []sources.Trigger, error) {
+func (r *Reconciler) configure(ctx context.Context, t Target, obj client.Object) (*spec.Spec, []sources.Trigger, error) {
 	var names []string
 	defer func() { r.Store.SetSecrets(t, names) }()
-	return Load(obj.GetAnnotations(), r.Registry, func(name string) (map[string]string, error) {
+	return spec.Load(obj.GetAnnotations(), r.Registry, func(name string) (map[string]string, error) {
 		names = append(names, name)
 		data, _, err := r.Secrets.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: name})
 		return data, err
@@ -153,12 +154,12 @@ func (r *Reconciler) configure(ctx context.Context, t Target, obj client.Object)
 // apply writes the decision: the HPA (none while paused), then the scale subresource.
 func (r *Reconciler) apply(ctx context.Context, k workloadKind, obj client.Object, d policy.Decision) error {
 	t := Target{Namespace: obj.GetNamespace(), Kind: k.name, Name: obj.GetName()}
-	spec, triggers := r.Store.current(t)
+	s, triggers := r.Store.current(t)
 	var err error
 	if d.Paused {
 		err = r.deleteHPA(ctx, obj)
 	} else {
-		err = r.writeHPA(ctx, t, obj, desiredHPA(k, obj, spec, triggers))
+		err = r.writeHPA(ctx, t, obj, desiredHPA(k, obj, s, triggers))
 	}
 	var conflict *errHPAConflict
 	switch {

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/qscale/qscale/scaler/spec"
 	"github.com/qscale/qscale/sources"
 	"github.com/qscale/qscale/sources/kafka"
 )
@@ -177,8 +178,8 @@ func wantEvents(t *testing.T, got []recordedEvent, reasons ...string) {
 
 func TestReconcileCreatesTheHPA(t *testing.T) {
 	h := newHarness(t, KindDeployment, deployment("orders", 2, map[string]string{
-		AnnotationTriggers: ordersTrigger, AnnotationMinReplicas: "2", AnnotationMaxReplicas: "12",
-		AnnotationHPABehavior: "scaleDown: {stabilizationWindowSeconds: 30}",
+		spec.AnnotationTriggers: ordersTrigger, spec.AnnotationMinReplicas: "2", spec.AnnotationMaxReplicas: "12",
+		spec.AnnotationHPABehavior: "scaleDown: {stabilizationWindowSeconds: 30}",
 	}))
 	h.reconcile("orders")
 	hpa, ok := h.hpa("qscale-orders")
@@ -199,12 +200,12 @@ func TestReconcileCreatesTheHPA(t *testing.T) {
 		t.Errorf("unknown metric: %v", err)
 	}
 	// A changed annotation updates the HPA; removing the triggers deletes it.
-	h.update("orders", func(d *appsv1.Deployment) { d.Annotations[AnnotationMaxReplicas] = "20" })
+	h.update("orders", func(d *appsv1.Deployment) { d.Annotations[spec.AnnotationMaxReplicas] = "20" })
 	h.reconcile("orders")
 	if hpa, _ := h.hpa("qscale-orders"); hpa.Spec.MaxReplicas != 20 {
 		t.Errorf("max after the edit = %d, want 20", hpa.Spec.MaxReplicas)
 	}
-	h.update("orders", func(d *appsv1.Deployment) { delete(d.Annotations, AnnotationTriggers) })
+	h.update("orders", func(d *appsv1.Deployment) { delete(d.Annotations, spec.AnnotationTriggers) })
 	h.reconcile("orders")
 	if _, ok := h.hpa("qscale-orders"); ok {
 		t.Error("the HPA should be deleted with the triggers annotation")
@@ -238,8 +239,8 @@ func checkHPA(t *testing.T, hpa *autoscalingv2.HorizontalPodAutoscaler) {
 
 func TestReconcileBadConfiguration(t *testing.T) {
 	h := newHarness(t, KindDeployment,
-		deployment("broken", 3, map[string]string{AnnotationTriggers: "- type: kafka\n  metadata: {bootstrapServers: 'k:9092'}\n"}),
-		deployment("good", 3, map[string]string{AnnotationTriggers: ordersTrigger}))
+		deployment("broken", 3, map[string]string{spec.AnnotationTriggers: "- type: kafka\n  metadata: {bootstrapServers: 'k:9092'}\n"}),
+		deployment("good", 3, map[string]string{spec.AnnotationTriggers: ordersTrigger}))
 	h.reconcile("broken")
 	h.reconcile("good")
 	if _, ok := h.hpa("qscale-broken"); ok {
@@ -258,14 +259,14 @@ func TestReconcileBadConfiguration(t *testing.T) {
 
 	// A valid workload that breaks keeps its HPA unchanged, then recovers.
 	before, _ := h.hpa("qscale-good")
-	h.update("good", func(d *appsv1.Deployment) { d.Annotations[AnnotationMaxReplicas] = "lots" })
+	h.update("good", func(d *appsv1.Deployment) { d.Annotations[spec.AnnotationMaxReplicas] = "lots" })
 	h.reconcile("good")
 	after, ok := h.hpa("qscale-good")
 	if !ok || after.ResourceVersion != before.ResourceVersion {
 		t.Error("the HPA of a workload whose annotation broke was changed")
 	}
 	wantEvents(t, h.events.take(), ReasonInvalidScalingConfig)
-	h.update("good", func(d *appsv1.Deployment) { d.Annotations[AnnotationMaxReplicas] = "30" })
+	h.update("good", func(d *appsv1.Deployment) { d.Annotations[spec.AnnotationMaxReplicas] = "30" })
 	h.reconcile("good")
 	wantEvents(t, h.events.take(), ReasonScalingConfigValid)
 	if hpa, _ := h.hpa("qscale-good"); hpa.Spec.MaxReplicas != 30 {
@@ -285,8 +286,8 @@ func TestReconcileNeverTouchesAnotherHPA(t *testing.T) {
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "elsewhere"}},
 	}
 	h := newHarness(t, KindDeployment, foreign, squatter,
-		deployment("orders", 1, map[string]string{AnnotationTriggers: ordersTrigger}),
-		deployment("payments", 1, map[string]string{AnnotationTriggers: ordersTrigger}))
+		deployment("orders", 1, map[string]string{spec.AnnotationTriggers: ordersTrigger}),
+		deployment("payments", 1, map[string]string{spec.AnnotationTriggers: ordersTrigger}))
 	h.reconcile("orders")
 	h.reconcile("payments")
 	if _, ok := h.hpa("qscale-orders"); ok {
@@ -296,7 +297,7 @@ func TestReconcileNeverTouchesAnotherHPA(t *testing.T) {
 		t.Error("qscale edited an HPA it does not own")
 	}
 	wantEvents(t, h.events.take(), ReasonHPAConflict, ReasonHPAConflict)
-	h.update("orders", func(d *appsv1.Deployment) { delete(d.Annotations, AnnotationTriggers) })
+	h.update("orders", func(d *appsv1.Deployment) { delete(d.Annotations, spec.AnnotationTriggers) })
 	h.reconcile("orders")
 	if _, ok := h.hpa("team-hpa"); !ok {
 		t.Error("qscale deleted an HPA it does not own")
@@ -305,7 +306,7 @@ func TestReconcileNeverTouchesAnotherHPA(t *testing.T) {
 
 func TestReconcileScaleToZeroAndBack(t *testing.T) {
 	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{
-		AnnotationTriggers: ordersTrigger, AnnotationMinReplicas: "0", AnnotationCooldownPeriod: "1m",
+		spec.AnnotationTriggers: ordersTrigger, spec.AnnotationMinReplicas: "0", spec.AnnotationCooldownPeriod: "1m",
 	}))
 	h.reconcile("orders")
 	h.sample(sources.Sample{Value: 0})
@@ -340,12 +341,12 @@ func TestReconcileScaleToZeroAndBack(t *testing.T) {
 }
 
 func TestReconcilePause(t *testing.T) {
-	h := newHarness(t, KindDeployment, deployment("orders", 5, map[string]string{AnnotationTriggers: ordersTrigger}))
+	h := newHarness(t, KindDeployment, deployment("orders", 5, map[string]string{spec.AnnotationTriggers: ordersTrigger}))
 	h.reconcile("orders")
 	if _, ok := h.hpa("qscale-orders"); !ok {
 		t.Fatal("no HPA")
 	}
-	h.update("orders", func(d *appsv1.Deployment) { d.Annotations[AnnotationPausedReplicas] = "2" })
+	h.update("orders", func(d *appsv1.Deployment) { d.Annotations[spec.AnnotationPausedReplicas] = "2" })
 	h.reconcile("orders")
 	if _, ok := h.hpa("qscale-orders"); ok {
 		t.Error("the HPA should go while paused")
@@ -354,15 +355,15 @@ func TestReconcilePause(t *testing.T) {
 		t.Errorf("paused replicas: %d, want 2", got)
 	}
 	h.update("orders", func(d *appsv1.Deployment) {
-		delete(d.Annotations, AnnotationPausedReplicas)
-		d.Annotations[AnnotationPaused] = "true"
+		delete(d.Annotations, spec.AnnotationPausedReplicas)
+		d.Annotations[spec.AnnotationPaused] = "true"
 		d.Spec.Replicas = ptr[int32](4)
 	})
 	h.reconcile("orders")
 	if got := h.replicas(); got != 4 {
 		t.Errorf("paused changed replicas to %d", got)
 	}
-	h.update("orders", func(d *appsv1.Deployment) { delete(d.Annotations, AnnotationPaused) })
+	h.update("orders", func(d *appsv1.Deployment) { delete(d.Annotations, spec.AnnotationPaused) })
 	h.reconcile("orders")
 	if _, ok := h.hpa("qscale-orders"); !ok {
 		t.Error("the HPA should come back on resume")
@@ -370,7 +371,7 @@ func TestReconcilePause(t *testing.T) {
 }
 
 func TestReconcileOnlyTheLeaderWrites(t *testing.T) {
-	h := newHarness(t, KindDeployment, deployment("orders", 0, map[string]string{AnnotationTriggers: ordersTrigger, AnnotationMinReplicas: "0"}))
+	h := newHarness(t, KindDeployment, deployment("orders", 0, map[string]string{spec.AnnotationTriggers: ordersTrigger, spec.AnnotationMinReplicas: "0"}))
 	h.leader = false
 	h.reconcile("orders")
 	h.sample(sources.Sample{Value: 80, Active: true})
@@ -391,7 +392,7 @@ func TestReconcileOnlyTheLeaderWrites(t *testing.T) {
 
 func TestReconcileReadsTheSecret(t *testing.T) {
 	withAuth := "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, sasl: plain, username: u}\n  authenticationRef: {name: creds}\n"
-	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{AnnotationTriggers: withAuth}))
+	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: withAuth}))
 	h.reconcile("orders")
 	events := h.events.take()
 	wantEvents(t, events, ReasonInvalidScalingConfig)
@@ -423,7 +424,7 @@ func TestReconcileReadsTheSecret(t *testing.T) {
 
 func TestReconcileStatefulSet(t *testing.T) {
 	sts := &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "ledger", Namespace: "shop", Annotations: map[string]string{AnnotationTriggers: ordersTrigger}},
+		ObjectMeta: metav1.ObjectMeta{Name: "ledger", Namespace: "shop", Annotations: map[string]string{spec.AnnotationTriggers: ordersTrigger}},
 		Spec:       appsv1.StatefulSetSpec{Replicas: ptr[int32](1)},
 	}
 	h := newHarness(t, KindStatefulSet, sts)
@@ -435,7 +436,7 @@ func TestReconcileStatefulSet(t *testing.T) {
 }
 
 func TestReconcileForgetsDeletedWorkloads(t *testing.T) {
-	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{AnnotationTriggers: ordersTrigger}))
+	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: ordersTrigger}))
 	h.reconcile("orders")
 	if err := h.client.Delete(context.Background(), deployment("orders", 1, nil)); err != nil {
 		t.Fatal(err)
@@ -449,7 +450,7 @@ func TestReconcileForgetsDeletedWorkloads(t *testing.T) {
 // A reconcile that follows a poll reloads nothing: the configuration is compiled again only
 // when the qscale.io annotations or a Secret they name change.
 func TestReconcileReloadsOnlyOnChange(t *testing.T) {
-	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{AnnotationTriggers: ordersTrigger}))
+	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: ordersTrigger}))
 	compiled := 0
 	kind := kafka.Kind
 	newConfig := kind.NewConfig
@@ -463,7 +464,7 @@ func TestReconcileReloadsOnlyOnChange(t *testing.T) {
 	if compiled != 1 {
 		t.Fatalf("compiled %d times across polls, want 1", compiled)
 	}
-	h.update("orders", func(d *appsv1.Deployment) { d.Annotations[AnnotationMaxReplicas] = "7" })
+	h.update("orders", func(d *appsv1.Deployment) { d.Annotations[spec.AnnotationMaxReplicas] = "7" })
 	h.reconcile("orders")
 	h.update("orders", func(d *appsv1.Deployment) { d.Labels = map[string]string{"team": "x"} }) // not qscale's business
 	h.reconcile("orders")
@@ -477,7 +478,7 @@ func TestReconcileReloadsOnlyOnChange(t *testing.T) {
 func TestReconcileKeepsTheStateOfAnUnchangedTrigger(t *testing.T) {
 	withAuth := "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, sasl: plain, username: u}\n  authenticationRef: {name: creds}\n"
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "shop"}, Data: map[string][]byte{"password": []byte("pw")}}
-	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{AnnotationTriggers: withAuth}), secret)
+	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: withAuth}), secret)
 	h.reconcile("orders")
 	target := Target{"shop", KindDeployment, "orders"}
 	h.sample(sources.Sample{Err: errors.New("down")})
@@ -492,7 +493,7 @@ func TestReconcileKeepsTheStateOfAnUnchangedTrigger(t *testing.T) {
 		edit func()
 	}{
 		{name: "another annotation", edit: func() {
-			h.update("orders", func(d *appsv1.Deployment) { d.Annotations[AnnotationMaxReplicas] = "7" })
+			h.update("orders", func(d *appsv1.Deployment) { d.Annotations[spec.AnnotationMaxReplicas] = "7" })
 		}},
 		{name: "a Secret key no parameter reads", edit: func() {
 			secret.Data["unrelated"] = []byte("x")
@@ -565,7 +566,7 @@ func TestReconcileTellsWhatTheAPIServerRefuses(t *testing.T) {
 	writes := 0
 	bad := "scaleUp: {policies: [{type: Pods, value: 4, periodSeconds: 0}]}"
 	h := newHarnessIntercepted(t, KindDeployment, refuseBehavior(&writes), deployment("orders", 0, map[string]string{
-		AnnotationTriggers: ordersTrigger, AnnotationMinReplicas: "0", AnnotationHPABehavior: bad,
+		spec.AnnotationTriggers: ordersTrigger, spec.AnnotationMinReplicas: "0", spec.AnnotationHPABehavior: bad,
 	}))
 	h.reconcile("orders")
 	h.sample(sources.Sample{Value: 30, Active: true})
@@ -590,7 +591,7 @@ func TestReconcileTellsWhatTheAPIServerRefuses(t *testing.T) {
 		t.Errorf("the refused HPA was sent %d more times; it should wait for an edit", writes-before)
 	}
 	h.update("orders", func(d *appsv1.Deployment) {
-		d.Annotations[AnnotationHPABehavior] = "scaleUp: {policies: [{type: Pods, value: 4, periodSeconds: 15}]}"
+		d.Annotations[spec.AnnotationHPABehavior] = "scaleUp: {policies: [{type: Pods, value: 4, periodSeconds: 15}]}"
 	})
 	h.reconcile("orders")
 	if _, ok := h.hpa("qscale-orders"); !ok {
@@ -598,7 +599,7 @@ func TestReconcileTellsWhatTheAPIServerRefuses(t *testing.T) {
 	}
 	wantEvents(t, h.events.take(), ReasonScalingConfigValid)
 
-	h.update("orders", func(d *appsv1.Deployment) { d.Annotations[AnnotationHPABehavior] = bad })
+	h.update("orders", func(d *appsv1.Deployment) { d.Annotations[spec.AnnotationHPABehavior] = bad })
 	h.reconcile("orders")
 	wantEvents(t, h.events.take(), ReasonInvalidScalingConfig)
 	if hpa, _ := h.hpa("qscale-orders"); hpa.Spec.Behavior.ScaleUp.Policies[0].PeriodSeconds != 15 {
@@ -611,7 +612,7 @@ func TestReconcileLongNames(t *testing.T) {
 	for _, n := range []int{63, 64, 200, 253} {
 		name := strings.Repeat("w", n-1) + "1"
 		t.Run(fmt.Sprintf("%d characters", n), func(t *testing.T) {
-			d := deployment(name, 1, map[string]string{AnnotationTriggers: ordersTrigger})
+			d := deployment(name, 1, map[string]string{spec.AnnotationTriggers: ordersTrigger})
 			h := newHarness(t, KindDeployment, d)
 			h.reconcile(name)
 			hpaName := HPAName(name)
@@ -651,7 +652,7 @@ func TestReconcileCapsTheEventNote(t *testing.T) {
 	for i := range 40 {
 		fmt.Fprintf(&triggers, "- type: kafka\n  name: t%d\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, lagThreshold: '-%d'}\n", i, i)
 	}
-	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{AnnotationTriggers: triggers.String()}))
+	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: triggers.String()}))
 	h.reconcile("orders")
 	events := h.events.take()
 	wantEvents(t, events, ReasonInvalidScalingConfig)

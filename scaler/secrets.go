@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/qscale/qscale/scaler/spec"
 )
 
 // DefaultSecretRefresh is how often the Secrets that triggers name are read again.
@@ -42,7 +44,7 @@ func NewSecrets(reader client.Reader) *Secrets {
 }
 
 // Get returns a Secret's data and version, from memory or, the first time, from the API
-// server. A Secret that does not exist has version "" and fails with ErrSecretNotFound.
+// server. A Secret that does not exist has version "" and fails with spec.ErrSecretNotFound.
 func (s *Secrets) Get(ctx context.Context, key types.NamespacedName) (map[string]string, string, error) {
 	s.mu.Lock()
 	h, ok := s.held[key]
@@ -57,7 +59,7 @@ func (s *Secrets) Get(ctx context.Context, key types.NamespacedName) (map[string
 		s.mu.Unlock()
 	}
 	if h.version == "" {
-		return nil, "", ErrSecretNotFound
+		return nil, "", spec.ErrSecretNotFound
 	}
 	return h.data, h.version, nil
 }

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/qscale/qscale/scaler/spec"
 )
 
 // getOnly is a reader with the rights the chart grants on Secrets: get, never list.
@@ -43,7 +45,7 @@ func TestSecretsHoldOnlyWhatIsNamedAndSeeRotation(t *testing.T) {
 	if err != nil || data["password"] != "pw" || v1 == "" {
 		t.Fatalf("Get = %v, %q, %v", data, v1, err)
 	}
-	if _, _, err := s.Get(ctx, missing); !errors.Is(err, ErrSecretNotFound) {
+	if _, _, err := s.Get(ctx, missing); !errors.Is(err, spec.ErrSecretNotFound) {
 		t.Fatalf("Get of a missing Secret: %v, want ErrSecretNotFound", err)
 	}
 	for range 5 {

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/qscale/qscale/scaler/spec"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -92,11 +93,11 @@ func Setup(mgr manager.Manager, o Options) (*Store, error) {
 // annotation must still reach the reconciler, which then deletes the HPA.
 func builderPredicate() builder.Predicates {
 	return builder.WithPredicates(predicate.Funcs{
-		CreateFunc:  func(e event.CreateEvent) bool { return HasTriggers(e.Object.GetAnnotations()) },
-		DeleteFunc:  func(e event.DeleteEvent) bool { return HasTriggers(e.Object.GetAnnotations()) },
+		CreateFunc:  func(e event.CreateEvent) bool { return spec.HasTriggers(e.Object.GetAnnotations()) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return spec.HasTriggers(e.Object.GetAnnotations()) },
 		GenericFunc: func(event.GenericEvent) bool { return true },
 		UpdateFunc: func(e event.UpdateEvent) bool {
-			return HasTriggers(e.ObjectOld.GetAnnotations()) || HasTriggers(e.ObjectNew.GetAnnotations())
+			return spec.HasTriggers(e.ObjectOld.GetAnnotations()) || spec.HasTriggers(e.ObjectNew.GetAnnotations())
 		},
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/qscale/qscale/scaler/policy"
+	"github.com/qscale/qscale/scaler/spec"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -75,7 +76,7 @@ type Store struct {
 }
 
 type entry struct {
-	spec        *Spec
+	spec        *spec.Spec
 	triggers    []sources.Trigger
 	states      []triggerRecord
 	decision    policy.Decision
@@ -134,7 +135,7 @@ func (s *Store) lookup(t Target) (*entry, bool) {
 // Configure records a workload's valid spec and compiled triggers. Samples of triggers whose
 // configuration did not change are kept. It returns the triggers to poll, which are the ones
 // already held when nothing changed, and whether they changed.
-func (s *Store) Configure(t Target, spec *Spec, triggers []sources.Trigger) ([]sources.Trigger, bool) {
+func (s *Store) Configure(t Target, config *spec.Spec, triggers []sources.Trigger) ([]sources.Trigger, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.get(t)
@@ -154,7 +155,7 @@ func (s *Store) Configure(t Target, spec *Spec, triggers []sources.Trigger) ([]s
 		s.metrics.forgetTriggers(t, removed(e.triggers, triggers))
 		e.triggers, e.states = triggers, states
 	}
-	e.spec = spec
+	e.spec = config
 	return e.triggers, changed
 }
 
@@ -232,7 +233,7 @@ func (s *Store) AcceptHPA(t Target) bool {
 }
 
 // current returns the workload's spec and triggers.
-func (s *Store) current(t Target) (*Spec, []sources.Trigger) {
+func (s *Store) current(t Target) (*spec.Spec, []sources.Trigger) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if e, ok := s.targets[t]; ok {

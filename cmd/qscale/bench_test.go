@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/qscale/qscale/scaler"
+	"github.com/qscale/qscale/scaler/spec"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -23,11 +24,11 @@ func BenchmarkMetricsAPI(b *testing.B) {
 	store := scaler.NewStore(time.Now, nil)
 	for i := range workloads {
 		t := scaler.Target{Namespace: "shop", Kind: scaler.KindDeployment, Name: fmt.Sprintf("w%d", i)}
-		spec, triggers, err := scaler.Load(map[string]string{scaler.AnnotationTriggers: "- type: kafka\n  name: lag\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t}\n"}, registry, nil)
+		config, triggers, err := spec.Load(map[string]string{spec.AnnotationTriggers: "- type: kafka\n  name: lag\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t}\n"}, registry, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		triggers, _ = store.Configure(t, spec, triggers)
+		triggers, _ = store.Configure(t, config, triggers)
 		store.Record(t, triggers[0], sources.Sample{Value: float64(i), Active: true}, time.Now())
 		store.Decide(t, 5, 5)
 	}

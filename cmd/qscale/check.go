@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/qscale/qscale/scaler"
+	"github.com/qscale/qscale/scaler/spec"
 )
 
 func check(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -31,14 +31,14 @@ func check(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		defer func() { _ = f.Close() }()
 		in = f
 	}
-	findings, err := scaler.CheckManifests(in, registry)
+	findings, err := spec.CheckManifests(in, registry)
 	if err != nil {
 		fmt.Fprintf(stderr, "qscale check: %s: %v\n", *file, err)
 		return 1
 	}
 	failed := 0
 	for _, f := range findings {
-		var se *scaler.SpecError
+		var se *spec.Error
 		switch {
 		case f.Err == nil:
 			fmt.Fprintf(stdout, "%s: ok\n", f.Object)

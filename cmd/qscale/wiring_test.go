@@ -26,6 +26,7 @@ import (
 
 	"github.com/qscale/qscale/metricsapi"
 	"github.com/qscale/qscale/scaler"
+	"github.com/qscale/qscale/scaler/spec"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -58,15 +59,15 @@ func TestMetricsAPIServesPolledLagWithoutBrokerRequests(t *testing.T) {
 	}, nil)
 	go func() { _ = poller.Start(ctx) }()
 
-	spec, triggers, err := scaler.Load(map[string]string{
-		scaler.AnnotationTriggers:        "- type: kafka\n  name: lag\n  metadata: {bootstrapServers: '" + strings.Join(cluster.ListenAddrs(), ",") + "', consumerGroup: workers, topic: orders, lagThreshold: '100'}\n",
-		scaler.AnnotationPollingInterval: "1h", // one poll now, the next long after the test
+	config, triggers, err := spec.Load(map[string]string{
+		spec.AnnotationTriggers:        "- type: kafka\n  name: lag\n  metadata: {bootstrapServers: '" + strings.Join(cluster.ListenAddrs(), ",") + "', consumerGroup: workers, topic: orders, lagThreshold: '100'}\n",
+		spec.AnnotationPollingInterval: "1h", // one poll now, the next long after the test
 	}, registry, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	triggers, _ = store.Configure(target, spec, triggers)
-	poller.Set(target, triggers, spec.PollingInterval)
+	triggers, _ = store.Configure(target, config, triggers)
+	poller.Set(target, triggers, config.PollingInterval)
 	decided.Wait()
 
 	handler := metricsHandler(t, storeValues{store})

@@ -1,4 +1,4 @@
-package scaler_test
+package spec_test
 
 import (
 	"errors"
@@ -9,8 +9,8 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 
-	"github.com/qscale/qscale/scaler"
 	"github.com/qscale/qscale/scaler/policy"
+	"github.com/qscale/qscale/scaler/spec"
 	"github.com/qscale/qscale/sources"
 	"github.com/qscale/qscale/sources/kafka"
 )
@@ -30,14 +30,14 @@ func TestParseSpec(t *testing.T) {
 	tests := []struct {
 		name string
 		ann  map[string]string
-		spec *scaler.Spec // the parsed spec, when valid
-		want []string     // problems, in order
+		spec *spec.Spec // the parsed spec, when valid
+		want []string   // problems, in order
 	}{
 		{
 			name: "defaults; an unquoted number reads as its text",
-			ann:  map[string]string{scaler.AnnotationTriggers: kafkaTrigger},
-			spec: &scaler.Spec{
-				Triggers: []scaler.TriggerSpec{{Type: "kafka", Name: "orders", Metadata: scaler.Metadata{
+			ann:  map[string]string{spec.AnnotationTriggers: kafkaTrigger},
+			spec: &spec.Spec{
+				Triggers: []spec.TriggerSpec{{Type: "kafka", Name: "orders", Metadata: spec.Metadata{
 					"bootstrapServers": "k:9092", "consumerGroup": "g", "topic": "orders", "lagThreshold": "50"}}},
 				MinReplicas: 1, MaxReplicas: 100, PollingInterval: 10 * time.Second, CooldownPeriod: 5 * time.Minute, FallbackFailures: 3,
 			},
@@ -45,21 +45,21 @@ func TestParseSpec(t *testing.T) {
 		{
 			name: "every annotation; default trigger names",
 			ann: map[string]string{
-				scaler.AnnotationTriggers:         `[{"type":"kafka","metadata":{"topic":"a"}},{"type":"kafka","metadata":{"topic":"b"}}]`,
-				scaler.AnnotationMinReplicas:      "0",
-				scaler.AnnotationMaxReplicas:      "12",
-				scaler.AnnotationPollingInterval:  "2s",
-				scaler.AnnotationCooldownPeriod:   "30s",
-				scaler.AnnotationFallbackReplicas: "4",
-				scaler.AnnotationFallbackFailures: "2",
-				scaler.AnnotationPaused:           "true",
-				scaler.AnnotationPausedReplicas:   "0",
-				scaler.AnnotationHPABehavior:      "scaleDown:\n  stabilizationWindowSeconds: 0\n",
+				spec.AnnotationTriggers:         `[{"type":"kafka","metadata":{"topic":"a"}},{"type":"kafka","metadata":{"topic":"b"}}]`,
+				spec.AnnotationMinReplicas:      "0",
+				spec.AnnotationMaxReplicas:      "12",
+				spec.AnnotationPollingInterval:  "2s",
+				spec.AnnotationCooldownPeriod:   "30s",
+				spec.AnnotationFallbackReplicas: "4",
+				spec.AnnotationFallbackFailures: "2",
+				spec.AnnotationPaused:           "true",
+				spec.AnnotationPausedReplicas:   "0",
+				spec.AnnotationHPABehavior:      "scaleDown:\n  stabilizationWindowSeconds: 0\n",
 			},
-			spec: &scaler.Spec{
-				Triggers: []scaler.TriggerSpec{
-					{Type: "kafka", Name: "kafka-0", Metadata: scaler.Metadata{"topic": "a"}},
-					{Type: "kafka", Name: "kafka-1", Metadata: scaler.Metadata{"topic": "b"}},
+			spec: &spec.Spec{
+				Triggers: []spec.TriggerSpec{
+					{Type: "kafka", Name: "kafka-0", Metadata: spec.Metadata{"topic": "a"}},
+					{Type: "kafka", Name: "kafka-1", Metadata: spec.Metadata{"topic": "b"}},
 				},
 				MinReplicas: 0, MaxReplicas: 12, PollingInterval: 2 * time.Second, CooldownPeriod: 30 * time.Second,
 				FallbackReplicas: 4, FallbackFailures: 2, Paused: true, PausedReplicas: &zero,
@@ -69,12 +69,12 @@ func TestParseSpec(t *testing.T) {
 		{
 			name: "every problem at once",
 			ann: map[string]string{
-				scaler.AnnotationTriggers:        "- type: kafka\n  name: Orders\n- name: x\n  type: kafka\n- type: kafka\n  name: x\n",
-				scaler.AnnotationMinReplicas:     "-1",
-				scaler.AnnotationMaxReplicas:     "many",
-				scaler.AnnotationPollingInterval: "10",
-				scaler.AnnotationPaused:          "yes",
-				"qscale.io/max-replica":          "3",
+				spec.AnnotationTriggers:        "- type: kafka\n  name: Orders\n- name: x\n  type: kafka\n- type: kafka\n  name: x\n",
+				spec.AnnotationMinReplicas:     "-1",
+				spec.AnnotationMaxReplicas:     "many",
+				spec.AnnotationPollingInterval: "10",
+				spec.AnnotationPaused:          "yes",
+				"qscale.io/max-replica":        "3",
 			},
 			want: []string{
 				`qscale.io/max-replica: unknown annotation (did you mean "qscale.io/max-replicas"?)`,
@@ -86,22 +86,22 @@ func TestParseSpec(t *testing.T) {
 				`qscale.io/triggers: [2].name: "x" is also the name of trigger 1`,
 			},
 		},
-		{name: "max below min", ann: map[string]string{scaler.AnnotationTriggers: kafkaTrigger, scaler.AnnotationMinReplicas: "5", scaler.AnnotationMaxReplicas: "3"},
+		{name: "max below min", ann: map[string]string{spec.AnnotationTriggers: kafkaTrigger, spec.AnnotationMinReplicas: "5", spec.AnnotationMaxReplicas: "3"},
 			want: []string{"qscale.io/max-replicas: must be at least min-replicas (5), got 3"}},
-		{name: "triggers not a list", ann: map[string]string{scaler.AnnotationTriggers: "type: kafka"},
+		{name: "triggers not a list", ann: map[string]string{spec.AnnotationTriggers: "type: kafka"},
 			want: []string{"qscale.io/triggers: must be a YAML or JSON list of triggers"}},
-		{name: "unknown trigger field", ann: map[string]string{scaler.AnnotationTriggers: "- type: kafka\n  metdata: {}\n"},
+		{name: "unknown trigger field", ann: map[string]string{spec.AnnotationTriggers: "- type: kafka\n  metdata: {}\n"},
 			want: []string{`qscale.io/triggers: must be a YAML or JSON list of triggers: error unmarshaling JSON: while decoding JSON: json: unknown field "metdata"`}},
-		{name: "nested metadata value", ann: map[string]string{scaler.AnnotationTriggers: "- type: kafka\n  metadata:\n    topic: [a, b]\n"},
+		{name: "nested metadata value", ann: map[string]string{spec.AnnotationTriggers: "- type: kafka\n  metadata:\n    topic: [a, b]\n"},
 			want: []string{"topic: must be a string, number or boolean"}},
-		{name: "empty list", ann: map[string]string{scaler.AnnotationTriggers: "[]"}, want: []string{"qscale.io/triggers: lists no trigger"}},
-		{name: "missing type", ann: map[string]string{scaler.AnnotationTriggers: "- name: a\n"}, want: []string{"qscale.io/triggers: [0].type: is required"}},
-		{name: "bad behavior", ann: map[string]string{scaler.AnnotationTriggers: kafkaTrigger, scaler.AnnotationHPABehavior: "scaleUp: {policies: 3}"},
+		{name: "empty list", ann: map[string]string{spec.AnnotationTriggers: "[]"}, want: []string{"qscale.io/triggers: lists no trigger"}},
+		{name: "missing type", ann: map[string]string{spec.AnnotationTriggers: "- name: a\n"}, want: []string{"qscale.io/triggers: [0].type: is required"}},
+		{name: "bad behavior", ann: map[string]string{spec.AnnotationTriggers: kafkaTrigger, spec.AnnotationHPABehavior: "scaleUp: {policies: 3}"},
 			want: []string{"qscale.io/hpa-behavior: not a HorizontalPodAutoscalerBehavior"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := scaler.ParseSpec(tt.ann)
+			s, err := spec.ParseSpec(tt.ann)
 			if len(tt.want) == 0 {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -124,24 +124,24 @@ func TestSpecPolicy(t *testing.T) {
 		ann  map[string]string
 		want policy.Spec
 	}{
-		{name: "defaults", ann: map[string]string{scaler.AnnotationTriggers: kafkaTrigger},
+		{name: "defaults", ann: map[string]string{spec.AnnotationTriggers: kafkaTrigger},
 			want: policy.Spec{MinReplicas: 1, MaxReplicas: 100, PollingInterval: 10 * time.Second, CooldownPeriod: 5 * time.Minute,
 				FallbackFailures: 3, ScaleUpTolerance: policy.DefaultTolerance, ScaleDownTolerance: policy.DefaultTolerance}},
 		{name: "every field; tolerances from hpa-behavior", ann: map[string]string{
-			scaler.AnnotationTriggers: kafkaTrigger, scaler.AnnotationMinReplicas: "0", scaler.AnnotationMaxReplicas: "12",
-			scaler.AnnotationPollingInterval: "2s", scaler.AnnotationCooldownPeriod: "30s", scaler.AnnotationFallbackReplicas: "4",
-			scaler.AnnotationFallbackFailures: "2", scaler.AnnotationPaused: "true", scaler.AnnotationPausedReplicas: "2",
-			scaler.AnnotationHPABehavior: "scaleUp: {tolerance: '0'}\nscaleDown: {tolerance: '0.05'}\n",
+			spec.AnnotationTriggers: kafkaTrigger, spec.AnnotationMinReplicas: "0", spec.AnnotationMaxReplicas: "12",
+			spec.AnnotationPollingInterval: "2s", spec.AnnotationCooldownPeriod: "30s", spec.AnnotationFallbackReplicas: "4",
+			spec.AnnotationFallbackFailures: "2", spec.AnnotationPaused: "true", spec.AnnotationPausedReplicas: "2",
+			spec.AnnotationHPABehavior: "scaleUp: {tolerance: '0'}\nscaleDown: {tolerance: '0.05'}\n",
 		}, want: policy.Spec{MinReplicas: 0, MaxReplicas: 12, PollingInterval: 2 * time.Second, CooldownPeriod: 30 * time.Second,
 			FallbackReplicas: 4, FallbackFailures: 2, Paused: true, PausedReplicas: &two, ScaleUpTolerance: 0, ScaleDownTolerance: 0.05}},
-		{name: "hpa-behavior without tolerances", ann: map[string]string{scaler.AnnotationTriggers: kafkaTrigger,
-			scaler.AnnotationHPABehavior: "scaleDown: {stabilizationWindowSeconds: 0}"},
+		{name: "hpa-behavior without tolerances", ann: map[string]string{spec.AnnotationTriggers: kafkaTrigger,
+			spec.AnnotationHPABehavior: "scaleDown: {stabilizationWindowSeconds: 0}"},
 			want: policy.Spec{MinReplicas: 1, MaxReplicas: 100, PollingInterval: 10 * time.Second, CooldownPeriod: 5 * time.Minute,
 				FallbackFailures: 3, ScaleUpTolerance: policy.DefaultTolerance, ScaleDownTolerance: policy.DefaultTolerance}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := scaler.ParseSpec(tt.ann)
+			s, err := spec.ParseSpec(tt.ann)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,12 +152,12 @@ func TestSpecPolicy(t *testing.T) {
 	}
 }
 
-// checkProblems checks that err is a *SpecError with exactly the wanted problems, in order.
+// checkProblems checks that err is an *Error with exactly the wanted problems, in order.
 func checkProblems(t *testing.T, err error, want []string) {
 	t.Helper()
-	var se *scaler.SpecError
+	var se *spec.Error
 	if !errors.As(err, &se) {
-		t.Fatalf("err = %v, want a *SpecError", err)
+		t.Fatalf("err = %v, want an *Error", err)
 	}
 	var got []string
 	for _, p := range se.Problems {
@@ -180,7 +180,7 @@ func TestCompile(t *testing.T) {
 	tests := []struct {
 		name    string
 		trig    string
-		secrets scaler.SecretLookup
+		secrets spec.SecretLookup
 		want    []string
 	}{
 		{name: "valid without a Secret", trig: kafkaTrigger},
@@ -190,14 +190,14 @@ func TestCompile(t *testing.T) {
 		{name: "Secret without the password", trig: withAuth, secrets: secretsOf(map[string]string{}),
 			want: []string{"qscale.io/triggers: [0] (orders).metadata.password: is required when sasl is plain"}},
 		{name: "offline: a Secret the check cannot see may hold the password", trig: withAuth,
-			secrets: func(string) (map[string]string, error) { return nil, scaler.ErrSecretUnavailable }},
+			secrets: func(string) (map[string]string, error) { return nil, spec.ErrSecretUnavailable }},
 		{name: "bad parameters named with trigger and field", trig: "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', lagThreshold: 0}\n",
 			want: []string{"[0] (orders).metadata.consumerGroup: is required", "[0] (orders).metadata.lagThreshold: must be greater than 0"}},
 		{name: "unknown type", trig: "- type: sqs\n", want: []string{`qscale.io/triggers: [0] (sqs-0).type: unknown trigger type "sqs" (known: kafka)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := scaler.ParseSpec(map[string]string{scaler.AnnotationTriggers: tt.trig})
+			s, err := spec.ParseSpec(map[string]string{spec.AnnotationTriggers: tt.trig})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,32 +223,32 @@ func TestCompile(t *testing.T) {
 }
 
 // secretsOf looks up one Secret, "creds", with data; nil data means it does not exist.
-func secretsOf(data map[string]string) scaler.SecretLookup {
+func secretsOf(data map[string]string) spec.SecretLookup {
 	return func(name string) (map[string]string, error) {
 		if data == nil || name != "creds" {
-			return nil, scaler.ErrSecretNotFound
+			return nil, spec.ErrSecretNotFound
 		}
 		return data, nil
 	}
 }
 
 // FuzzParseSpec checks that no annotation value crashes the parser and that every rejection
-// is a *SpecError whose problems all name an annotation.
+// is an *Error whose problems all name an annotation.
 func FuzzParseSpec(f *testing.F) {
 	f.Add(kafkaTrigger, "1", "10", "10s", "")
 	f.Add("[{\"type\":\"kafka\",\"metadata\":{\"a\":1}}]", "0", "x", "-1s", "scaleUp: {}")
 	f.Add("- type: kafka\n  name: a\n- type: kafka\n  name: a", "5", "3", "1h", "scaleDown: [1]")
 	f.Fuzz(func(t *testing.T, triggers, minR, maxR, interval, behavior string) {
 		ann := map[string]string{
-			scaler.AnnotationTriggers: triggers, scaler.AnnotationMinReplicas: minR,
-			scaler.AnnotationMaxReplicas: maxR, scaler.AnnotationPollingInterval: interval,
-			scaler.AnnotationHPABehavior: behavior,
+			spec.AnnotationTriggers: triggers, spec.AnnotationMinReplicas: minR,
+			spec.AnnotationMaxReplicas: maxR, spec.AnnotationPollingInterval: interval,
+			spec.AnnotationHPABehavior: behavior,
 		}
-		s, err := scaler.ParseSpec(ann)
+		s, err := spec.ParseSpec(ann)
 		if err != nil {
-			var se *scaler.SpecError
+			var se *spec.Error
 			if !errors.As(err, &se) || len(se.Problems) == 0 {
-				t.Fatalf("error %v is not a SpecError with problems", err)
+				t.Fatalf("error %v is not an Error with problems", err)
 			}
 			for _, p := range se.Problems {
 				if !strings.HasPrefix(p.Annotation, "qscale.io/") {
@@ -260,6 +260,6 @@ func FuzzParseSpec(f *testing.F) {
 		if s.MaxReplicas < s.MinReplicas || len(s.Triggers) == 0 || s.PollingInterval < time.Second {
 			t.Fatalf("accepted an invalid spec: %+v", s)
 		}
-		_, _ = s.Compile(registry, func(string) (map[string]string, error) { return nil, scaler.ErrSecretUnavailable })
+		_, _ = s.Compile(registry, func(string) (map[string]string, error) { return nil, spec.ErrSecretUnavailable })
 	})
 }
