@@ -1,9 +1,11 @@
 // Package scaler keeps annotated workloads scaled on the depth of their queues.
 //
-// The Reconciler loads each workload's configuration (package spec), hands its triggers to
-// the Poller, asks the Store for the Decision (package policy) and applies it: the HPA qscale
-// owns, the scale subresource for the moves to and from zero and for paused-replicas, and
-// Events. The Poller reads the sources into the Store, one batched poll per connection.
-// Setup wires them into a controller-runtime manager and returns the Store that the metrics
-// API reads.
+// Setup wires it into a controller-runtime manager and returns the store.Store that the
+// metrics API reads. A Reconciler per workload kind loads each workload's configuration
+// (package spec) when its annotations or the Secrets they name change, keeping its own record
+// of what it loaded and what it told the user, and applies the policy.Decision the Store
+// makes: the HPA qscale owns, the scale subresource for the moves to and from zero and for
+// paused-replicas, and Events. The Poller reads the triggers into the Store, one batched poll
+// per broker connection; Secrets holds the Secrets that triggers name; Metrics exports the
+// scaling loop to Prometheus as the Store's Observer.
 package scaler

@@ -19,6 +19,7 @@ import (
 
 	"github.com/qscale/qscale/scaler/policy"
 	"github.com/qscale/qscale/scaler/spec"
+	"github.com/qscale/qscale/scaler/store"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -64,7 +65,7 @@ func desiredHPA(k workloadKind, owner client.Object, s *spec.Spec, triggers []so
 			Type: externalMetricsType,
 			External: &autoscalingv2.ExternalMetricSource{
 				Metric: autoscalingv2.MetricIdentifier{
-					Name:     MetricName(tr.Name),
+					Name:     store.MetricName(tr.Name),
 					Selector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelKind: k.name, LabelName: NameLabel(owner.GetName())}},
 				},
 				Target: autoscalingv2.MetricTarget{
@@ -190,21 +191,21 @@ func ownedBy(h *autoscalingv2.HorizontalPodAutoscaler, owner client.Object) bool
 // API server's reason, the HPA qscale already owns is left as it is, and the same spec is not
 // sent again until the annotations change. It is not retried as an error: only an edit can
 // fix it, and the rest of the workload's scaling (activation among it) goes on.
-func (r *Reconciler) writeHPA(ctx context.Context, t Target, owner client.Object, want *autoscalingv2.HorizontalPodAutoscaler) error {
+func (r *Reconciler) writeHPA(ctx context.Context, t store.Target, owner client.Object, want *autoscalingv2.HorizontalPodAutoscaler) error {
 	hash := want.Annotations[annotationSpecHash]
-	if r.Store.RejectedHPA(t) == hash {
+	if r.records.rejectedHPA(t) == hash {
 		return nil
 	}
 	err := r.ensureHPA(ctx, owner, want)
 	switch {
 	case apierrors.IsInvalid(err):
 		msg := rejection(err)
-		if r.Store.RejectHPA(t, hash, msg) {
-			r.event(owner, Event{Warning: true, Reason: ReasonInvalidScalingConfig, Message: msg})
+		if r.records.rejectHPA(t, hash, msg) {
+			r.event(owner, store.Event{Warning: true, Reason: ReasonInvalidScalingConfig, Message: msg})
 		}
 		return nil
-	case err == nil && r.Store.AcceptHPA(t):
-		r.event(owner, Event{Reason: ReasonScalingConfigValid, Message: "the API server accepts the HPA again"})
+	case err == nil && r.records.acceptHPA(t):
+		r.event(owner, store.Event{Reason: ReasonScalingConfigValid, Message: "the API server accepts the HPA again"})
 	}
 	return err
 }

@@ -4,10 +4,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/qscale/qscale/scaler/policy"
+	"github.com/qscale/qscale/scaler/store"
 	"github.com/qscale/qscale/sources"
 )
 
-// Metrics are the Prometheus metrics of the scaling loop. A nil *Metrics records nothing.
+// Metrics are the Prometheus metrics of the scaling loop. Setup makes them the Store's
+// Observer, so that a trigger's series go with the trigger. A nil *Metrics records nothing.
 type Metrics struct {
 	triggerValue    *prometheus.GaugeVec
 	triggerActive   *prometheus.GaugeVec
@@ -50,11 +52,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func labels(t Target, tr sources.Trigger) prometheus.Labels {
+func labels(t store.Target, tr sources.Trigger) prometheus.Labels {
 	return prometheus.Labels{"namespace": t.Namespace, "target": t.Kind + "/" + t.Name, "trigger": tr.Name, "type": tr.Type}
 }
 
-func (m *Metrics) recordSample(t Target, tr sources.Trigger, s sources.Sample) {
+var _ store.Observer = (*Metrics)(nil)
+
+// Sampled implements store.Observer: the value and activity of a trigger, or one more
+// failed poll.
+func (m *Metrics) Sampled(t store.Target, tr sources.Trigger, s sources.Sample) {
 	if m == nil {
 		return
 	}
@@ -71,7 +77,9 @@ func (m *Metrics) recordSample(t Target, tr sources.Trigger, s sources.Sample) {
 	m.triggerActive.With(l).Set(active)
 }
 
-func (m *Metrics) recordDecision(t Target, triggers []sources.Trigger, d policy.Decision) {
+// Decided implements store.Observer: the desired replicas, and whether each trigger is in
+// fallback.
+func (m *Metrics) Decided(t store.Target, triggers []sources.Trigger, d policy.Decision) {
 	if m == nil {
 		return
 	}
@@ -99,7 +107,8 @@ func (m *Metrics) observePoll(typ string, seconds float64) {
 	}
 }
 
-func (m *Metrics) forgetTriggers(t Target, triggers []sources.Trigger) {
+// Dropped implements store.Observer: the series of triggers no longer configured are deleted.
+func (m *Metrics) Dropped(t store.Target, triggers []sources.Trigger) {
 	if m == nil {
 		return
 	}
@@ -112,10 +121,11 @@ func (m *Metrics) forgetTriggers(t Target, triggers []sources.Trigger) {
 	}
 }
 
-func (m *Metrics) forgetTarget(t Target, triggers []sources.Trigger) {
+// Removed implements store.Observer: the series of a forgotten workload are deleted.
+func (m *Metrics) Removed(t store.Target, triggers []sources.Trigger) {
 	if m == nil {
 		return
 	}
-	m.forgetTriggers(t, triggers)
+	m.Dropped(t, triggers)
 	m.desiredReplicas.Delete(prometheus.Labels{"namespace": t.Namespace, "target": t.Kind + "/" + t.Name})
 }

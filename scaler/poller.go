@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/qscale/qscale/scaler/store"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -32,18 +33,18 @@ const backoffJitter = 0.2
 // held across I/O: opening, polling and closing sources happen outside it.
 type Poller struct {
 	pool    *sources.Pool
-	store   *Store
-	notify  func(Target)
+	store   *store.Store
+	notify  func(store.Target)
 	metrics *Metrics
 
 	mu      sync.Mutex
 	ctx     context.Context // set by Start; groups started before it wait for it
 	groups  map[string]*group
-	targets map[Target]member
+	targets map[store.Target]member
 }
 
 type group struct {
-	members map[Target]member
+	members map[store.Target]member
 	wake    chan struct{}
 	stop    context.CancelFunc
 	failed  int // consecutive polls in which every trigger failed; only run touches it
@@ -54,20 +55,20 @@ type member struct {
 	interval time.Duration
 }
 
-// NewPoller returns a Poller that reads through pool into store. notify may be nil.
-func NewPoller(pool *sources.Pool, store *Store, notify func(Target), metrics *Metrics) *Poller {
+// NewPoller returns a Poller that reads through pool into st. notify may be nil.
+func NewPoller(pool *sources.Pool, st *store.Store, notify func(store.Target), metrics *Metrics) *Poller {
 	if notify == nil {
-		notify = func(Target) {}
+		notify = func(store.Target) {}
 	}
-	return &Poller{pool: pool, store: store, notify: notify, metrics: metrics,
-		groups: map[string]*group{}, targets: map[Target]member{}}
+	return &Poller{pool: pool, store: st, notify: notify, metrics: metrics,
+		groups: map[string]*group{}, targets: map[store.Target]member{}}
 }
 
 // Set makes the Poller read a workload's triggers at interval, replacing what it read for the
 // workload before, and reports whether anything changed. Groups that gain the workload poll
 // at once. Setting what is already set does nothing: the reconciler calls Set after every
 // poll, and waking the group then would poll without pause.
-func (p *Poller) Set(t Target, triggers []sources.Trigger, interval time.Duration) bool {
+func (p *Poller) Set(t store.Target, triggers []sources.Trigger, interval time.Duration) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if old, ok := p.targets[t]; ok && old.interval == interval && slices.EqualFunc(old.triggers, triggers, sources.Trigger.Equal) {
@@ -82,7 +83,7 @@ func (p *Poller) Set(t Target, triggers []sources.Trigger, interval time.Duratio
 	for k, trs := range byKey {
 		g, ok := p.groups[k]
 		if !ok { // a new group's loop polls as soon as it starts
-			g = &group{members: map[Target]member{}, wake: make(chan struct{}, 1)}
+			g = &group{members: map[store.Target]member{}, wake: make(chan struct{}, 1)}
 			p.groups[k] = g
 			g.members[t] = member{triggers: trs, interval: interval}
 			p.startLocked(g)
@@ -100,14 +101,14 @@ func (p *Poller) Set(t Target, triggers []sources.Trigger, interval time.Duratio
 }
 
 // Remove stops reading a workload's triggers.
-func (p *Poller) Remove(t Target) {
+func (p *Poller) Remove(t store.Target) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.removeLocked(t)
 	p.pruneLocked()
 }
 
-func (p *Poller) removeLocked(t Target) {
+func (p *Poller) removeLocked(t store.Target) {
 	delete(p.targets, t)
 	for k, g := range p.groups {
 		delete(g.members, t)
@@ -201,7 +202,7 @@ func backoff(interval time.Duration, failed int, r float64) time.Duration {
 func (p *Poller) pollGroup(ctx context.Context, g *group) (time.Duration, bool) {
 	p.mu.Lock()
 	var triggers []sources.Trigger
-	var owners []Target
+	var owners []store.Target
 	interval := time.Duration(0)
 	for t, m := range g.members {
 		triggers = append(triggers, m.triggers...)
@@ -224,8 +225,8 @@ func (p *Poller) pollGroup(ctx context.Context, g *group) (time.Duration, bool) 
 		return interval, false
 	}
 	p.metrics.observePoll(triggers[0].Type, time.Since(start).Seconds())
-	now := p.store.now()
-	notified := map[Target]bool{}
+	now := p.store.Now()
+	notified := map[store.Target]bool{}
 	allFailed := true
 	for i, s := range samples {
 		p.store.Record(owners[i], triggers[i], s, now)

@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qscale/qscale/scaler/spec"
+	"github.com/qscale/qscale/scaler/policy"
+	"github.com/qscale/qscale/scaler/store"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -41,13 +42,13 @@ func TestPollerHonoursTheIntervalAndWakesOnChange(t *testing.T) {
 		}
 		return tr
 	}
-	store := NewStore(time.Now, nil)
-	polled := make(chan Target, 16)
-	p := NewPoller(sources.NewPool(reg), store, func(t Target) { polled <- t }, nil)
+	st := store.New(time.Now, store.Options{})
+	polled := make(chan store.Target, 16)
+	p := NewPoller(sources.NewPool(reg), st, func(t store.Target) { polled <- t }, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = p.Start(ctx) }()
-	waitPolled := func(want Target) {
+	waitPolled := func(want store.Target) {
 		t.Helper()
 		select {
 		case got := <-polled:
@@ -59,8 +60,8 @@ func TestPollerHonoursTheIntervalAndWakesOnChange(t *testing.T) {
 		}
 	}
 
-	a := Target{"ns", KindDeployment, "a"}
-	trs, _ := store.Configure(a, &spec.Spec{PollingInterval: time.Hour}, []sources.Trigger{trigger("x")})
+	a := store.Target{Namespace: "ns", Kind: store.KindDeployment, Name: "a"}
+	trs, _ := st.Configure(a, policy.Spec{PollingInterval: time.Hour}, []sources.Trigger{trigger("x")})
 	if !p.Set(a, trs, time.Hour) {
 		t.Fatal("the first Set should report a change")
 	}
@@ -74,8 +75,8 @@ func TestPollerHonoursTheIntervalAndWakesOnChange(t *testing.T) {
 		t.Fatalf("%d polls after unchanged Sets, want 1: the interval is an hour", n)
 	}
 
-	b := Target{"ns", KindDeployment, "b"} // joins the same connection: polled at once
-	trsB, _ := store.Configure(b, &spec.Spec{PollingInterval: time.Hour}, []sources.Trigger{trigger("y")})
+	b := store.Target{Namespace: "ns", Kind: store.KindDeployment, Name: "b"} // joins the same connection: polled at once
+	trsB, _ := st.Configure(b, policy.Spec{PollingInterval: time.Hour}, []sources.Trigger{trigger("y")})
 	if !p.Set(b, trsB, time.Hour) {
 		t.Fatal("a new workload should report a change")
 	}
@@ -162,12 +163,11 @@ func TestRemovingASlowBrokersWorkloadDoesNotWait(t *testing.T) {
 		}
 		return tr
 	}
-	store := NewStore(time.Now, nil)
-	p := NewPoller(sources.NewPool(reg), store, nil, nil)
+	p := NewPoller(sources.NewPool(reg), store.New(time.Now, store.Options{}), nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = p.Start(ctx) }()
-	slow, fast := Target{"ns", KindDeployment, "slow"}, Target{"ns", KindDeployment, "fast"}
+	slow, fast := store.Target{Namespace: "ns", Kind: store.KindDeployment, Name: "slow"}, store.Target{Namespace: "ns", Kind: store.KindDeployment, Name: "fast"}
 	p.Set(slow, []sources.Trigger{trigger("slow")}, time.Minute)
 	select {
 	case <-started:

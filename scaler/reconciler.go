@@ -10,9 +10,7 @@ import (
 	"strings"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -20,27 +18,27 @@ import (
 
 	"github.com/qscale/qscale/scaler/policy"
 	"github.com/qscale/qscale/scaler/spec"
+	"github.com/qscale/qscale/scaler/store"
 	"github.com/qscale/qscale/sources"
 )
 
-// Recorder records Events about an object; client-go's events.EventRecorder satisfies it.
-type Recorder interface {
-	Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any)
-}
-
 // Reconciler keeps one kind of workload in line with its qscale.io annotations. It runs on
 // every replica of qscale, so that each serves fresh metrics, but only the leader writes to
-// the cluster: HPAs, the scale subresource and Events.
+// the cluster: HPAs, the scale subresource and Events. Setup builds one for each kind.
 type Reconciler struct {
 	Client   client.Client
-	Kind     string // KindDeployment or KindStatefulSet
+	Kind     string // store.KindDeployment or store.KindStatefulSet
 	Registry sources.Registry
-	Store    *Store
+	Store    *store.Store
 	Poller   *Poller
 	Secrets  *Secrets
 	Recorder Recorder
 	// IsLeader reports whether this replica may write; nil means always.
 	IsLeader func() bool
+
+	// records is the record of workloads that Setup shares among the reconcilers of every
+	// kind and the Secret refresher.
+	records *records
 }
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
@@ -53,7 +51,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if !ok {
 		return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("unknown workload kind %q", r.Kind))
 	}
-	t := Target{Namespace: req.Namespace, Kind: k.name, Name: req.Name}
+	if r.records == nil {
+		return reconcile.Result{}, reconcile.TerminalError(errors.New("a Reconciler not built by Setup has no record of workloads"))
+	}
+	t := store.Target{Namespace: req.Namespace, Kind: k.name, Name: req.Name}
 	obj := k.newObject()
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -69,15 +70,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, nil
 	}
-	if err := r.reconfigure(ctx, t, obj); err != nil {
+	recovered, err := r.reconfigure(ctx, t, obj)
+	if err != nil {
 		return reconcile.Result{}, err
+	}
+	// Events are recorded in the order things happened: what the polls found since the last
+	// reconcile, the configuration's recovery, then what the decision found.
+	events := r.Store.Events(t)
+	if recovered {
+		events = append(events, store.Event{Reason: ReasonScalingConfigValid, Message: "the qscale.io annotations are valid again"})
 	}
 	replicas, observed := k.replicas(obj)
 	d, ok := r.Store.Decide(t, replicas, observed)
 	if !ok {
 		return reconcile.Result{}, nil
 	}
-	events := r.Store.Events(t)
+	events = append(events, r.Store.Events(t)...)
 	if !r.leader() {
 		return reconcile.Result{}, nil
 	}
@@ -91,33 +99,35 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 // they name changed since the last load. Most reconciles follow a poll and change neither, and
 // parsing YAML and compiling triggers (PEM keys included) on each would put that work on the
 // polling path. A workload that was never valid is left with no configuration, which Decide
-// reports; one that was valid keeps scaling on its last valid configuration.
-func (r *Reconciler) reconfigure(ctx context.Context, t Target, obj client.Object) error {
+// reports; one that was valid keeps scaling on its last valid configuration. It reports
+// whether the configuration became valid again.
+func (r *Reconciler) reconfigure(ctx context.Context, t store.Target, obj client.Object) (recovered bool, err error) {
 	fp, err := r.fingerprint(ctx, t, obj)
-	if err != nil || fp == r.Store.Fingerprint(t) {
-		return err
+	if err != nil || fp == r.records.fingerprint(t) {
+		return false, err
 	}
 	s, triggers, err := r.configure(ctx, t, obj)
 	var se *spec.Error
 	switch {
 	case errors.As(err, &se):
-		if r.Store.Invalid(t, se.Error()) && r.leader() {
-			r.event(obj, Event{Warning: true, Reason: ReasonInvalidScalingConfig, Message: summary(se)})
+		if r.records.invalid(t, se.Error()) && r.leader() {
+			r.event(obj, store.Event{Warning: true, Reason: ReasonInvalidScalingConfig, Message: summary(se)})
 		}
 	case err != nil:
-		return err
+		return false, err
 	default:
-		triggers, _ = r.Store.Configure(t, s, triggers)
+		triggers, _ = r.Store.Configure(t, s.Policy(), triggers)
+		recovered = r.records.valid(t, s, triggers)
 		r.Poller.Set(t, triggers, s.PollingInterval)
 	}
-	r.Store.SetFingerprint(t, fp)
-	return nil
+	r.records.setFingerprint(t, fp)
+	return recovered, nil
 }
 
 // fingerprint digests what a configuration is loaded from: the qscale.io annotations and the
 // resource versions of the Secrets the last load found named (unchanged annotations name the
 // same Secrets), as Secrets last read them.
-func (r *Reconciler) fingerprint(ctx context.Context, t Target, obj client.Object) (string, error) {
+func (r *Reconciler) fingerprint(ctx context.Context, t store.Target, obj client.Object) (string, error) {
 	h := sha256.New()
 	ann := obj.GetAnnotations()
 	keys := make([]string, 0, len(ann))
@@ -130,7 +140,7 @@ func (r *Reconciler) fingerprint(ctx context.Context, t Target, obj client.Objec
 	for _, k := range keys {
 		fmt.Fprintf(h, "%s=%q\n", k, ann[k])
 	}
-	for _, name := range r.Store.secretNames(t) {
+	for _, name := range r.records.secretNames(t) {
 		_, version, err := r.Secrets.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: name})
 		if err != nil && !errors.Is(err, spec.ErrSecretNotFound) {
 			return "", err
@@ -141,9 +151,9 @@ func (r *Reconciler) fingerprint(ctx context.Context, t Target, obj client.Objec
 }
 
 // configure parses the annotations and compiles the triggers with their Secrets.
-func (r *Reconciler) configure(ctx context.Context, t Target, obj client.Object) (*spec.Spec, []sources.Trigger, error) {
+func (r *Reconciler) configure(ctx context.Context, t store.Target, obj client.Object) (*spec.Spec, []sources.Trigger, error) {
 	var names []string
-	defer func() { r.Store.SetSecrets(t, names) }()
+	defer func() { r.records.setSecrets(t, names) }()
 	return spec.Load(obj.GetAnnotations(), r.Registry, func(name string) (map[string]string, error) {
 		names = append(names, name)
 		data, _, err := r.Secrets.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: name})
@@ -153,8 +163,8 @@ func (r *Reconciler) configure(ctx context.Context, t Target, obj client.Object)
 
 // apply writes the decision: the HPA (none while paused), then the scale subresource.
 func (r *Reconciler) apply(ctx context.Context, k workloadKind, obj client.Object, d policy.Decision) error {
-	t := Target{Namespace: obj.GetNamespace(), Kind: k.name, Name: obj.GetName()}
-	s, triggers := r.Store.current(t)
+	t := store.Target{Namespace: obj.GetNamespace(), Kind: k.name, Name: obj.GetName()}
+	s, triggers := r.records.current(t)
 	var err error
 	if d.Paused {
 		err = r.deleteHPA(ctx, obj)
@@ -164,14 +174,14 @@ func (r *Reconciler) apply(ctx context.Context, k workloadKind, obj client.Objec
 	var conflict *errHPAConflict
 	switch {
 	case errors.As(err, &conflict):
-		if r.Store.Conflict(t, conflict.msg) {
-			r.event(obj, Event{Warning: true, Reason: ReasonHPAConflict, Message: conflict.msg})
+		if r.records.setConflict(t, conflict.msg) {
+			r.event(obj, store.Event{Warning: true, Reason: ReasonHPAConflict, Message: conflict.msg})
 		}
 		return nil // leave both alone; a change to either HPA brings us back
 	case err != nil:
 		return err
 	}
-	r.Store.Conflict(t, "")
+	r.records.setConflict(t, "")
 	if d.ScaleTo == nil {
 		return nil
 	}
@@ -180,11 +190,11 @@ func (r *Reconciler) apply(ctx context.Context, k workloadKind, obj client.Objec
 	}
 	switch {
 	case d.Paused:
-		r.event(obj, Event{Reason: ReasonPausedReplicas, Message: fmt.Sprintf("paused at %d replicas", *d.ScaleTo)})
+		r.event(obj, store.Event{Reason: ReasonPausedReplicas, Message: fmt.Sprintf("paused at %d replicas", *d.ScaleTo)})
 	case *d.ScaleTo == 0:
-		r.event(obj, Event{Reason: ReasonScaledToZero, Message: "every trigger was inactive for the cooldown period: scaled to 0"})
+		r.event(obj, store.Event{Reason: ReasonScaledToZero, Message: "every trigger was inactive for the cooldown period: scaled to 0"})
 	default:
-		r.event(obj, Event{Reason: ReasonActivated, Message: fmt.Sprintf("a trigger became active: scaled from 0 to %d", *d.ScaleTo)})
+		r.event(obj, store.Event{Reason: ReasonActivated, Message: fmt.Sprintf("a trigger became active: scaled from 0 to %d", *d.ScaleTo)})
 	}
 	return nil
 }
@@ -206,32 +216,10 @@ func (r *Reconciler) scale(ctx context.Context, obj client.Object, replicas int3
 	return nil
 }
 
-// event records e on obj. Its message is capped below the Events API's limit: a longer note
-// would be refused, and the user would hear nothing.
-func (r *Reconciler) event(obj client.Object, e Event) {
-	typ := corev1.EventTypeNormal
-	if e.Warning {
-		typ = corev1.EventTypeWarning
-	}
-	action, ok := eventActions[e.Reason]
-	if !ok {
-		action = "Poll" // a source's warning
-	}
-	r.Recorder.Eventf(obj, nil, typ, e.Reason, action, "%s", capNote(e.Message, noteLimit))
-}
-
-// eventActions is the action of each Event reason: what qscale was doing.
-var eventActions = map[string]string{
-	ReasonInvalidScalingConfig: "Configure", ReasonScalingConfigValid: "Configure",
-	ReasonHPAConflict: "CreateHPA",
-	ReasonSourceError: "Poll", ReasonSourceRecovered: "Poll",
-	ReasonFallbackActive: "Scale", ReasonFallbackEnded: "Scale", ReasonActivated: "Scale",
-	ReasonScaledToZero: "Scale", ReasonPausedReplicas: "Scale",
-}
-
 func (r *Reconciler) leader() bool { return r.IsLeader == nil || r.IsLeader() }
 
-func (r *Reconciler) forget(t Target) {
+func (r *Reconciler) forget(t store.Target) {
 	r.Poller.Remove(t)
 	r.Store.Remove(t)
+	r.records.remove(t)
 }

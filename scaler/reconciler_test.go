@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/qscale/qscale/scaler/spec"
+	"github.com/qscale/qscale/scaler/store"
 	"github.com/qscale/qscale/sources"
 	"github.com/qscale/qscale/sources/kafka"
 )
@@ -68,7 +69,7 @@ func (l *eventLog) take() []recordedEvent {
 type harness struct {
 	t      *testing.T
 	client client.Client
-	store  *Store
+	store  *store.Store
 	events *eventLog
 	now    time.Time
 	leader bool
@@ -92,13 +93,18 @@ func newHarnessIntercepted(t *testing.T, kind string, funcs interceptor.Funcs, o
 	h.client = fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 		WithIndex(&autoscalingv2.HorizontalPodAutoscaler{}, IndexScaleTarget, IndexHPAByScaleTarget).
 		WithInterceptorFuncs(funcs).Build()
-	h.store = NewStore(func() time.Time { return h.now }, nil)
+	h.store = store.New(func() time.Time { return h.now }, store.Options{Label: NameLabel})
 	reg := sources.Registry{"kafka": kafka.Kind}
 	pool := sources.NewPool(reg)
 	t.Cleanup(pool.Close)
 	h.r = &Reconciler{Client: h.client, Kind: kind, Registry: reg, Store: h.store,
-		Poller: NewPoller(pool, h.store, nil, nil), Secrets: NewSecrets(h.client), Recorder: h.events, IsLeader: func() bool { return h.leader }}
+		Poller: NewPoller(pool, h.store, nil, nil), Secrets: NewSecrets(h.client), Recorder: h.events, IsLeader: func() bool { return h.leader }, records: newRecords()}
 	return h
+}
+
+// inShop is the Deployment name in the namespace "shop", as the Store names it.
+func inShop(name string) store.Target {
+	return store.Target{Namespace: "shop", Kind: store.KindDeployment, Name: name}
 }
 
 func deployment(name string, replicas int32, ann map[string]string) *appsv1.Deployment {
@@ -118,8 +124,8 @@ func (h *harness) reconcile(name string) {
 
 // sample records a poll outcome for every trigger of "orders", as the Poller would.
 func (h *harness) sample(s sources.Sample) {
-	t := Target{Namespace: "shop", Kind: h.r.Kind, Name: "orders"}
-	_, triggers := h.store.current(t)
+	t := store.Target{Namespace: "shop", Kind: h.r.Kind, Name: "orders"}
+	_, triggers := h.r.records.current(t)
 	for _, tr := range triggers {
 		h.store.Record(t, tr, s, h.now)
 	}
@@ -128,7 +134,7 @@ func (h *harness) sample(s sources.Sample) {
 // refreshSecrets reads the named Secrets again, as the refresher does every interval.
 func (h *harness) refreshSecrets() {
 	h.t.Helper()
-	if _, err := h.r.Secrets.Refresh(context.Background(), h.store.NamedSecrets()); err != nil {
+	if _, err := h.r.Secrets.Refresh(context.Background(), h.r.records.namedSecrets()); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -177,7 +183,7 @@ func wantEvents(t *testing.T, got []recordedEvent, reasons ...string) {
 }
 
 func TestReconcileCreatesTheHPA(t *testing.T) {
-	h := newHarness(t, KindDeployment, deployment("orders", 2, map[string]string{
+	h := newHarness(t, store.KindDeployment, deployment("orders", 2, map[string]string{
 		spec.AnnotationTriggers: ordersTrigger, spec.AnnotationMinReplicas: "2", spec.AnnotationMaxReplicas: "12",
 		spec.AnnotationHPABehavior: "scaleDown: {stabilizationWindowSeconds: 30}",
 	}))
@@ -188,15 +194,15 @@ func TestReconcileCreatesTheHPA(t *testing.T) {
 	}
 	checkHPA(t, hpa)
 	// The metric is served once the trigger has been read.
-	if _, _, err := h.store.Value(Target{"shop", KindDeployment, "orders"}, "qscale-orders"); !errors.Is(err, ErrNoValue) {
+	if _, _, err := h.store.Value(inShop("orders"), "qscale-orders"); !errors.Is(err, store.ErrNoValue) {
 		t.Errorf("before a poll: %v, want ErrNoValue", err)
 	}
 	h.sample(sources.Sample{Value: 420, Active: true})
 	h.reconcile("orders")
-	if v, _, err := h.store.Value(Target{"shop", KindDeployment, "orders"}, "qscale-orders"); err != nil || v != 420000 {
+	if v, _, err := h.store.Value(inShop("orders"), "qscale-orders"); err != nil || v != 420000 {
 		t.Errorf("served %d, %v; want 420000 milli", v, err)
 	}
-	if _, _, err := h.store.Value(Target{"shop", KindDeployment, "orders"}, "qscale-nosuch"); !errors.Is(err, ErrUnknownMetric) {
+	if _, _, err := h.store.Value(inShop("orders"), "qscale-nosuch"); !errors.Is(err, store.ErrUnknownMetric) {
 		t.Errorf("unknown metric: %v", err)
 	}
 	// A changed annotation updates the HPA; removing the triggers deletes it.
@@ -238,7 +244,7 @@ func checkHPA(t *testing.T, hpa *autoscalingv2.HorizontalPodAutoscaler) {
 }
 
 func TestReconcileBadConfiguration(t *testing.T) {
-	h := newHarness(t, KindDeployment,
+	h := newHarness(t, store.KindDeployment,
 		deployment("broken", 3, map[string]string{spec.AnnotationTriggers: "- type: kafka\n  metadata: {bootstrapServers: 'k:9092'}\n"}),
 		deployment("good", 3, map[string]string{spec.AnnotationTriggers: ordersTrigger}))
 	h.reconcile("broken")
@@ -285,7 +291,7 @@ func TestReconcileNeverTouchesAnotherHPA(t *testing.T) {
 		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 7,
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "elsewhere"}},
 	}
-	h := newHarness(t, KindDeployment, foreign, squatter,
+	h := newHarness(t, store.KindDeployment, foreign, squatter,
 		deployment("orders", 1, map[string]string{spec.AnnotationTriggers: ordersTrigger}),
 		deployment("payments", 1, map[string]string{spec.AnnotationTriggers: ordersTrigger}))
 	h.reconcile("orders")
@@ -305,7 +311,7 @@ func TestReconcileNeverTouchesAnotherHPA(t *testing.T) {
 }
 
 func TestReconcileScaleToZeroAndBack(t *testing.T) {
-	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{
+	h := newHarness(t, store.KindDeployment, deployment("orders", 1, map[string]string{
 		spec.AnnotationTriggers: ordersTrigger, spec.AnnotationMinReplicas: "0", spec.AnnotationCooldownPeriod: "1m",
 	}))
 	h.reconcile("orders")
@@ -327,7 +333,7 @@ func TestReconcileScaleToZeroAndBack(t *testing.T) {
 	if got := h.replicas(); got != 0 {
 		t.Fatalf("a failing source woke the workload: %d", got)
 	}
-	wantEvents(t, h.events.take(), ReasonSourceError)
+	wantEvents(t, h.events.take(), store.ReasonSourceError)
 	h.sample(sources.Sample{Err: errors.New("broker down")})
 	h.reconcile("orders")
 	wantEvents(t, h.events.take()) // not repeated
@@ -337,11 +343,11 @@ func TestReconcileScaleToZeroAndBack(t *testing.T) {
 	if got := h.replicas(); got != 1 {
 		t.Fatalf("replicas after activation = %d, want 1", got)
 	}
-	wantEvents(t, h.events.take(), ReasonSourceRecovered, ReasonActivated)
+	wantEvents(t, h.events.take(), store.ReasonSourceRecovered, ReasonActivated)
 }
 
 func TestReconcilePause(t *testing.T) {
-	h := newHarness(t, KindDeployment, deployment("orders", 5, map[string]string{spec.AnnotationTriggers: ordersTrigger}))
+	h := newHarness(t, store.KindDeployment, deployment("orders", 5, map[string]string{spec.AnnotationTriggers: ordersTrigger}))
 	h.reconcile("orders")
 	if _, ok := h.hpa("qscale-orders"); !ok {
 		t.Fatal("no HPA")
@@ -371,7 +377,7 @@ func TestReconcilePause(t *testing.T) {
 }
 
 func TestReconcileOnlyTheLeaderWrites(t *testing.T) {
-	h := newHarness(t, KindDeployment, deployment("orders", 0, map[string]string{spec.AnnotationTriggers: ordersTrigger, spec.AnnotationMinReplicas: "0"}))
+	h := newHarness(t, store.KindDeployment, deployment("orders", 0, map[string]string{spec.AnnotationTriggers: ordersTrigger, spec.AnnotationMinReplicas: "0"}))
 	h.leader = false
 	h.reconcile("orders")
 	h.sample(sources.Sample{Value: 80, Active: true})
@@ -385,21 +391,21 @@ func TestReconcileOnlyTheLeaderWrites(t *testing.T) {
 	if len(h.events.take()) != 0 {
 		t.Error("a non-leader recorded Events")
 	}
-	if _, _, err := h.store.Value(Target{"shop", KindDeployment, "orders"}, "qscale-orders"); err != nil {
+	if _, _, err := h.store.Value(inShop("orders"), "qscale-orders"); err != nil {
 		t.Errorf("a non-leader must still serve metrics: %v", err)
 	}
 }
 
 func TestReconcileReadsTheSecret(t *testing.T) {
 	withAuth := "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, sasl: plain, username: u}\n  authenticationRef: {name: creds}\n"
-	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: withAuth}))
+	h := newHarness(t, store.KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: withAuth}))
 	h.reconcile("orders")
 	events := h.events.take()
 	wantEvents(t, events, ReasonInvalidScalingConfig)
 	if !strings.Contains(events[0].note, `Secret "creds" does not exist`) {
 		t.Errorf("note %q", events[0].note)
 	}
-	if got := h.store.UsingSecret("shop", "creds"); len(got) != 1 {
+	if got := h.r.records.usingSecret("shop", "creds"); len(got) != 1 {
 		t.Fatalf("the workload is not indexed under its Secret: %v", got)
 	}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "shop"}, Data: map[string][]byte{"password": []byte("hunter2")}}
@@ -427,7 +433,7 @@ func TestReconcileStatefulSet(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "ledger", Namespace: "shop", Annotations: map[string]string{spec.AnnotationTriggers: ordersTrigger}},
 		Spec:       appsv1.StatefulSetSpec{Replicas: ptr[int32](1)},
 	}
-	h := newHarness(t, KindStatefulSet, sts)
+	h := newHarness(t, store.KindStatefulSet, sts)
 	h.reconcile("ledger")
 	hpa, ok := h.hpa("qscale-ledger")
 	if !ok || hpa.Spec.ScaleTargetRef.Kind != "StatefulSet" || hpa.Spec.Metrics[0].External.Metric.Selector.MatchLabels[LabelKind] != "statefulset" {
@@ -436,7 +442,7 @@ func TestReconcileStatefulSet(t *testing.T) {
 }
 
 func TestReconcileForgetsDeletedWorkloads(t *testing.T) {
-	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: ordersTrigger}))
+	h := newHarness(t, store.KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: ordersTrigger}))
 	h.reconcile("orders")
 	if err := h.client.Delete(context.Background(), deployment("orders", 1, nil)); err != nil {
 		t.Fatal(err)
@@ -450,7 +456,7 @@ func TestReconcileForgetsDeletedWorkloads(t *testing.T) {
 // A reconcile that follows a poll reloads nothing: the configuration is compiled again only
 // when the qscale.io annotations or a Secret they name change.
 func TestReconcileReloadsOnlyOnChange(t *testing.T) {
-	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: ordersTrigger}))
+	h := newHarness(t, store.KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: ordersTrigger}))
 	compiled := 0
 	kind := kafka.Kind
 	newConfig := kind.NewConfig
@@ -478,16 +484,12 @@ func TestReconcileReloadsOnlyOnChange(t *testing.T) {
 func TestReconcileKeepsTheStateOfAnUnchangedTrigger(t *testing.T) {
 	withAuth := "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, sasl: plain, username: u}\n  authenticationRef: {name: creds}\n"
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "shop"}, Data: map[string][]byte{"password": []byte("pw")}}
-	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: withAuth}), secret)
+	h := newHarness(t, store.KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: withAuth}), secret)
 	h.reconcile("orders")
-	target := Target{"shop", KindDeployment, "orders"}
+	target := inShop("orders")
 	h.sample(sources.Sample{Err: errors.New("down")})
 	h.sample(sources.Sample{Err: errors.New("down")})
-	failures := func() int32 {
-		h.store.mu.RLock()
-		defer h.store.mu.RUnlock()
-		return h.store.targets[target].states[0].Failures
-	}
+	failures := func() int32 { return h.store.States(target)[0].Failures }
 	edits := []struct {
 		name string
 		edit func()
@@ -565,7 +567,7 @@ func refuseBehavior(writes *int) interceptor.Funcs {
 func TestReconcileTellsWhatTheAPIServerRefuses(t *testing.T) {
 	writes := 0
 	bad := "scaleUp: {policies: [{type: Pods, value: 4, periodSeconds: 0}]}"
-	h := newHarnessIntercepted(t, KindDeployment, refuseBehavior(&writes), deployment("orders", 0, map[string]string{
+	h := newHarnessIntercepted(t, store.KindDeployment, refuseBehavior(&writes), deployment("orders", 0, map[string]string{
 		spec.AnnotationTriggers: ordersTrigger, spec.AnnotationMinReplicas: "0", spec.AnnotationHPABehavior: bad,
 	}))
 	h.reconcile("orders")
@@ -613,7 +615,7 @@ func TestReconcileLongNames(t *testing.T) {
 		name := strings.Repeat("w", n-1) + "1"
 		t.Run(fmt.Sprintf("%d characters", n), func(t *testing.T) {
 			d := deployment(name, 1, map[string]string{spec.AnnotationTriggers: ordersTrigger})
-			h := newHarness(t, KindDeployment, d)
+			h := newHarness(t, store.KindDeployment, d)
 			h.reconcile(name)
 			hpaName := HPAName(name)
 			hpa, ok := h.hpa(hpaName)
@@ -627,10 +629,10 @@ func TestReconcileLongNames(t *testing.T) {
 			if errs := validation.IsValidLabelValue(label); len(errs) > 0 {
 				t.Errorf("label value %q: %v", label, errs)
 			}
-			h.store.Decide(Target{"shop", KindDeployment, name}, 1, 1)
-			h.store.Record(Target{"shop", KindDeployment, name}, h.triggersOf(name)[0], sources.Sample{Value: 7}, h.now)
-			h.store.Decide(Target{"shop", KindDeployment, name}, 1, 1)
-			if _, _, err := h.store.Value(Target{"shop", KindDeployment, label}, "qscale-orders"); err != nil {
+			h.store.Decide(inShop(name), 1, 1)
+			h.store.Record(inShop(name), h.triggersOf(name)[0], sources.Sample{Value: 7}, h.now)
+			h.store.Decide(inShop(name), 1, 1)
+			if _, _, err := h.store.Value(inShop(label), "qscale-orders"); err != nil {
 				t.Errorf("the metric is not served by the label value %q: %v", label, err)
 			}
 		})
@@ -641,7 +643,7 @@ func TestReconcileLongNames(t *testing.T) {
 }
 
 func (h *harness) triggersOf(name string) []sources.Trigger {
-	_, triggers := h.store.current(Target{Namespace: "shop", Kind: h.r.Kind, Name: name})
+	_, triggers := h.r.records.current(store.Target{Namespace: "shop", Kind: h.r.Kind, Name: name})
 	return triggers
 }
 
@@ -652,7 +654,7 @@ func TestReconcileCapsTheEventNote(t *testing.T) {
 	for i := range 40 {
 		fmt.Fprintf(&triggers, "- type: kafka\n  name: t%d\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, lagThreshold: '-%d'}\n", i, i)
 	}
-	h := newHarness(t, KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: triggers.String()}))
+	h := newHarness(t, store.KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: triggers.String()}))
 	h.reconcile("orders")
 	events := h.events.take()
 	wantEvents(t, events, ReasonInvalidScalingConfig)

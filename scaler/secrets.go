@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/qscale/qscale/scaler/spec"
+	"github.com/qscale/qscale/scaler/store"
 )
 
 // DefaultSecretRefresh is how often the Secrets that triggers name are read again.
@@ -122,8 +123,8 @@ func (s *Secrets) read(ctx context.Context, key types.NamespacedName) (heldSecre
 // whose Secret changed.
 type secretRefresher struct {
 	secrets  *Secrets
-	store    *Store
-	notify   func(Target)
+	records  *records
+	notify   func(store.Target)
 	interval time.Duration
 }
 
@@ -137,12 +138,12 @@ func (r secretRefresher) Start(ctx context.Context) error {
 			return nil
 		case <-ticker.C:
 		}
-		changed, err := r.secrets.Refresh(ctx, r.store.NamedSecrets())
+		changed, err := r.secrets.Refresh(ctx, r.records.namedSecrets())
 		if err != nil && ctx.Err() == nil {
 			log.FromContext(ctx).Error(err, "reading the Secrets that triggers name")
 		}
 		for _, k := range changed {
-			for _, t := range r.store.UsingSecret(k.Namespace, k.Name) {
+			for _, t := range r.records.usingSecret(k.Namespace, k.Name) {
 				r.notify(t)
 			}
 		}

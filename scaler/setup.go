@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/qscale/qscale/scaler/spec"
+	"github.com/qscale/qscale/scaler/store"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -38,19 +39,20 @@ type Options struct {
 // returns the Store that the metrics API reads. Everything runs on every replica (each
 // serves fresh metrics); only the replica that o.IsLeader names writes to the cluster.
 // Secrets are read by name through the API reader, never cached by an informer.
-func Setup(mgr manager.Manager, o Options) (*Store, error) {
+func Setup(mgr manager.Manager, o Options) (*store.Store, error) {
 	if o.SecretRefresh == 0 {
 		o.SecretRefresh = DefaultSecretRefresh
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &autoscalingv2.HorizontalPodAutoscaler{}, IndexScaleTarget, IndexHPAByScaleTarget); err != nil {
 		return nil, err
 	}
-	store := NewStore(time.Now, o.Metrics)
+	st := store.New(time.Now, store.Options{Label: NameLabel, Observer: o.Metrics})
+	recs := newRecords()
 	wake := map[string]chan event.GenericEvent{}
 	for kind := range workloadKinds {
 		wake[kind] = make(chan event.GenericEvent, 1024)
 	}
-	notify := func(t Target) {
+	notify := func(t store.Target) {
 		obj := workloadKinds[t.Kind].newObject()
 		obj.SetNamespace(t.Namespace)
 		obj.SetName(t.Name)
@@ -64,17 +66,17 @@ func Setup(mgr manager.Manager, o Options) (*Store, error) {
 		o.Metrics.sourcePanicked(typ)
 		logger.Error(fmt.Errorf("%v", recovered), "a source failed unexpectedly; the poll failed and the source will be opened again", "type", typ, "stack", string(stack))
 	}))
-	poller := NewPoller(pool, store, notify, o.Metrics)
+	poller := NewPoller(pool, st, notify, o.Metrics)
 	secrets := NewSecrets(mgr.GetAPIReader())
 	if err := mgr.Add(allReplicas{poller}); err != nil {
 		return nil, err
 	}
-	if err := mgr.Add(allReplicas{secretRefresher{secrets: secrets, store: store, notify: notify, interval: o.SecretRefresh}}); err != nil {
+	if err := mgr.Add(allReplicas{secretRefresher{secrets: secrets, records: recs, notify: notify, interval: o.SecretRefresh}}); err != nil {
 		return nil, err
 	}
 	for kind, k := range workloadKinds {
-		r := &Reconciler{Client: mgr.GetClient(), Kind: kind, Registry: o.Registry, Store: store, Poller: poller,
-			Secrets: secrets, Recorder: o.Recorder, IsLeader: o.IsLeader}
+		r := &Reconciler{Client: mgr.GetClient(), Kind: kind, Registry: o.Registry, Store: st, Poller: poller,
+			Secrets: secrets, Recorder: o.Recorder, IsLeader: o.IsLeader, records: recs}
 		err := ctrl.NewControllerManagedBy(mgr).
 			Named("qscale-"+kind).
 			For(k.newObject(), builderPredicate()).
@@ -86,7 +88,7 @@ func Setup(mgr manager.Manager, o Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	return store, nil
+	return st, nil
 }
 
 // builderPredicate passes the workloads that have, or had, qscale.io/triggers: removing the

@@ -3,6 +3,8 @@ package scaler
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/qscale/qscale/scaler/store"
 )
 
 // workloadKind adapts one kind of scalable workload.
@@ -14,16 +16,16 @@ type workloadKind struct {
 }
 
 var workloadKinds = map[string]workloadKind{
-	KindDeployment: {
-		name: KindDeployment, apiKind: "Deployment",
+	store.KindDeployment: {
+		name: store.KindDeployment, apiKind: "Deployment",
 		newObject: func() client.Object { return &appsv1.Deployment{} },
 		replicas: func(o client.Object) (int32, int32) {
 			d := o.(*appsv1.Deployment)
 			return specReplicas(d.Spec.Replicas), d.Status.Replicas
 		},
 	},
-	KindStatefulSet: {
-		name: KindStatefulSet, apiKind: "StatefulSet",
+	store.KindStatefulSet: {
+		name: store.KindStatefulSet, apiKind: "StatefulSet",
 		newObject: func() client.Object { return &appsv1.StatefulSet{} },
 		replicas: func(o client.Object) (int32, int32) {
 			s := o.(*appsv1.StatefulSet)

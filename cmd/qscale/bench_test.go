@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qscale/qscale/scaler"
 	"github.com/qscale/qscale/scaler/spec"
+	"github.com/qscale/qscale/scaler/store"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -21,18 +21,18 @@ import (
 // pacing itself to a steady rate: the time of one request, p50 and p99.
 func BenchmarkMetricsAPI(b *testing.B) {
 	const workloads = 1000
-	store := scaler.NewStore(time.Now, nil)
+	st := store.New(time.Now, store.Options{})
 	for i := range workloads {
-		t := scaler.Target{Namespace: "shop", Kind: scaler.KindDeployment, Name: fmt.Sprintf("w%d", i)}
+		t := store.Target{Namespace: "shop", Kind: store.KindDeployment, Name: fmt.Sprintf("w%d", i)}
 		config, triggers, err := spec.Load(map[string]string{spec.AnnotationTriggers: "- type: kafka\n  name: lag\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t}\n"}, registry, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		triggers, _ = store.Configure(t, config, triggers)
-		store.Record(t, triggers[0], sources.Sample{Value: float64(i), Active: true}, time.Now())
-		store.Decide(t, 5, 5)
+		triggers, _ = st.Configure(t, config.Policy(), triggers)
+		st.Record(t, triggers[0], sources.Sample{Value: float64(i), Active: true}, time.Now())
+		st.Decide(t, 5, 5)
 	}
-	srv := httptest.NewTLSServer(metricsHandler(b, storeValues{store}))
+	srv := httptest.NewTLSServer(metricsHandler(b, storeValues{st}))
 	defer srv.Close()
 	client := srv.Client()
 	transport := client.Transport.(*http.Transport)

@@ -31,6 +31,7 @@ import (
 	"github.com/qscale/qscale/internal/leader"
 	"github.com/qscale/qscale/metricsapi"
 	"github.com/qscale/qscale/scaler"
+	"github.com/qscale/qscale/scaler/store"
 )
 
 type runOptions struct {
@@ -118,14 +119,14 @@ func (o *runOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	store, err := scaler.Setup(mgr, scaler.Options{
+	st, err := scaler.Setup(mgr, scaler.Options{
 		Registry: registry, Metrics: scaler.NewMetrics(ctrlmetrics.Registry), Recorder: mgr.GetEventRecorder("qscale"),
 		IsLeader: isLeader, SecretRefresh: o.secretRefresh,
 	})
 	if err != nil {
 		return err
 	}
-	a.WithExternalMetrics(metricsapi.NewProvider(storeValues{store}))
+	a.WithExternalMetrics(metricsapi.NewProvider(storeValues{st}))
 	apiCfg, err := a.Config()
 	if err != nil {
 		return fmt.Errorf("metrics API: %w", err)
@@ -237,14 +238,14 @@ func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
 func (everyReplica) NeedLeaderElection() bool { return false }
 
 // storeValues lets the metrics API read the scaler's Store.
-type storeValues struct{ store *scaler.Store }
+type storeValues struct{ store *store.Store }
 
 func (v storeValues) Value(w metricsapi.Workload, metric string) (int64, time.Time, error) {
-	milli, at, err := v.store.Value(scaler.Target{Namespace: w.Namespace, Kind: w.Kind, Name: w.Name}, metric)
+	milli, at, err := v.store.Value(store.Target{Namespace: w.Namespace, Kind: w.Kind, Name: w.Name}, metric)
 	switch {
-	case errors.Is(err, scaler.ErrUnknownMetric):
+	case errors.Is(err, store.ErrUnknownMetric):
 		return 0, at, metricsapi.ErrUnknownMetric
-	case errors.Is(err, scaler.ErrNoValue):
+	case errors.Is(err, store.ErrNoValue):
 		return 0, at, fmt.Errorf("%w: %v", metricsapi.ErrNoValue, err) //nolint:errorlint // one error kind is kept: the metrics API's
 	}
 	return milli, at, err

@@ -27,6 +27,7 @@ import (
 	"github.com/qscale/qscale/metricsapi"
 	"github.com/qscale/qscale/scaler"
 	"github.com/qscale/qscale/scaler/spec"
+	"github.com/qscale/qscale/scaler/store"
 	"github.com/qscale/qscale/sources"
 )
 
@@ -48,13 +49,13 @@ func TestMetricsAPIServesPolledLagWithoutBrokerRequests(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	store := scaler.NewStore(time.Now, nil)
-	target := scaler.Target{Namespace: "shop", Kind: scaler.KindDeployment, Name: "orders"}
+	st := store.New(time.Now, store.Options{})
+	target := store.Target{Namespace: "shop", Kind: store.KindDeployment, Name: "orders"}
 	var decided sync.WaitGroup
 	decided.Add(1)
 	var once sync.Once
-	poller := scaler.NewPoller(sources.NewPool(registry), store, func(t scaler.Target) {
-		store.Decide(t, 4, 4)
+	poller := scaler.NewPoller(sources.NewPool(registry), st, func(t store.Target) {
+		st.Decide(t, 4, 4)
 		once.Do(decided.Done)
 	}, nil)
 	go func() { _ = poller.Start(ctx) }()
@@ -66,11 +67,11 @@ func TestMetricsAPIServesPolledLagWithoutBrokerRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	triggers, _ = store.Configure(target, config, triggers)
+	triggers, _ = st.Configure(target, config.Policy(), triggers)
 	poller.Set(target, triggers, config.PollingInterval)
 	decided.Wait()
 
-	handler := metricsHandler(t, storeValues{store})
+	handler := metricsHandler(t, storeValues{st})
 	before := kafkaRequests.Load()
 	for range 100 {
 		req := httptest.NewRequest(http.MethodGet, "/apis/external.metrics.k8s.io/v1beta1/namespaces/shop/qscale-lag?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders", nil)

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/qscale/qscale/scaler/policy"
+	"github.com/qscale/qscale/sources"
+)
+
+// Record stores the outcome of polling one trigger of a workload, and queues the Events its
+// transitions call for: the first failure, the recovery, and each new warning. A trigger that
+// is no longer configured (the workload changed while the poll ran) is not recorded.
+func (s *Store) Record(t Target, trigger sources.Trigger, sample sources.Sample, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.targets[t]
+	if !ok {
+		return
+	}
+	i := indexOf(e.triggers, trigger)
+	if i < 0 {
+		return // reconfigured while the poll ran
+	}
+	r := &e.states[i]
+	wasFailing := r.Polled && r.Err != nil
+	r.Polled, r.at = true, at
+	r.Err = sample.Err
+	if sample.Err != nil {
+		r.Failures++
+		if !wasFailing {
+			e.events = append(e.events, Event{Warning: true, Reason: ReasonSourceError, Message: sample.Err.Error()})
+		}
+	} else {
+		r.Value, r.Active, r.Failures = sample.Value, sample.Active, 0
+		if wasFailing {
+			e.events = append(e.events, Event{Reason: ReasonSourceRecovered, Message: fmt.Sprintf("trigger %q reads its source again", trigger.Name)})
+		}
+	}
+	seen := map[string]string{}
+	for _, w := range sample.Warnings {
+		seen[w.Reason] = w.Message
+		if r.warnings[w.Reason] != w.Message {
+			e.events = append(e.events, Event{Warning: true, Reason: w.Reason, Message: fmt.Sprintf("trigger %q: %s", trigger.Name, w.Message)})
+		}
+	}
+	r.warnings = seen
+	s.observer.Sampled(t, trigger, sample)
+}
+
+// States returns what the decision sees of each trigger of a workload, in the order of its
+// configuration, with the age of each sample by the Store's clock; nil for a workload the
+// Store does not hold.
+func (s *Store) States(t Target) []policy.TriggerState {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.targets[t]
+	if !ok {
+		return nil
+	}
+	return e.statesAt(s.now())
+}
+
+func (e *entry) statesAt(now time.Time) []policy.TriggerState {
+	states := make([]policy.TriggerState, len(e.states))
+	for i, r := range e.states {
+		states[i] = r.TriggerState
+		if r.Polled {
+			states[i].Age = now.Sub(r.at)
+		}
+	}
+	return states
+}
+
+// Decide runs policy.Decide for a workload with its current replica counts, keeps the
+// Decision for the metrics API, and queues the Events of fallback transitions. It reports
+// false for a workload that was never configured.
+func (s *Store) Decide(t Target, replicas, observed int32) (policy.Decision, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.targets[t]
+	if !ok {
+		return policy.Decision{}, false
+	}
+	now := s.now()
+	d := policy.Decide(policy.Input{Spec: e.spec, Triggers: e.statesAt(now), Replicas: replicas, Observed: observed, LastActive: e.lastActive, Now: now})
+	switch {
+	case d.Fallback && !e.decision.Fallback:
+		e.events = append(e.events, Event{Warning: true, Reason: ReasonFallbackActive,
+			Message: fmt.Sprintf("a source kept failing for %d polls: holding %d replicas (fallback-replicas, or the current count if higher)", e.spec.FallbackFailures, d.Desired)})
+	case !d.Fallback && e.decision.Fallback && e.decided:
+		e.events = append(e.events, Event{Reason: ReasonFallbackEnded, Message: "sources answer again: scaling on their values"})
+	}
+	e.decision, e.decided, e.lastActive = d, true, d.LastActive
+	s.observer.Decided(t, e.triggers, d)
+	return d, true
+}
+
+// Events removes and returns the Events queued for a workload.
+func (s *Store) Events(t Target) []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.targets[t]
+	if !ok {
+		return nil
+	}
+	out := e.events
+	e.events = nil
+	return out
+}
