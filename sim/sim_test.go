@@ -126,3 +126,28 @@ func TestRunStartupDelay(t *testing.T) {
 		t.Errorf("ready at %v, want 37s", readyAt)
 	}
 }
+
+func TestPlot(t *testing.T) {
+	tr := Trace{Start: []float64{0, 60, 120}, Rates: []float64{100, 400, 50}}
+	recs := []*Recorder{NewRecorder("fixed 5", 180, 50), NewRecorder("fixed 12", 180, 50)}
+	for i, n := range []int32{5, 12} {
+		if _, err := Run(Config{Trace: tr, PerReplica: 40, Trajectory: recs[i].Add}, fixed(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct{ format, starts string }{{"png", "\x89PNG"}, {"svg", "<?xml"}}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			var b strings.Builder
+			if err := Plot(&b, tt.format, "a test", 30*time.Second, recs...); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(b.String(), tt.starts) || b.Len() < 1000 {
+				t.Errorf("%s output of %d bytes starts %q", tt.format, b.Len(), b.String()[:min(8, b.Len())])
+			}
+		})
+	}
+	if err := Plot(&strings.Builder{}, "gif", "", time.Second, recs...); err == nil {
+		t.Error("an unknown format was accepted")
+	}
+}
