@@ -6,8 +6,6 @@ import (
 	"time"
 )
 
-var t0 = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-
 // feed observes polls every 10 s from the given steady rates: arrivals per second, the
 // consumption of each ready replica, ready replicas and replicas, a backlog.
 type steady struct {
