@@ -20,8 +20,8 @@ type BacklogAge struct {
 	ReplicaThroughput float64 `param:"replicaThroughput,positive"`
 }
 
-// Enabled reports whether targetBacklogAge is set.
-func (b BacklogAge) Enabled() bool { return b.Age > 0 }
+// ScalesOnBacklogAge reports whether targetBacklogAge is set.
+func (b BacklogAge) ScalesOnBacklogAge() bool { return b.Age > 0 }
 
 // backlogAge is how BacklogAgeOf finds the parameters in a config that embeds them.
 func (b *BacklogAge) backlogAge() *BacklogAge { return b }
@@ -34,7 +34,7 @@ type backlogAger interface{ backlogAge() *BacklogAge }
 func BacklogAgeOf(cfg Config) (BacklogAge, bool) {
 	if b, ok := cfg.(backlogAger); ok {
 		p := *b.backlogAge()
-		return p, p.Enabled()
+		return p, p.ScalesOnBacklogAge()
 	}
 	return BacklogAge{}, false
 }
