@@ -66,25 +66,31 @@ type Sample struct {
 // consumed.
 //
 // Produced and Consumed are monotonic: they only go down when the scope is reset (a topic
-// deleted and recreated, a queue deleted and declared again, a broker restarted, statistics
-// reset), which the caller must detect and not read as a rate. What each counts is the
-// source's own figure:
+// deleted and created again, a queue deleted and declared again, a broker restarted), which
+// the caller must detect and not read as a rate. What each counts is the source's own figure:
 //
-//   - kafka: Produced is the sum of the end offsets of the partitions in scope; Consumed the
-//     sum of the group's committed offsets, each clamped to its partition's start and end
-//     offsets (a partition without a commit counts as consumed up to where offsetResetPolicy
-//     starts a consumer, less the backlog the trigger counts for it), so that Produced −
-//     Consumed = Backlog. Read with the lag, exact at the poll.
-//   - rabbitmq (management API): Produced sums message_stats.publish of the queues selected,
-//     Consumed their message_stats.ack + deliver_no_ack + get_no_ack (messages that left the
-//     queue for consumers: acknowledged, or delivered or fetched without acknowledgement).
-//     RabbitMQ samples these every 5 s by default, so they may be some seconds older than
-//     Backlog, which is read fresh.
+//   - kafka: Produced sums the end offsets of the partitions in scope. Consumed is Produced −
+//     Backlog: per partition, the group's committed offset clamped to the start and end
+//     offsets (messages removed by retention count as consumed); a partition without a
+//     commit counts as consumed up to its start offset under offsetResetPolicy earliest, up
+//     to one message below its end under latest (the one message Lag counts so that a new
+//     group activates), up to its end with scaleToZeroOnInvalidOffset. Read from the
+//     offsets the lag is read from, no request of their own: end and committed offsets as
+//     of the poll, start offsets (which only retention moves) up to 5 s old.
+//   - rabbitmq (management API only): Produced sums message_stats.publish of the queues
+//     selected, Consumed their message_stats.ack + deliver_no_ack + get_no_ack: messages
+//     acknowledged, or delivered or fetched without acknowledgement. Messages that reach a
+//     queue by dead-lettering are not publishes, and messages rejected, expired or purged
+//     are not consumed. RabbitMQ samples these every 5 s (collect_statistics_interval), so
+//     they may be 5–10 s older than Backlog, which is read fresh; a queue that is new, or
+//     has had nothing published or delivered, counts 0.
 //   - activemq: Produced is the queue's EnqueueCount, Consumed its DequeueCount, read with
-//     QueueSize in the same request; exact at the poll.
+//     QueueSize in the same request and exact at the poll. ActiveMQ keeps them in memory:
+//     they start again from 0 when the broker restarts, while persistent messages stay.
 //
 // Backlog is the messages waiting now: the trigger's total lag (persistent lag included), the
-// queues' messages (ready and unacknowledged), or QueueSize. It is not a counter.
+// queues' messages (ready and unacknowledged, whatever excludeUnacknowledged says), or
+// QueueSize. It is not a counter.
 //
 // A count the broker did not give is an error of the Sample, never 0: zero needs evidence.
 // Every figure is a finite number of at least 0 (Pool turns any other into an error).
