@@ -29,8 +29,8 @@ func (b *BacklogAge) backlogAge() *BacklogAge { return b }
 type backlogAger interface{ backlogAge() *BacklogAge }
 
 // BacklogAgeOf returns the backlog-age parameters of cfg, and whether cfg scales on backlog
-// age (targetBacklogAge is set). A trigger that does not scales on its threshold, and its
-// samples carry no Counters.
+// age (targetBacklogAge is set). A trigger without targetBacklogAge scales on its threshold,
+// and its samples carry no Counters.
 func BacklogAgeOf(cfg Config) (BacklogAge, bool) {
 	if b, ok := cfg.(backlogAger); ok {
 		p := *b.backlogAge()

@@ -122,14 +122,16 @@ func TestPoolChecksCounters(t *testing.T) {
 	aged := map[string]string{"conn": "c", "targetBacklogAge": "30s"}
 	plain := map[string]string{"conn": "c"}
 	tests := []struct {
-		name    string
-		md      map[string]string
-		sample  sources.Sample
-		wantErr string
+		name     string
+		md       map[string]string
+		sample   sources.Sample
+		wantNone bool // the sample passes without its counters
+		wantErr  string
 	}{
 		{name: "counters pass", md: aged, sample: sources.Sample{Value: 3, Counters: counters(3, 10, 7)}},
 		{name: "zero counts pass", md: aged, sample: sources.Sample{Counters: counters(0, 0, 0)}},
 		{name: "a threshold trigger needs none", md: plain, sample: sources.Sample{Value: 3}},
+		{name: "nor gets any", md: plain, sample: sources.Sample{Value: 3, Counters: counters(3, 10, 7)}, wantNone: true},
 		{name: "missing counters", md: aged, sample: sources.Sample{Value: 3}, wantErr: "no message counts for a trigger with targetBacklogAge"},
 		{name: "negative backlog", md: aged, sample: sources.Sample{Counters: counters(-1, 10, 7)}, wantErr: "backlog -1, not a finite number"},
 		{name: "NaN produced", md: aged, sample: sources.Sample{Counters: counters(0, math.NaN(), 7)}, wantErr: "produced count NaN"},
@@ -145,8 +147,12 @@ func TestPoolChecksCounters(t *testing.T) {
 				if got.Err != nil {
 					t.Fatalf("unexpected error: %v", got.Err)
 				}
-				if !reflect.DeepEqual(got.Counters, tt.sample.Counters) {
-					t.Errorf("counters %+v, want %+v", got.Counters, tt.sample.Counters)
+				want := tt.sample.Counters
+				if tt.wantNone {
+					want = nil
+				}
+				if !reflect.DeepEqual(got.Counters, want) {
+					t.Errorf("counters %+v, want %+v", got.Counters, want)
 				}
 				return
 			}

@@ -167,6 +167,7 @@ func sanitize(s Sample, counted bool) Sample {
 		return fail("source returned %v, not a finite number of at least 0", s.Value)
 	}
 	if !counted {
+		s.Counters = nil // the contract of Sample: counts only for backlog-age triggers
 		return s
 	}
 	c := s.Counters
