@@ -13,14 +13,16 @@ type TypedSource[C Config] interface {
 }
 
 // NewKind returns the Kind of a trigger type whose configs are *T (a struct with `param`
-// tags) and whose connections open opens. The one type assertion from Config to *T lives
+// tags), whose connections open opens, and whose threshold parameters, which
+// targetBacklogAge replaces, are thresholds. The one type assertion from Config to *T lives
 // here, for every source.
 func NewKind[T any, C interface {
 	*T
 	Config
-}, S TypedSource[C]](open func(C) (S, error)) Kind {
+}, S TypedSource[C]](open func(C) (S, error), thresholds ...string) Kind {
 	return Kind{
-		NewConfig: func() Config { return C(new(T)) },
+		Thresholds: thresholds,
+		NewConfig:  func() Config { return C(new(T)) },
 		Open: func(cfg Config) (Source, error) {
 			c, ok := cfg.(C)
 			if !ok {

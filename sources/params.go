@@ -23,6 +23,9 @@ import (
 //	  - enum=a|b: the allowed values (for string and []string fields).
 //	  - min=N: numbers and durations must be at least N; positive: they must be above 0.
 //
+// The fields of an embedded struct without a `param` tag (BacklogAge, say) are parameters of
+// the struct that embeds it, so that parameters every trigger type shares are declared once.
+//
 // A key of the Secret supplies the parameter of the same name and wins over metadata; keys of
 // the Secret that name no parameter are ignored, so one Secret can serve several triggers. An
 // empty or blank value counts as not set. Supported field types are string, bool, int, int64,
@@ -54,7 +57,7 @@ func Decode(dst any, metadata, secret map[string]string) []FieldError {
 			}
 			raw = s.def
 		}
-		field := v.Elem().Field(s.index)
+		field := v.Elem().FieldByIndex(s.index)
 		if fs, ok := field.Addr().Interface().(FromSecretSetter); ok {
 			fs.SetFromSecret(fromSecret)
 		}
@@ -140,7 +143,7 @@ func editDistance(a, b string) int {
 }
 
 type paramSpec struct {
-	index      int
+	index      []int // of the field, through embedded structs
 	name       string
 	required   bool
 	secret     bool
@@ -155,12 +158,19 @@ type paramSpec struct {
 func paramSpecs(t reflect.Type) []paramSpec {
 	var specs []paramSpec
 	for i := range t.NumField() {
-		tag, ok := t.Field(i).Tag.Lookup("param")
+		f := t.Field(i)
+		tag, ok := f.Tag.Lookup("param")
 		if !ok {
+			if f.Anonymous && f.Type.Kind() == reflect.Struct && f.IsExported() {
+				for _, s := range paramSpecs(f.Type) {
+					s.index = append([]int{i}, s.index...)
+					specs = append(specs, s)
+				}
+			}
 			continue
 		}
 		s := parseTag(tag)
-		s.index = i
+		s.index = []int{i}
 		specs = append(specs, s)
 	}
 	return specs

@@ -54,9 +54,9 @@ var ErrSourcePanicked = errors.New("the source failed unexpectedly while reading
 
 // Poll reads every trigger and returns one Sample per trigger, in order. Triggers that share
 // a connection are read with one Source.Poll; different connections are read concurrently.
-// Every Sample's error names its trigger, and a value that is not a finite number of at
-// least 0 becomes an error rather than reaching a scaling decision: no value is ever made
-// into a 0 here.
+// Every Sample's error names its trigger, and a value or count that is not a finite number
+// of at least 0, or a backlog-age trigger's sample without Counters, becomes an error rather
+// than reaching a scaling decision: no value is ever made into a 0 here.
 func (p *Pool) Poll(ctx context.Context, triggers []Trigger) []Sample {
 	samples := make([]Sample, len(triggers))
 	groups := make(map[string][]int)
@@ -77,7 +77,8 @@ func (p *Pool) Poll(ctx context.Context, triggers []Trigger) []Sample {
 	}
 	wg.Wait()
 	for i := range samples {
-		samples[i] = sanitize(samples[i])
+		_, counted := BacklogAgeOf(triggers[i].Config)
+		samples[i] = sanitize(samples[i], counted)
 		if samples[i].Err != nil {
 			samples[i].Err = fmt.Errorf("trigger %q: %w", triggers[i].Name, samples[i].Err)
 		}
@@ -153,15 +154,39 @@ func (p *Pool) entry(t Trigger) *pooled {
 	return e
 }
 
-func sanitize(s Sample) Sample {
+// sanitize turns a sample whose figures cannot be scaled on into an error; counted says
+// that the trigger scales on backlog age, and so needs Counters.
+func sanitize(s Sample, counted bool) Sample {
 	if s.Err != nil {
 		return s
 	}
-	if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) || s.Value < 0 {
-		return Sample{Err: fmt.Errorf("source returned %v, not a finite number of at least 0", s.Value), Warnings: s.Warnings}
+	fail := func(format string, args ...any) Sample {
+		return Sample{Err: fmt.Errorf(format, args...), Warnings: s.Warnings}
+	}
+	if !countable(s.Value) {
+		return fail("source returned %v, not a finite number of at least 0", s.Value)
+	}
+	if !counted {
+		s.Counters = nil // the contract of Sample: counts only for backlog-age triggers
+		return s
+	}
+	c := s.Counters
+	if c == nil {
+		return fail("source returned no message counts for a trigger with %s", BacklogAgeParam)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"backlog", c.Backlog}, {"produced count", c.Produced}, {"consumed count", c.Consumed}} {
+		if !countable(f.v) {
+			return fail("source returned %s %v, not a finite number of at least 0", f.name, f.v)
+		}
 	}
 	return s
 }
+
+// countable reports whether v is a finite number of at least 0.
+func countable(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) && v >= 0 }
 
 // Prune closes the sources that none of inUse is read through. It returns at once: each
 // source is closed in the background once its poll in flight, if any, has ended.

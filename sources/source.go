@@ -56,6 +56,48 @@ type Sample struct {
 	Err error
 	// Warnings are conditions worth telling the user about while the value is still usable.
 	Warnings []Warning
+	// Counters are set, when Err is not, for a trigger that scales on backlog age (see
+	// BacklogAgeOf), and only then: other triggers pay no request and no allocation for them.
+	Counters *Counters
+}
+
+// Counters are the message counts of a trigger's scope (its partitions, queues or queue) at
+// one poll, from which backlog-age scaling derives the rates at which messages arrive and are
+// consumed.
+//
+// Produced and Consumed are monotonic: they only go down when the scope is reset (a topic
+// deleted and created again, a queue deleted and declared again, a broker restarted), which
+// the caller must detect and not read as a rate. What each counts is the source's own figure:
+//
+//   - kafka: Produced sums the end offsets of the partitions in scope. Consumed is Produced −
+//     Backlog: per partition, the group's committed offset clamped to the start and end
+//     offsets (messages removed by retention count as consumed); a partition without a
+//     commit counts as consumed up to its start offset under offsetResetPolicy earliest, up
+//     to one message below its end under latest (the one message Lag counts so that a new
+//     group activates), up to its end with scaleToZeroOnInvalidOffset. Read from the
+//     offsets the lag is read from, no request of their own: end and committed offsets as
+//     of the poll, start offsets (which only retention moves) up to 5 s old.
+//   - rabbitmq (management API only): Produced sums message_stats.publish of the queues
+//     selected, Consumed their message_stats.ack + deliver_no_ack + get_no_ack: messages
+//     acknowledged, or delivered or fetched without acknowledgement. Messages that reach a
+//     queue by dead-lettering are not publishes, and messages rejected, expired or purged
+//     are not consumed. RabbitMQ samples these every 5 s (collect_statistics_interval), so
+//     they may be 5–10 s older than Backlog, which is read fresh; a queue that is new, or
+//     has had nothing published or delivered, counts 0.
+//   - activemq: Produced is the queue's EnqueueCount, Consumed its DequeueCount, read with
+//     QueueSize in the same request and exact at the poll. ActiveMQ keeps them in memory:
+//     they start again from 0 when the broker restarts, while persistent messages stay.
+//
+// Backlog is the messages waiting now: the trigger's total lag (persistent lag included), the
+// queues' messages (ready and unacknowledged, whatever excludeUnacknowledged says), or
+// QueueSize. It is not a counter.
+//
+// A count the broker did not give is an error of the Sample, never 0: zero needs evidence.
+// Every figure is a finite number of at least 0 (Pool turns any other into an error).
+type Counters struct {
+	Backlog  float64
+	Produced float64
+	Consumed float64
 }
 
 // Warning is a condition found while reading a value that did not stop it being read.
@@ -67,10 +109,15 @@ type Warning struct {
 // Kind is one trigger type.
 type Kind struct {
 	// NewConfig returns a pointer to a zero config struct whose fields carry `param` tags.
+	// It embeds BacklogAge when the type supports backlog-age scaling, as every built-in
+	// type does.
 	NewConfig func() Config
 	// Open connects to the broker named by cfg. Every config with the same Connection is
 	// then polled through the returned Source.
 	Open func(cfg Config) (Source, error)
+	// Thresholds names the parameters that set the trigger's threshold (lagThreshold, …),
+	// which targetBacklogAge replaces: Parse refuses a trigger that sets both.
+	Thresholds []string
 }
 
 // Registry maps a trigger type name, as written in `type:`, to its Kind.
@@ -96,6 +143,7 @@ func (r Registry) Parse(p Params) (Trigger, error) {
 	}
 	cfg := kind.NewConfig()
 	problems := Decode(cfg, p.Metadata, p.Secret)
+	problems = append(problems, kind.backlogAgeProblems(cfg, p)...)
 	if len(problems) == 0 {
 		problems = cfg.Validate()
 	}

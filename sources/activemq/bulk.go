@@ -59,7 +59,7 @@ func chunks[T any](s []T, size int) [][]T {
 type bulkRead struct {
 	Type      string     `json:"type"`
 	MBean     string     `json:"mbean"`
-	Attribute string     `json:"attribute"`
+	Attribute any        `json:"attribute"` // a name, or a list of names (countAttributes)
 	Config    bulkConfig `json:"config"`
 }
 
@@ -72,11 +72,16 @@ type bulkConfig struct {
 // bulkRequest lists the reads of chunk, then one read of the MBean of each broker they
 // name: its status tells an unknown queue (the broker answers) from an unknown broker
 // (404) in the same round trip. probes maps a broker to the index of its read. A probe
-// reads BrokerName, a plain getter, so that it costs the broker nothing.
+// reads BrokerName, a plain getter, so that it costs the broker nothing. A counts read reads
+// countAttributes in one read.
 func bulkRequest(chunk []*jolokiaRead) (reqs []bulkRead, probes map[string]int) {
 	reqs = make([]bulkRead, 0, len(chunk)+1)
 	for _, r := range chunk {
-		reqs = append(reqs, bulkRead{Type: "read", MBean: r.mbean, Attribute: r.attribute})
+		var attribute any = r.attribute
+		if r.counts {
+			attribute = countAttributes
+		}
+		reqs = append(reqs, bulkRead{Type: "read", MBean: r.mbean, Attribute: attribute})
 	}
 	probes = map[string]int{}
 	for _, r := range chunk {
@@ -108,7 +113,11 @@ func (b *jolokiaBackend) post(ctx context.Context, chunk []*jolokiaRead) ([]resu
 	case a.code != http.StatusOK:
 		return failAll(len(chunk), b.statusError(a.code, u)), nil
 	}
-	reply, err := parseJolokiaBulk(a.body, len(reqs))
+	counts := make([]bool, len(reqs)) // the probes read no counts
+	for i, r := range chunk {
+		counts[i] = r.counts
+	}
+	reply, err := parseJolokiaBulk(a.body, counts)
 	if err != nil {
 		return failAll(len(chunk), fmt.Errorf("%s answered the bulk request to %s with HTTP 200 and a reply qscale cannot use: %w", b.where, u, err)), nil
 	}

@@ -100,7 +100,7 @@ func TestParseJolokiaBulk(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseJolokiaBulk([]byte(tt.body), tt.n)
+			got, err := parseJolokiaBulk([]byte(tt.body), make([]bool, tt.n))
 			checkReplyErr(t, err, tt.wantErr)
 			if (got.whole == nil) != (tt.wantWhole == nil) || got.whole != nil && *got.whole != *tt.wantWhole {
 				t.Errorf("whole = %+v, want %+v", got.whole, tt.wantWhole)
@@ -134,9 +134,53 @@ func TestRefusesPost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseJolokia([]byte(tt.body))
+			got, err := parseJolokia([]byte(tt.body), false)
 			if err != nil || got.postRefused != tt.want {
 				t.Errorf("postRefused = %v, %v; want %v", got.postRefused, err, tt.want)
+			}
+		})
+	}
+}
+
+// In a bulk request, each reply is read as its request asks: counts reads as objects of
+// counts, other reads and probes as numbers.
+func TestParseJolokiaBulkCounts(t *testing.T) {
+	tests := []struct {
+		name        string
+		body        string
+		counts      []bool
+		wantEntries []bulkEntry // errors compared by text
+	}{
+		{name: "counts, an unknown queue and a probe, as the agent sends them", body: reply(t, "jolokia-bulk-counts.json"), counts: []bool{true, true, false},
+			wantEntries: []bulkEntry{
+				{reply: jolokiaReply{Status: 200, Value: 3, Enqueued: 5, Dequeued: 2}},
+				{reply: jolokiaReply{Status: 404}},
+				{reply: jolokiaReply{Status: 200}, err: errors.New("reply 3: value is not a number")},
+			}},
+		{name: "a counts read and a size read", counts: []bool{true, false},
+			body:        `[{"value":{"QueueSize":1,"EnqueueCount":4,"DequeueCount":3},"status":200},{"value":1,"status":200}]`,
+			wantEntries: []bulkEntry{{reply: jolokiaReply{Status: 200, Value: 1, Enqueued: 4, Dequeued: 3}}, {reply: jolokiaReply{Status: 200, Value: 1}}}},
+		{name: "a size where counts were asked for", counts: []bool{true, false},
+			body: `[{"value":1,"status":200},{"value":{"QueueSize":1,"EnqueueCount":4,"DequeueCount":3},"status":200}]`,
+			wantEntries: []bulkEntry{
+				{reply: jolokiaReply{Status: 200}, err: errors.New("reply 1: value is not a JSON object")},
+				{reply: jolokiaReply{Status: 200}, err: errors.New("reply 2: value is not a number")},
+			}},
+		{name: "a count missing", counts: []bool{true},
+			body:        `[{"value":{"QueueSize":1,"EnqueueCount":4},"status":200}]`,
+			wantEntries: []bulkEntry{{reply: jolokiaReply{Status: 200}, err: errors.New("reply 1: DequeueCount is missing")}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseJolokiaBulk([]byte(tt.body), tt.counts)
+			if err != nil || got.whole != nil || len(got.entries) != len(tt.wantEntries) {
+				t.Fatalf("parseJolokiaBulk = %+v, %v", got, err)
+			}
+			for i, e := range got.entries {
+				w := tt.wantEntries[i]
+				if e.reply != w.reply || (e.err == nil) != (w.err == nil) || (w.err != nil && e.err.Error() != w.err.Error()) {
+					t.Errorf("entry %d = %+v, %v; want %+v, %v", i, e.reply, e.err, w.reply, w.err)
+				}
 			}
 		})
 	}

@@ -30,6 +30,9 @@ type Config struct {
 	Protocol                  string  `param:"protocol,default=jolokia,enum=jolokia|stomp"`
 	StompEndpoint             string  `param:"stompEndpoint"`
 
+	// BacklogAge is targetBacklogAge, which replaces targetQueueSize, and replicaThroughput.
+	sources.BacklogAge
+
 	// read is the Jolokia request of a jolokia trigger, rendered from the parameters by
 	// Compile. It is set once, when the trigger is parsed, and never changed: two configs
 	// parsed from the same parameters stay equal (reflect.DeepEqual) however they are used,

@@ -71,6 +71,19 @@ func TestConfigProblems(t *testing.T) {
 		{name: "restAPITemplate that disagrees with the parameters", md: with(jolokia, "restAPITemplate", url, "managementEndpoint", "other:8161", "brokerName", "c", "destinationName", "jobs"),
 			want: []string{`managementEndpoint: is "other:8161" but restAPITemplate reads from "amq:8161"`, `brokerName: is "c" but restAPITemplate reads brokerName "b"`, `destinationName: is "jobs" but restAPITemplate reads destinationName "orders"`}},
 		{name: "misspelt parameter", md: with(jolokia, "destinationNmae", "x"), want: []string{`destinationNmae: unknown parameter (did you mean "destinationName"?)`}},
+		{name: "targetBacklogAge over jolokia", md: with(jolokia, "targetBacklogAge", "30s", "replicaThroughput", "12", "activationTargetQueueSize", "1"), secret: auth},
+		{name: "targetBacklogAge over stomp", md: with(stomp, "targetBacklogAge", "2m"), secret: auth},
+		{name: "targetBacklogAge with a restAPITemplate reading QueueSize", md: md("restAPITemplate", url, "targetBacklogAge", "30s")},
+		{name: "targetBacklogAge replaces targetQueueSize", md: with(stomp, "targetBacklogAge", "30s", "targetQueueSize", "5"),
+			want: []string{"targetBacklogAge: cannot be set with targetQueueSize: targetBacklogAge replaces it"}},
+		{name: "targetBacklogAge with a restAPITemplate reading another attribute", md: md("restAPITemplate", strings.TrimSuffix(url, "QueueSize")+"InFlightCount", "targetBacklogAge", "30s"),
+			want: []string{"targetBacklogAge: needs restAPITemplate to read QueueSize of a queue's MBean through Jolokia"}},
+		{name: "targetBacklogAge with a restAPITemplate with query options", md: md("restAPITemplate", url+"?ignoreErrors=true", "targetBacklogAge", "30s"),
+			want: []string{"targetBacklogAge: needs restAPITemplate to read QueueSize"}},
+		{name: "targetBacklogAge with a restAPITemplate that is no Jolokia read", md: md("restAPITemplate", "http://proxy:8080/depth?queue={{.DestinationName}}&broker={{.BrokerName}}",
+			"destinationName", "orders", "brokerName", "b", "targetBacklogAge", "30s"),
+			want: []string{"targetBacklogAge: needs restAPITemplate to read QueueSize"}},
+		{name: "targetBacklogAge of half a second", md: with(jolokia, "targetBacklogAge", "500ms"), want: []string{`targetBacklogAge: must be at least 1s, got "500ms"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkProblems(t, tt) })
@@ -132,6 +145,7 @@ func TestConfigUnchangedByPolling(t *testing.T) {
 		{name: "managementEndpoint", md: md("managementEndpoint", agent, "brokerName", "b", "destinationName", "orders")},
 		{name: "restAPITemplate", md: md("restAPITemplate", "http://"+agent+"/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=b,destinationType=Queue,destinationName=orders/QueueSize")},
 		{name: "stomp", md: md("protocol", "stomp", "stompEndpoint", sourcetest.ClosedPort(t), "destinationName", "orders")},
+		{name: "targetBacklogAge", md: md("managementEndpoint", agent, "brokerName", "b", "destinationName", "orders", "targetBacklogAge", "30s")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,39 +23,49 @@ var hostileJolokia = []string{
 	`{"status":200.5,"value":1}`,
 	`<html><title>` + marker + `</title></html>`,
 	`{"status":200,"value":1} ` + marker,
+	`{"status":200,"value":{"QueueSize":3,"EnqueueCount":"` + marker + `","DequeueCount":-1,"QueueSize":4}}`,
+	`{"status":200,"value":{"QueueSize":null,"EnqueueCount":1e400,"` + marker + `":{"DequeueCount":1}}}`,
 }
 
 func FuzzParseJolokia(f *testing.F) {
-	for _, name := range []string{"jolokia-size.json", "jolokia-missing.json", "jolokia-name.json"} {
-		f.Add([]byte(reply(f, name)))
+	for _, name := range []string{"jolokia-size.json", "jolokia-missing.json", "jolokia-name.json", "jolokia-counts.json"} {
+		f.Add([]byte(reply(f, name)), name == "jolokia-counts.json")
 	}
 	for _, body := range hostileJolokia {
-		f.Add([]byte(body))
+		f.Add([]byte(body), false)
+		f.Add([]byte(body), true)
 	}
-	f.Fuzz(func(t *testing.T, body []byte) {
+	f.Fuzz(func(t *testing.T, body []byte, counts bool) {
 		var r jolokiaReply
 		var err error
-		checkAllocs(t, len(body), func() { r, err = parseJolokia(body) })
+		checkAllocs(t, len(body), func() { r, err = parseJolokia(body, counts) })
 		if err != nil {
 			checkBadReply(t, err, 0)
 			return
 		}
-		checkJolokiaReply(t, r)
+		checkJolokiaReply(t, r, counts)
 	})
 }
 
+// FuzzParseJolokiaBulk reads any answer to a bulk request of n reads, those whose bit is set
+// in counted (the first 8) being counts reads.
 func FuzzParseJolokiaBulk(f *testing.F) {
-	f.Add([]byte(reply(f, "jolokia-bulk.json")), uint8(4))
-	f.Add([]byte(reply(f, "jolokia-bulk.json")), uint8(3))
-	f.Add([]byte(`{"error_type":"java.lang.Exception","error":"java.lang.Exception : HTTP method post is not allowed according to the installed security policy","status":403}`), uint8(2))
+	f.Add([]byte(reply(f, "jolokia-bulk.json")), uint8(4), uint8(0))
+	f.Add([]byte(reply(f, "jolokia-bulk.json")), uint8(3), uint8(0))
+	f.Add([]byte(reply(f, "jolokia-bulk-counts.json")), uint8(3), uint8(0b11))
+	f.Add([]byte(`{"error_type":"java.lang.Exception","error":"java.lang.Exception : HTTP method post is not allowed according to the installed security policy","status":403}`), uint8(2), uint8(1))
 	for _, body := range hostileJolokia {
-		f.Add([]byte("["+body+","+body+"]"), uint8(2))
-		f.Add([]byte(body), uint8(1))
+		f.Add([]byte("["+body+","+body+"]"), uint8(2), uint8(0b10))
+		f.Add([]byte(body), uint8(1), uint8(1))
 	}
-	f.Fuzz(func(t *testing.T, body []byte, n uint8) {
+	f.Fuzz(func(t *testing.T, body []byte, n, counted uint8) {
+		counts := make([]bool, n)
+		for i := range counts {
+			counts[i] = i < 8 && counted&(1<<i) != 0
+		}
 		var b bulkReply
 		var err error
-		checkAllocs(t, len(body), func() { b, err = parseJolokiaBulk(body, int(n)) })
+		checkAllocs(t, len(body), func() { b, err = parseJolokiaBulk(body, counts) })
 		switch {
 		case err != nil:
 			checkBadReply(t, err, 0)
@@ -63,7 +73,7 @@ func FuzzParseJolokiaBulk(f *testing.F) {
 			if b.whole.Status == 200 || len(b.entries) > 0 {
 				t.Fatalf("accepted a whole reply %+v with %d entries", *b.whole, len(b.entries))
 			}
-			checkJolokiaReply(t, *b.whole)
+			checkJolokiaReply(t, *b.whole, false)
 		case len(b.entries) != int(n):
 			t.Fatalf("%d entries for %d requests", len(b.entries), n)
 		}
@@ -72,7 +82,7 @@ func FuzzParseJolokiaBulk(f *testing.F) {
 				checkBadReply(t, e.err, i+1)
 				continue
 			}
-			checkJolokiaReply(t, e.reply)
+			checkJolokiaReply(t, e.reply, counts[i])
 		}
 	})
 }
@@ -87,33 +97,62 @@ func FuzzParseStats(f *testing.F) {
 	}
 	f.Add([]byte(statsMap("size", "<long>5</long>", "size", "<long>0</long>", marker, "<x>"+marker+"</x>")))
 	f.Add([]byte("<map><entry><string>&" + marker + ";</string><long>1</long></entry></map>"))
+	sized := append([]string{"size", "<long>1</long>"}, named...)
+	for _, count := range []string{"<long>-5</long>", "<string>" + marker + "</string>", "<long>9223372036854775808</long>", "<int>7</int>"} {
+		f.Add([]byte(statsMap(append([]string{"enqueueCount", count, "dequeueCount", "<long>2</long>"}, sized...)...)))
+		f.Add([]byte(statsMap(append([]string{"dequeueCount", count, "dequeueCount", "<long>2</long>"}, sized...)...)))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var s destStats
-		var err error
-		checkAllocs(t, len(body), func() { s, err = parseStats(body) })
-		switch {
-		case err != nil:
-			checkBadReply(t, err, 0)
-		case s.End && s != (destStats{End: true}):
-			t.Fatalf("the end of a list with figures: %+v", s)
-		case math.IsNaN(s.Size) || math.IsInf(s.Size, 0) || s.Size < 0 || s.Size > maxSize || s.Size != math.Trunc(s.Size):
-			t.Fatalf("size %v is no size", s.Size)
+		for _, counts := range []bool{false, true} {
+			var s destStats
+			var err error
+			checkAllocs(t, len(body), func() { s, err = parseStats(body, counts) })
+			checkStats(t, s, err, counts)
 		}
 	})
 }
 
-// checkJolokiaReply checks what parseJolokia promises of a reply it accepted.
-func checkJolokiaReply(t *testing.T, r jolokiaReply) {
+// checkStats checks what parseStats promises of a reply, read with counts or not.
+func checkStats(t *testing.T, s destStats, err error, counts bool) {
+	t.Helper()
+	switch {
+	case err != nil:
+		checkBadReply(t, err, 0)
+	case s.End && s != (destStats{End: true}):
+		t.Fatalf("the end of a list with figures: %+v", s)
+	case !counts && (s.Enqueued+s.Dequeued != 0 || s.countsErr != nil):
+		t.Fatalf("counts read without being asked for: %+v", s)
+	case s.countsErr != nil:
+		checkBadReply(t, s.countsErr, 0)
+		if s.Enqueued+s.Dequeued != 0 {
+			t.Fatalf("counts %+v with an error", s)
+		}
+	}
+	for _, v := range []float64{s.Size, s.Enqueued, s.Dequeued} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > maxSize || v != math.Trunc(v) {
+			t.Fatalf("%v is no count (%+v)", v, s)
+		}
+	}
+}
+
+// checkJolokiaReply checks what parseJolokia promises of a reply it accepted, to a counts
+// read or not.
+func checkJolokiaReply(t *testing.T, r jolokiaReply, counts bool) {
 	t.Helper()
 	switch {
 	case r.Status < 100 || r.Status > 599:
 		t.Fatalf("status %d accepted", r.Status)
-	case r.Status != 200 && r.Value != 0:
+	case r.Status != 200 && r.Value+r.Enqueued+r.Dequeued != 0:
 		t.Fatalf("a value with status %d", r.Status)
-	case math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || r.Value < 0 || r.Value > maxSize || math.Signbit(r.Value):
-		t.Fatalf("value %v accepted", r.Value)
+	case !counts && r.Enqueued+r.Dequeued != 0:
+		t.Fatalf("counts %+v read without being asked for", r)
 	case r.postRefused && r.Status != 403:
 		t.Fatalf("a POST refused with status %d", r.Status)
+	}
+	for _, v := range []float64{r.Value, r.Enqueued, r.Dequeued} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > maxSize || math.Signbit(v) {
+			t.Fatalf("value %v accepted (%+v)", v, r)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 )
 
 // marker stands for a secret that a hostile reply carries: no error may repeat it.
@@ -82,10 +83,93 @@ func TestParseStats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseStats([]byte(tt.body))
+			got, err := parseStats([]byte(tt.body), false)
 			checkReplyErr(t, err, tt.wantErr)
 			if got != tt.want {
 				t.Errorf("parseStats = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseStatsCounts(t *testing.T) {
+	named := []string{"size", "<long>3</long>", "brokerName", "<string>b</string>", "destinationName", "<string>queue://q</string>"}
+	with := func(kv ...string) string { return statsMap(append(kv, named...)...) }
+	sized := destStats{Broker: "b", Destination: "queue://q", Size: 3}
+	tests := []struct {
+		name    string
+		body    string
+		want    destStats
+		wantErr string // of the counts
+	}{
+		{name: "a queue's statistics, as the broker sends them", body: reply(t, "stats-orders.xml"),
+			want: destStats{Broker: "qscale-test", Destination: "queue://orders", Size: 3, Enqueued: 3}},
+		{name: "the end of a list", body: reply(t, "stats-end.xml"), want: destStats{End: true}},
+		{name: "int counts", body: with("enqueueCount", "<int>9</int>", "dequeueCount", "<int>6</int>"),
+			want: destStats{Broker: "b", Destination: "queue://q", Size: 3, Enqueued: 9, Dequeued: 6}},
+		{name: "enqueueCount missing", body: with("dequeueCount", "<long>6</long>"), want: sized, wantErr: "enqueueCount is missing"},
+		{name: "dequeueCount missing", body: with("enqueueCount", "<long>6</long>"), want: sized, wantErr: "dequeueCount is missing"},
+		{name: "enqueueCount negative", body: with("enqueueCount", "<long>-1</long>", "dequeueCount", "<long>0</long>"), want: sized, wantErr: "enqueueCount is negative"},
+		{name: "dequeueCount as a string", body: with("enqueueCount", "<long>1</long>", "dequeueCount", "<string>"+marker+"</string>"), want: sized,
+			wantErr: "dequeueCount is not a <long> or an <int>"},
+		{name: "dequeueCount beyond a long", body: with("enqueueCount", "<long>1</long>", "dequeueCount", "<long>9223372036854775808</long>"), want: sized,
+			wantErr: "dequeueCount is too large"},
+		{name: "enqueueCount twice, disagreeing", body: with("enqueueCount", "<long>1</long>", "enqueueCount", "<long>2</long>", "dequeueCount", "<long>0</long>"), want: sized,
+			wantErr: "enqueueCount appears twice with different values"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseStats([]byte(tt.body), true)
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			// Bad counts leave the rest of the reply usable.
+			checkReplyErr(t, got.countsErr, tt.wantErr)
+			if !got.sameFigures(tt.want) {
+				t.Errorf("parseStats = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	t.Run("counts are not read unless asked for", func(t *testing.T) {
+		got, err := parseStats([]byte(with("enqueueCount", "<string>"+marker+"</string>")), false)
+		if err != nil || got != (destStats{Broker: "b", Destination: "queue://q", Size: 3}) {
+			t.Errorf("parseStats = %+v, %v", got, err)
+		}
+	})
+}
+
+func TestParseJolokiaCounts(t *testing.T) {
+	value := func(v string) string { return `{"value":` + v + `,"status":200}` }
+	tests := []struct {
+		name    string
+		body    string
+		want    jolokiaReply
+		wantErr string
+	}{
+		{name: "the counts, as the agent sends them", body: reply(t, "jolokia-counts.json"), want: jolokiaReply{Status: 200, Value: 3, Enqueued: 5, Dequeued: 2}},
+		{name: "an unknown queue, as the agent sends it", body: reply(t, "jolokia-missing.json"), want: jolokiaReply{Status: 404}},
+		{name: "in another order, with another member", body: value(`{"DequeueCount":0,"x":"` + marker + `","EnqueueCount":7,"QueueSize":7}`),
+			want: jolokiaReply{Status: 200, Value: 7, Enqueued: 7}},
+		{name: "a plain number", body: value(`3`), want: jolokiaReply{Status: 200}, wantErr: "value is not a JSON object"},
+		{name: "null", body: value(`null`), want: jolokiaReply{Status: 200}, wantErr: "value is null"},
+		{name: "no value", body: `{"status":200}`, want: jolokiaReply{Status: 200}, wantErr: "value is missing"},
+		{name: "EnqueueCount missing", body: value(`{"QueueSize":1,"DequeueCount":0}`), want: jolokiaReply{Status: 200}, wantErr: "EnqueueCount is missing"},
+		{name: "DequeueCount null", body: value(`{"QueueSize":1,"EnqueueCount":1,"DequeueCount":null}`), want: jolokiaReply{Status: 200}, wantErr: "DequeueCount is null"},
+		{name: "QueueSize as a string", body: value(`{"QueueSize":"` + marker + `","EnqueueCount":1,"DequeueCount":0}`), want: jolokiaReply{Status: 200},
+			wantErr: "QueueSize is not a number"},
+		{name: "a negative DequeueCount", body: value(`{"QueueSize":1,"EnqueueCount":1,"DequeueCount":-4}`), want: jolokiaReply{Status: 200},
+			wantErr: "DequeueCount is negative"},
+		{name: "EnqueueCount beyond a long", body: value(`{"QueueSize":1,"EnqueueCount":1e19,"DequeueCount":0}`), want: jolokiaReply{Status: 200},
+			wantErr: "EnqueueCount is too large"},
+		{name: "EnqueueCount twice", body: value(`{"QueueSize":1,"EnqueueCount":1,"DequeueCount":0,"EnqueueCount":9}`), want: jolokiaReply{Status: 200},
+			wantErr: "EnqueueCount appears twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseJolokia([]byte(tt.body), true)
+			checkReplyErr(t, err, tt.wantErr)
+			if got != tt.want {
+				t.Errorf("parseJolokia = %+v, want %+v", got, tt.want)
 			}
 		})
 	}
@@ -129,7 +213,7 @@ func TestParseJolokia(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseJolokia([]byte(tt.body))
+			got, err := parseJolokia([]byte(tt.body), false)
 			checkReplyErr(t, err, tt.wantErr)
 			if got != tt.want {
 				t.Errorf("parseJolokia = %+v, want %+v", got, tt.want)
@@ -171,6 +255,12 @@ func TestCompileRead(t *testing.T) {
 			}},
 		{name: "a URL that is no Jolokia read", cfg: &Config{BrokerName: "b", DestinationName: "q", RestAPITemplate: "http://proxy:8080/depth?queue={{.DestinationName}}"},
 			want: jolokiaRead{url: "http://proxy:8080/depth?queue=q", scheme: "http", host: "proxy:8080", broker: "b", queue: "q", origin: "http://proxy:8080"}},
+		{name: "a backlog-age trigger reads the counts with the size", cfg: aged(&Config{ManagementEndpoint: "amq:8161", BrokerName: "b!", DestinationName: "a/b c"}),
+			want: jolokiaRead{
+				url:    "http://amq:8161/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=b%21%21,destinationType=Queue,destinationName=a%21%2Fb%20c/QueueSize,EnqueueCount,DequeueCount",
+				scheme: "http", host: "amq:8161", broker: "b!", queue: "a/b c", origin: "http://amq:8161", agent: "http://amq:8161/api/jolokia",
+				mbean: "org.apache.activemq:type=Broker,brokerName=b!,destinationType=Queue,destinationName=a/b c", attribute: "QueueSize", counts: true,
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,6 +273,12 @@ func TestCompileRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// aged returns c with targetBacklogAge set.
+func aged(c *Config) *Config {
+	c.Age = time.Minute
+	return c
 }
 
 func TestMBeanProperties(t *testing.T) {

@@ -143,9 +143,9 @@ func runJobs(jobs []func()) {
 	wg.Wait()
 }
 
-// get reads one queue's size by GET.
+// get reads one queue's size, and its counts for a counts read, by GET.
 func (b *jolokiaBackend) get(ctx context.Context, r *jolokiaRead) result {
-	reply, err := b.fetch(ctx, r, r.url)
+	reply, err := b.fetch(ctx, r, r.url, r.counts)
 	if err != nil {
 		return result{err: err}
 	}
@@ -158,7 +158,7 @@ func (b *jolokiaBackend) get(ctx context.Context, r *jolokiaRead) result {
 func (b *jolokiaBackend) interpret(r *jolokiaRead, reply jolokiaReply, missing func() error) result {
 	switch reply.Status {
 	case http.StatusOK:
-		return result{size: reply.Value}
+		return result{size: reply.Value, enqueued: reply.Enqueued, dequeued: reply.Dequeued, counted: r.counts}
 	case http.StatusNotFound:
 		return result{err: missing()}
 	case http.StatusForbidden:
@@ -176,7 +176,7 @@ func (b *jolokiaBackend) notFound(ctx context.Context, r *jolokiaRead) error {
 	probeStatus := 0
 	if r.agent != "" {
 		probe := r.agent + "/read/" + brokerMBean(jolokiaEscape(r.broker)) + "/TotalMessageCount"
-		if reply, err := b.fetch(ctx, r, probe); err == nil {
+		if reply, err := b.fetch(ctx, r, probe, false); err == nil {
 			probeStatus = reply.Status
 		}
 	}
@@ -199,8 +199,9 @@ func (b *jolokiaBackend) missing(r *jolokiaRead, probeStatus int) error {
 // brokerMBean is the name of a broker's MBean.
 func brokerMBean(broker string) string { return "org.apache.activemq:type=Broker,brokerName=" + broker }
 
-// fetch GETs a Jolokia URL and parses the reply; answers other than HTTP 200 are errors.
-func (b *jolokiaBackend) fetch(ctx context.Context, r *jolokiaRead, u string) (jolokiaReply, error) {
+// fetch GETs a Jolokia URL and parses the reply, of a counts read when counts is set;
+// answers other than HTTP 200 are errors.
+func (b *jolokiaBackend) fetch(ctx context.Context, r *jolokiaRead, u string, counts bool) (jolokiaReply, error) {
 	a, err := b.do(ctx, http.MethodGet, u, r.origin, nil)
 	if err != nil {
 		return jolokiaReply{}, err
@@ -208,7 +209,7 @@ func (b *jolokiaBackend) fetch(ctx context.Context, r *jolokiaRead, u string) (j
 	if a.code != http.StatusOK {
 		return jolokiaReply{}, b.statusError(a.code, u)
 	}
-	reply, err := parseJolokia(a.body)
+	reply, err := parseJolokia(a.body, counts)
 	if err != nil {
 		return reply, fmt.Errorf("%s answered the read of %s with HTTP 200 and a reply qscale cannot use: %w%s", b.where, u, err, hint(err))
 	}

@@ -27,6 +27,9 @@ type jolokiaRead struct {
 	// is a plain read of one attribute through a known agent, which a bulk entry makes
 	// exactly as the GET does. Other reads (an inner path, query options) stay GETs.
 	mbean, attribute string
+	// counts marks the read of a backlog-age trigger, which reads countAttributes (QueueSize
+	// among them) of mbean in one read; its url lists them all.
+	counts bool
 }
 
 // base is scheme://host: what errors name and connections are keyed by.
@@ -72,16 +75,7 @@ func (c *Config) compileRead() (jolokiaRead, sources.Problems) {
 	if len(v) > 0 {
 		return jolokiaRead{}, v
 	}
-	r := jolokiaRead{url: raw, scheme: u.Scheme, host: u.Host, origin: c.CorsHeader}
-	if r.origin == "" {
-		r.origin = "http://" + u.Host
-	}
-	if i := strings.Index(u.EscapedPath(), "/read/"); i >= 0 {
-		r.agent = r.base() + u.EscapedPath()[:i]
-		if u.RawQuery == "" {
-			r.mbean, r.attribute = readTarget(u.Path)
-		}
-	}
+	r := newRead(raw, u, c.CorsHeader)
 	props := mbeanProperties(u.Path)
 	r.broker = c.agree(&v, "brokerName", c.BrokerName, props["brokerName"])
 	r.queue = c.agree(&v, "destinationName", c.DestinationName, props["destinationName"])
@@ -91,7 +85,40 @@ func (c *Config) compileRead() (jolokiaRead, sources.Problems) {
 	if r.queue != "" {
 		checkQueueName(&v, r.queue)
 	}
+	if c.ScalesOnBacklogAge() {
+		r.countsRead(&v, u)
+	}
 	return r, v
+}
+
+// countsRead makes r the read of a backlog-age trigger: QueueSize, EnqueueCount and
+// DequeueCount in one read, by GET /read/<mbean>/QueueSize,EnqueueCount,DequeueCount (Jolokia
+// reads a comma-separated list of attributes) or in a bulk request. The URL must be a plain
+// read of QueueSize, as KEDA's is.
+func (r *jolokiaRead) countsRead(v *sources.Problems, u *url.URL) {
+	if r.mbean == "" || r.attribute != countAttributes[0] {
+		v.Add(sources.BacklogAgeParam, "needs restAPITemplate to read QueueSize of a queue's MBean through Jolokia (…/read/<MBean>/QueueSize, "+
+			"without query options), as KEDA's default does: the counts of messages enqueued and dequeued are read with it")
+		return
+	}
+	r.counts = true
+	r.url = r.base() + u.EscapedPath() + "," + strings.Join(countAttributes[1:], ",")
+}
+
+// newRead is the read of url raw, parsed as u, with the Origin header origin (KEDA's default
+// http://<host> when empty): the agent and what it reads are found in the URL.
+func newRead(raw string, u *url.URL, origin string) jolokiaRead {
+	r := jolokiaRead{url: raw, scheme: u.Scheme, host: u.Host, origin: origin}
+	if r.origin == "" {
+		r.origin = "http://" + u.Host
+	}
+	if i := strings.Index(u.EscapedPath(), "/read/"); i >= 0 {
+		r.agent = r.base() + u.EscapedPath()[:i]
+		if u.RawQuery == "" {
+			r.mbean, r.attribute = readTarget(u.Path)
+		}
+	}
+	return r
 }
 
 // render executes the template. A field whose parameter is not set renders as a marker, so

@@ -22,6 +22,11 @@ const (
 	partSize
 	partBrokerName
 	partDestinationName
+	partQueueSize
+	partEnqueueCount
+	partDequeueCount
+	partEnqueueEntry
+	partDequeueEntry
 )
 
 var partNames = [...]string{
@@ -33,6 +38,11 @@ var partNames = [...]string{
 	partSize:            "size",
 	partBrokerName:      "brokerName",
 	partDestinationName: "destinationName",
+	partQueueSize:       "QueueSize",
+	partEnqueueCount:    "EnqueueCount",
+	partDequeueCount:    "DequeueCount",
+	partEnqueueEntry:    "enqueueCount",
+	partDequeueEntry:    "dequeueCount",
 }
 
 // fault is what is wrong with a part.
@@ -119,10 +129,17 @@ const maxSize = float64(math.MaxInt64)
 // unknown queue or broker), 403 for a read its policy forbids, 500 for other failures. Its
 // words (error, error_type) are not kept: only whether they refuse the HTTP method POST.
 type jolokiaReply struct {
-	Status      int
-	Value       float64 // only when Status is 200
-	postRefused bool    // status 403 for the HTTP method: see refusesPost
+	Status int
+	Value  float64 // only when Status is 200: the attribute read, or QueueSize of a counts read
+	// Enqueued and Dequeued are EnqueueCount and DequeueCount, of a counts read only.
+	Enqueued, Dequeued float64
+	postRefused        bool // status 403 for the HTTP method: see refusesPost
 }
+
+// countAttributes are the attributes of a queue's MBean that a counts read reads together,
+// in one read: Jolokia answers them as one object, such as
+// {"QueueSize":3,"EnqueueCount":5,"DequeueCount":2}.
+var countAttributes = []string{"QueueSize", "EnqueueCount", "DequeueCount"}
 
 // rawReply is one Jolokia reply's members that matter, as sent.
 type rawReply struct {
@@ -133,11 +150,13 @@ type rawReply struct {
 //
 //	{"request":{…},"value":42,"timestamp":1700000000,"status":200}
 //
-// whose value, when the read succeeded, must be a number from 0 to maxSize: the queue size.
-// A reply that is not a JSON object, has no status or a status that is no HTTP status code,
-// has a key it reads twice, or a value missing, null, of another type, negative or too large,
-// is a *badReply. On a bad value the status is kept: a probe needs only that.
-func parseJolokia(body []byte) (jolokiaReply, error) {
+// whose value, when the read succeeded, must be a number from 0 to maxSize: the queue size;
+// or, for a counts read, an object of countAttributes, each such a number. A reply that is
+// not a JSON object, has no status or a status that is no HTTP status code, has a key it
+// reads twice, or a value (or one of its attributes) missing, null, of another type,
+// negative or too large, is a *badReply. On a bad value the status is kept: a probe needs
+// only that.
+func parseJolokia(body []byte, counts bool) (jolokiaReply, error) {
 	raw, err := readReply(body)
 	if err != nil {
 		return jolokiaReply{}, err
@@ -151,8 +170,59 @@ func parseJolokia(body []byte) (jolokiaReply, error) {
 		r.postRefused = status == 403 && refusesPost(raw.errText)
 		return r, nil
 	}
-	r.Value, err = readValue(raw.value)
+	if counts {
+		r.Value, r.Enqueued, r.Dequeued, err = readCounts(raw.value)
+		return r, err
+	}
+	r.Value, err = readValue(raw.value, partValue)
 	return r, err
+}
+
+// countParts are the parts of countAttributes, in their order.
+var countParts = [...]part{partQueueSize, partEnqueueCount, partDequeueCount}
+
+// readCounts reads the value of a counts read: an object holding each of countAttributes,
+// once, as readValue reads a number. Other members are ignored.
+func readCounts(raw json.RawMessage) (size, enqueued, dequeued float64, err error) {
+	fail := func(p part, why fault) (float64, float64, float64, error) {
+		return 0, 0, 0, &badReply{part: p, fault: why}
+	}
+	switch {
+	case raw == nil:
+		return fail(partValue, faultMissing)
+	case string(raw) == "null":
+		return fail(partValue, faultNull)
+	case raw[0] != '{':
+		return fail(partValue, faultNotObject)
+	}
+	var members [len(countParts)]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // {
+		return fail(partValue, faultNotObject)
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		var v json.RawMessage
+		if err != nil || dec.Decode(&v) != nil { // readReply has checked the syntax: never
+			return fail(partValue, faultNotObject)
+		}
+		for i, name := range countAttributes {
+			switch {
+			case key != name:
+			case members[i] != nil:
+				return fail(countParts[i], faultRepeated)
+			default:
+				members[i] = v
+			}
+		}
+	}
+	var figures [len(countParts)]float64
+	for i, m := range members {
+		if figures[i], err = readValue(m, countParts[i]); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	return figures[0], figures[1], figures[2], nil
 }
 
 // readReply reads the members of a reply object that parseJolokia needs.
@@ -212,9 +282,10 @@ func readStatus(raw json.RawMessage) (int, error) {
 	return n, nil
 }
 
-// readValue reads the value of a successful read: a number from 0 to maxSize.
-func readValue(raw json.RawMessage) (float64, error) {
-	fail := func(why fault) (float64, error) { return 0, &badReply{part: partValue, fault: why} }
+// readValue reads the value of a successful read, or one of its attributes (p): a number from
+// 0 to maxSize.
+func readValue(raw json.RawMessage, p part) (float64, error) {
+	fail := func(why fault) (float64, error) { return 0, &badReply{part: p, fault: why} }
 	switch {
 	case raw == nil:
 		return fail(faultMissing)
@@ -260,10 +331,12 @@ type bulkEntry struct {
 	err   error
 }
 
-// parseJolokiaBulk reads the answer to a bulk request of n requests: a list of n replies
-// (each read as parseJolokia reads one; a bad one fails its read only), or one reply that
-// refuses them all. Anything else, a list of another length included, is a *badReply.
-func parseJolokiaBulk(body []byte, n int) (bulkReply, error) {
+// parseJolokiaBulk reads the answer to a bulk request of len(counts) requests, counts[i]
+// telling whether request i is a counts read: a list of one reply per request (each read as
+// parseJolokia reads one; a bad one fails its read only), or one reply that refuses them
+// all. Anything else, a list of another length included, is a *badReply.
+func parseJolokiaBulk(body []byte, counts []bool) (bulkReply, error) {
+	n := len(counts)
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' {
 		return parseWholeReply(body)
 	}
@@ -280,7 +353,7 @@ func parseJolokiaBulk(body []byte, n int) (bulkReply, error) {
 	}
 	entries := make([]bulkEntry, n)
 	for i, b := range raws {
-		entries[i].reply, entries[i].err = parseJolokia(b)
+		entries[i].reply, entries[i].err = parseJolokia(b, counts[i])
 		var br *badReply
 		if errors.As(entries[i].err, &br) {
 			br.entry = i + 1
@@ -291,7 +364,7 @@ func parseJolokiaBulk(body []byte, n int) (bulkReply, error) {
 
 // parseWholeReply reads a single reply to a bulk request, which only a refusal may be.
 func parseWholeReply(body []byte) (bulkReply, error) {
-	r, err := parseJolokia(body)
+	r, err := parseJolokia(body, false) // a refusal has no value to read
 	if err != nil {
 		return bulkReply{}, err
 	}

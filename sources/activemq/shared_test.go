@@ -66,34 +66,48 @@ func TestTriggersShareAConnection(t *testing.T) {
 }
 
 // A poll while the broker is stopped fails with an error, never a value; once the broker
-// is back on the same ports, the same Source reads it again over a new connection.
+// is back on the same ports, the same Source reads it again over a new connection. The
+// counts of backlog-age triggers, which ActiveMQ keeps in memory, start again from 0 (while
+// the persistent messages stay queued): they go down, and that is no error.
 func TestBrokerRestart(t *testing.T) {
 	t.Parallel()
 	b := activemqtest.New(t) // its own broker: the others' tests keep theirs
 	fill(t, b, "orders", 3, 1)
-	jolokia := parse(t, md("managementEndpoint", b.JolokiaAddr, "brokerName", b.Name, "destinationName", "orders"), login(b))
+	jolokia := md("managementEndpoint", b.JolokiaAddr, "brokerName", b.Name, "destinationName", "orders")
 	stompPx := sourcetest.NewProxy(t, b.StompAddr, nil)
-	stomp := parse(t, md("protocol", "stomp", "stompEndpoint", stompPx.Addr, "destinationName", "orders"), login(b))
+	stomp := md("protocol", "stomp", "stompEndpoint", stompPx.Addr, "destinationName", "orders")
+	aged := func(m map[string]string) map[string]string { return with(m, "targetBacklogAge", "30s") }
+	// jolokia, stomp, then the same as backlog-age triggers, sharing their sources.
+	triggers := []sources.Trigger{parse(t, jolokia, login(b)), parse(t, stomp, login(b)), parse(t, aged(jolokia), login(b)), parse(t, aged(stomp), login(b))}
 	pool := newPool(t)
-	check := func(t *testing.T, wantErr [2][]string) {
+	check := func(t *testing.T, wantErr [2][]string, counts *sources.Counters) {
 		t.Helper()
-		got := poll(t, pool, jolokia, stomp)
-		for i, s := range got {
-			wantSample(t, s, b.Password, 2, true, wantErr[i]...)
+		for i, s := range poll(t, pool, triggers...) {
+			wantSample(t, s, b.Password, 2, true, wantErr[i%2]...)
+			if i >= 2 && s.Err == nil && counts == nil {
+				t.Fatalf("trigger %d: no counters expected", i)
+			}
+			if i >= 2 && s.Err == nil && *s.Counters != *counts {
+				t.Errorf("trigger %d: counters %+v, want %+v", i, *s.Counters, *counts)
+			}
 		}
 	}
-	t.Run("before", func(t *testing.T) { check(t, [2][]string{}) })
+	t.Run("before", func(t *testing.T) { check(t, [2][]string{}, &sources.Counters{Produced: 3, Consumed: 1, Backlog: 2}) })
 	b.Stop()
 	t.Run("stopped", func(t *testing.T) {
-		check(t, [2][]string{{"cannot connect to the Jolokia agent at http://" + b.JolokiaAddr}, {"ActiveMQ at stomp://" + stompPx.Addr}})
+		check(t, [2][]string{{"cannot connect to the Jolokia agent at http://" + b.JolokiaAddr}, {"ActiveMQ at stomp://" + stompPx.Addr}}, nil)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := b.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Run("restarted", func(t *testing.T) { check(t, [2][]string{}) })
-	t.Run("and after", func(t *testing.T) { check(t, [2][]string{}) })
+	t.Run("restarted", func(t *testing.T) { check(t, [2][]string{}, &sources.Counters{Backlog: 2}) })
+	t.Run("and after", func(t *testing.T) { check(t, [2][]string{}, &sources.Counters{Backlog: 2}) })
+	t.Run("counting again", func(t *testing.T) {
+		fill(t, b, "orders", 2, 2)
+		check(t, [2][]string{}, &sources.Counters{Produced: 2, Consumed: 2, Backlog: 2})
+	})
 	if pool.Len() != 2 {
 		t.Errorf("pool holds %d sources, want 2", pool.Len())
 	}

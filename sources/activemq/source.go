@@ -17,17 +17,23 @@
 //     plugin over one long-lived STOMP connection per endpoint and credentials. A poll sends
 //     every query, then collects the replies by correlation id from one reply subscription:
 //     one round trip however many triggers share the connection.
+//
+// A backlog-age trigger also reports the queue's counts of messages enqueued and dequeued,
+// read with its size in the same request: EnqueueCount and DequeueCount with QueueSize in
+// one Jolokia read (GET …/QueueSize,EnqueueCount,DequeueCount, or a read of that attribute
+// list in a bulk request), or enqueueCount and dequeueCount from the statistics reply.
 package activemq
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/qscale/qscale/sources"
 )
 
-// Kind registers the activemq trigger type.
-var Kind = sources.NewKind(Open)
+// Kind registers the activemq trigger type; targetBacklogAge replaces targetQueueSize.
+var Kind = sources.NewKind(Open, "targetQueueSize")
 
 // pollTimeout bounds one poll when the caller's context allows longer: a broker that stops
 // answering must not hold a poll for long.
@@ -46,10 +52,13 @@ type backend interface {
 	close()
 }
 
-// result is what a backend read for one trigger: a queue size or an error.
+// result is what a backend read for one trigger: a queue size, with the queue's counts of
+// messages enqueued and dequeued when they were read (counted), or an error.
 type result struct {
-	size float64
-	err  error
+	size               float64
+	enqueued, dequeued float64
+	counted            bool
+	err                error
 }
 
 var _ sources.TypedSource[*Config] = (*Source)(nil)
@@ -75,11 +84,21 @@ func (s *Source) Poll(ctx context.Context, cs []*Config) []sources.Sample {
 	defer cancel()
 	out := make([]sources.Sample, len(cs))
 	for i, r := range s.b.read(ctx, cs) {
-		if r.err != nil {
-			out[i] = sources.Sample{Err: r.err}
-			continue
-		}
-		out[i] = sources.Sample{Value: r.size, Active: cs[i].active(r.size)}
+		out[i] = r.sample(cs[i])
 	}
 	return out
+}
+
+// sample is the trigger's sample: the queue size and, for a backlog-age trigger, the counts.
+func (r result) sample(c *Config) sources.Sample {
+	switch {
+	case r.err != nil:
+		return sources.Sample{Err: r.err}
+	case !c.ScalesOnBacklogAge():
+		return sources.Sample{Value: r.size, Active: c.active(r.size)}
+	case !r.counted: // the backend reads counts for every backlog-age trigger: never
+		return sources.Sample{Err: errors.New("the counts of messages enqueued and dequeued were not read")}
+	}
+	return sources.Sample{Value: r.size, Active: c.active(r.size),
+		Counters: &sources.Counters{Backlog: r.size, Produced: r.enqueued, Consumed: r.dequeued}}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"slices"
 	"strconv"
 )
 
@@ -15,7 +16,17 @@ type destStats struct {
 	Broker      string  // brokerName
 	Destination string  // destinationName: queue://name or topic://name
 	Size        float64 // size: messages in the destination, QueueSize in JMX
+	// Enqueued and Dequeued are enqueueCount and dequeueCount (EnqueueCount and DequeueCount
+	// in JMX), read only when asked for; countsErr says why they could not be.
+	Enqueued, Dequeued float64
+	countsErr          error
 }
+
+// statsNames are the entries of a statistics reply that parseStats reads: the first three
+// always, the counts when asked for.
+var statsNames = [...]string{"size", "brokerName", "destinationName", "enqueueCount", "dequeueCount"}
+
+var statsParts = [len(statsNames)]part{partSize, partBrokerName, partDestinationName, partEnqueueEntry, partDequeueEntry}
 
 // statsEntry is one entry of a statistics reply: its name, the element its value is in
 // (long, string, …) and the value's text.
@@ -29,58 +40,89 @@ type statsEntry struct {
 //	<map><entry><string>size</string><long>3</long></entry>…</map>
 //
 // An empty map, <map/>, ends a list. Of the entries only size, brokerName and
-// destinationName are read, and each must be there: size a <long> (or <int>) from 0 to
-// maxSize, the names <string>s. An entry read twice with different values, a reply that is
-// not such a map, or an entry missing or of another type, is a *badReply.
-func parseStats(body []byte) (destStats, error) {
+// destinationName are read, and with counts enqueueCount and dequeueCount, and each must be
+// there: size and the counts a <long> (or <int>) from 0 to maxSize, the names <string>s. An
+// entry read twice with different values, a reply that is not such a map, or an entry
+// missing or of another type, is a *badReply: the error, or for a count s.countsErr, so
+// that a reply whose counts are bad still serves the triggers that read only its size.
+func parseStats(body []byte, counts bool) (s destStats, err error) {
 	var (
-		s     destStats
-		found [3]*statsEntry // size, brokerName, destinationName: the first of each
-		err   error
+		found     [len(statsNames)]*statsEntry // the first of each
+		disagrees [len(statsNames)]bool
 	)
-	n, werr := walkMap(body, func(e *statsEntry) {
-		i := -1
-		switch e.name {
-		case "size":
-			i = 0
-		case "brokerName":
-			i = 1
-		case "destinationName":
-			i = 2
-		}
+	read := len(statsNames)
+	if !counts {
+		read = 3
+	}
+	n, err := walkMap(body, func(e *statsEntry) {
+		i := slices.Index(statsNames[:read], e.name)
 		switch {
 		case i < 0:
 		case found[i] == nil:
 			found[i] = &statsEntry{name: e.name, kind: e.kind, value: bytes.Clone(e.value)}
-		case err == nil && (found[i].kind != e.kind || !bytes.Equal(found[i].value, e.value)):
-			err = &badReply{part: statsParts[i], fault: faultDisagrees}
+		case found[i].kind != e.kind || !bytes.Equal(found[i].value, e.value):
+			disagrees[i] = true
 		}
 	})
 	switch {
-	case werr != nil:
-		return destStats{}, werr
-	case n == 0:
-		return destStats{End: true}, nil
 	case err != nil:
 		return destStats{}, err
+	case n == 0:
+		return destStats{End: true}, nil
 	}
-	if s.Size, err = statsSize(found[0]); err != nil {
+	if err := statsEntries(&s, found, disagrees); err != nil {
 		return destStats{}, err
 	}
-	if s.Broker, err = statsString(found[1], partBrokerName); err != nil {
-		return destStats{}, err
-	}
-	if s.Destination, err = statsString(found[2], partDestinationName); err != nil {
-		return destStats{}, err
+	if counts {
+		s.statsCounts(found, disagrees)
 	}
 	return s, nil
 }
 
-var statsParts = [3]part{partSize, partBrokerName, partDestinationName}
+// statsEntries reads size, brokerName and destinationName into s.
+func statsEntries(s *destStats, found [len(statsNames)]*statsEntry, disagrees [len(statsNames)]bool) error {
+	for i := range 3 {
+		if disagrees[i] {
+			return &badReply{part: statsParts[i], fault: faultDisagrees}
+		}
+	}
+	var err error
+	if s.Size, err = statsLong(found[0], partSize); err != nil {
+		return err
+	}
+	if s.Broker, err = statsString(found[1], partBrokerName); err != nil {
+		return err
+	}
+	s.Destination, err = statsString(found[2], partDestinationName)
+	return err
+}
 
-// statsSize reads the size entry: a whole number from 0 to maxSize, in a <long> or an <int>.
-func statsSize(e *statsEntry) (float64, error) {
-	fail := func(why fault) (float64, error) { return 0, &badReply{part: partSize, fault: why} }
+// statsCounts reads enqueueCount and dequeueCount into s, or sets s.countsErr.
+func (s *destStats) statsCounts(found [len(statsNames)]*statsEntry, disagrees [len(statsNames)]bool) {
+	var figures [2]float64
+	for j := range figures {
+		i := 3 + j
+		if disagrees[i] {
+			s.countsErr = &badReply{part: statsParts[i], fault: faultDisagrees}
+			return
+		}
+		if figures[j], s.countsErr = statsLong(found[i], statsParts[i]); s.countsErr != nil {
+			return
+		}
+	}
+	s.Enqueued, s.Dequeued = figures[0], figures[1]
+}
+
+// sameFigures reports whether two replies for one queue give the same figures.
+func (s destStats) sameFigures(o destStats) bool {
+	s.countsErr, o.countsErr = nil, nil
+	return s == o
+}
+
+// statsLong reads an entry that holds a count (p: size, enqueueCount, …): a whole number from
+// 0 to maxSize, in a <long> or an <int>.
+func statsLong(e *statsEntry, p part) (float64, error) {
+	fail := func(why fault) (float64, error) { return 0, &badReply{part: p, fault: why} }
 	switch {
 	case e == nil:
 		return fail(faultMissing)

@@ -63,23 +63,24 @@ func newSTOMPBackend(c *Config) *stompBackend {
 
 // query is one queue's statistics query within a round.
 type query struct {
-	queue string
-	found bool
-	stats destStats
-	err   error // a reply that could not be read, or replies that disagree
-	done  bool  // the end of its list has arrived, or err is set
+	queue  string
+	counts bool // a backlog-age trigger reads the queue: its reply must hold the counts
+	found  bool
+	stats  destStats
+	err    error // a reply that could not be read, or replies that disagree
+	done   bool  // the end of its list has arrived, or err is set
 }
 
 func (b *stompBackend) read(ctx context.Context, cs []*Config) []result {
 	var queues []string
-	seen := map[string]bool{}
+	counts := map[string]bool{}
 	for _, c := range cs {
-		if !seen[c.DestinationName] {
-			seen[c.DestinationName] = true
+		if _, seen := counts[c.DestinationName]; !seen {
 			queues = append(queues, c.DestinationName)
 		}
+		counts[c.DestinationName] = counts[c.DestinationName] || c.ScalesOnBacklogAge()
 	}
-	got, err := b.queryAll(ctx, queues)
+	got, err := b.queryAll(ctx, queues, counts)
 	out := make([]result, len(cs))
 	for i, c := range cs {
 		q := got[c.DestinationName]
@@ -93,19 +94,21 @@ func (b *stompBackend) read(ctx context.Context, cs []*Config) []result {
 		case c.BrokerName != "" && c.BrokerName != q.stats.Broker:
 			// The broker's own name is its words: not repeated.
 			out[i].err = fmt.Errorf("brokerName is %q but the broker at stomp://%s has another name (the brokerName of its activemq.xml)", c.BrokerName, b.addr)
+		case c.ScalesOnBacklogAge() && q.stats.countsErr != nil:
+			out[i].err = b.unusable(q.queue, q.stats.countsErr)
 		default:
-			out[i].size = q.stats.Size
+			out[i] = result{size: q.stats.Size, enqueued: q.stats.Enqueued, dequeued: q.stats.Dequeued, counted: q.counts}
 		}
 	}
 	return out
 }
 
-// queryAll queries every queue in one round. A connection that broke since the last poll is
-// often not known to be broken yet (the broker restarted): then the round fails on it, and
-// is tried once more on a new connection.
-func (b *stompBackend) queryAll(ctx context.Context, queues []string) (map[string]*query, error) {
+// queryAll queries every queue in one round, those that counts marks with their counts. A
+// connection that broke since the last poll is often not known to be broken yet (the broker
+// restarted): then the round fails on it, and is tried once more on a new connection.
+func (b *stompBackend) queryAll(ctx context.Context, queues []string, counts map[string]bool) (map[string]*query, error) {
 	return sources.RoundOnConnection(ctx, b.conn != nil && b.sub.Active(), b.dial,
-		func(ctx context.Context) (map[string]*query, error) { return b.round(ctx, queues) })
+		func(ctx context.Context) (map[string]*query, error) { return b.round(ctx, queues, counts) })
 }
 
 func (b *stompBackend) dial(ctx context.Context) error {
@@ -172,14 +175,14 @@ func (b *stompBackend) explainConnect(err error, nc *guardedConn) error {
 // are told apart by correlation id; those of earlier rounds are ignored. When the deadline
 // passes, the connection is dropped: a broker that does not answer in time is not trusted
 // to answer the next poll on it.
-func (b *stompBackend) round(ctx context.Context, queues []string) (map[string]*query, error) {
+func (b *stompBackend) round(ctx context.Context, queues []string, counts map[string]bool) (map[string]*query, error) {
 	byID := make(map[string]*query, len(queues))
 	byQueue := make(map[string]*query, len(queues))
 	ids := make([]string, len(queues))
 	for i, q := range queues {
 		b.seq++
 		ids[i] = b.idPrefix + strconv.FormatUint(b.seq, 10)
-		byID[ids[i]] = &query{queue: q}
+		byID[ids[i]] = &query{queue: q, counts: counts[q]}
 		byQueue[q] = byID[ids[i]]
 	}
 	sent := b.sendAll(ctx, queues, ids)
@@ -248,14 +251,14 @@ func (b *stompBackend) take(byID map[string]*query, msg *stomp.Message) (ended b
 	if qu == nil || qu.done {
 		return false
 	}
-	s, err := parseStats(msg.Body)
+	s, err := parseStats(msg.Body, qu.counts)
 	switch {
 	case err != nil:
-		qu.err = fmt.Errorf("%s answered the statistics query for queue %q with a reply qscale cannot use: %w", b.where, qu.queue, err)
+		qu.err = b.unusable(qu.queue, err)
 	case s.End:
 	case s.Destination != "queue://"+qu.queue:
 		return false
-	case qu.found && s != qu.stats:
+	case qu.found && !s.sameFigures(qu.stats):
 		qu.err = fmt.Errorf("%s answered the statistics query for queue %q twice, with different figures", b.where, qu.queue)
 	default:
 		qu.found, qu.stats = true, s
@@ -263,6 +266,11 @@ func (b *stompBackend) take(byID map[string]*query, msg *stomp.Message) (ended b
 	}
 	qu.done = true
 	return true
+}
+
+// unusable is the error of a statistics reply for queue that err says is malformed.
+func (b *stompBackend) unusable(queue string, err error) error {
+	return fmt.Errorf("%s answered the statistics query for queue %q with a reply qscale cannot use: %w", b.where, queue, err)
 }
 
 // lost explains a reply subscription that ended: the connection broke, or the broker ended

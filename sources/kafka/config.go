@@ -38,6 +38,9 @@ type Config struct {
 	UnsafeSSL                          bool            `param:"unsafeSsl"`
 	Version                            sources.Ignored `param:"version"`
 	FullMetadata                       sources.Ignored `param:"fullMetadata"`
+
+	// BacklogAge is targetBacklogAge, which replaces lagThreshold, and replicaThroughput.
+	sources.BacklogAge
 }
 
 var _ sources.Config = (*Config)(nil)

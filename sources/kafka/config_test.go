@@ -44,6 +44,11 @@ func TestConfigProblems(t *testing.T) {
 		{name: "partitionLimitation without topic", md: base("topic", "", "partitionLimitation", "1"), want: []string{"partitionLimitation: needs topic"}},
 		{name: "bad partitionLimitation", md: base("partitionLimitation", "1,5-2"), want: []string{`partitionLimitation: must list partitions and ranges such as 1,2,10-20; "5-2" is not one`}},
 		{name: "misspelt parameter", md: base("lagThreshhold", "5"), want: []string{`lagThreshhold: unknown parameter (did you mean "lagThreshold"?)`}},
+		{name: "targetBacklogAge with activation and replicaThroughput", md: base("targetBacklogAge", "45s", "replicaThroughput", "120", "activationLagThreshold", "3")},
+		{name: "targetBacklogAge replaces lagThreshold", md: base("targetBacklogAge", "45s", "lagThreshold", "50"),
+			want: []string{"targetBacklogAge: cannot be set with lagThreshold: targetBacklogAge replaces it"}},
+		{name: "targetBacklogAge below a second", md: base("targetBacklogAge", "100ms"), want: []string{`targetBacklogAge: must be at least 1s, got "100ms"`}},
+		{name: "replicaThroughput must be positive", md: base("targetBacklogAge", "1m", "replicaThroughput", "0"), want: []string{`replicaThroughput: must be greater than 0, got "0"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

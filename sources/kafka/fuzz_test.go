@@ -225,6 +225,7 @@ func FuzzCompute(f *testing.F) {
 	f.Add(int64(0), int64(10), int64(5), int64(NoOffset), int64(NoOffset), int64(20), int64(NoOffset), int64(NoOffset), uint8(0))
 	f.Add(int64(0), int64(math.MaxInt64), int64(5), int64(5), int64(0), int64(math.MaxInt64), int64(0), int64(NoOffset), uint8(0b1111))
 	f.Add(int64(20), int64(10), int64(5), int64(NoOffset), int64(-4), int64(-1), int64(-9), int64(-9), uint8(0b10))
+	f.Add(int64(NoOffset), int64(0), int64(NoOffset), int64(NoOffset), int64(NoOffset), int64(math.MaxInt64), int64(math.MaxInt64), int64(NoOffset), uint8(0))
 	f.Fuzz(func(t *testing.T, s1, e1, c1, p1, s2, e2, c2, p2 int64, flags uint8) {
 		cfg := &Config{
 			LagThreshold:                       10,
@@ -254,5 +255,26 @@ func FuzzCompute(f *testing.F) {
 		if !cfg.AllowIdleConsumers && l.Value > float64(l.Partitions)*cfg.LagThreshold {
 			t.Fatalf("value %v above the cap of %d partitions", l.Value, l.Partitions)
 		}
+		checkCount(t, cfg, parts, l)
 	})
+}
+
+// checkCount checks the counts of partitions whose lag is l: when they do not overflow,
+// nothing is consumed that was not produced, and what was not consumed is the backlog.
+func checkCount(t *testing.T, cfg *Config, parts []Partition, l Lag) {
+	t.Helper()
+	c, err := cfg.Count(parts)
+	if err != nil {
+		return
+	}
+	var produced, consumed int64
+	for _, p := range parts {
+		_, total := cfg.backlog(p)
+		produced += p.End
+		consumed += max(0, p.End-total)
+	}
+	if c.Backlog != float64(l.Backlog) || c.Produced != float64(produced) || c.Consumed != float64(consumed) ||
+		consumed > produced || consumed < 0 || produced-consumed != l.Backlog {
+		t.Fatalf("counts %+v of lag %+v (%d produced, %d consumed)", c, l, produced, consumed)
+	}
 }

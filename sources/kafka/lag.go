@@ -3,6 +3,8 @@ package kafka
 import (
 	"fmt"
 	"math"
+
+	"github.com/qscale/qscale/sources"
 )
 
 // NoOffset marks an offset that is not known: a partition without a committed offset, or a
@@ -74,6 +76,39 @@ func (c *Config) Compute(parts []Partition) (Lag, error) {
 	return l, nil
 }
 
+// Count returns the message counts of the partitions in scope, for backlog-age scaling:
+//
+//   - Produced is the sum of their end offsets: every message ever written to them;
+//   - Consumed is, per partition, its end offset less its backlog as Compute counts it (the
+//     total, persistent lag included), summed. For a committed partition that is the
+//     committed offset clamped to the start and end offsets: messages removed by retention
+//     count as consumed, which they are as far as any consumer can tell. A partition without
+//     a commit counts as a consumer that offsetResetPolicy would start reads it: consumed up
+//     to its start offset under earliest, up to one message below its end under latest (the
+//     one message Compute counts so that a new group activates), up to its end with
+//     scaleToZeroOnInvalidOffset;
+//   - Backlog is the total backlog, so Produced − Consumed = Backlog.
+//
+// Both counters go down only when a topic is deleted and created again. It refuses the
+// offsets Compute refuses, and sums that overflow int64.
+func (c *Config) Count(parts []Partition) (sources.Counters, error) {
+	var produced, consumed, backlog int64
+	for _, p := range parts {
+		if err := p.check(); err != nil {
+			return sources.Counters{}, err
+		}
+		_, total := c.backlog(p)
+		var ok1, ok2, ok3 bool
+		produced, ok1 = addBacklog(produced, p.End)
+		consumed, ok2 = addBacklog(consumed, max(0, p.End-total))
+		backlog, ok3 = addBacklog(backlog, total)
+		if !ok1 || !ok2 || !ok3 {
+			return sources.Counters{}, fmt.Errorf("topic %q partition %d: the message count overflows int64 (end offset %d)", p.Topic, p.ID, p.End)
+		}
+	}
+	return sources.Counters{Backlog: float64(backlog), Produced: float64(produced), Consumed: float64(consumed)}, nil
+}
+
 // check reports offsets that no broker can hold.
 func (p Partition) check() error {
 	var problem string
@@ -104,9 +139,9 @@ func addBacklog(a, b int64) (int64, bool) {
 
 // backlog returns one partition's backlog to scale on, and its total including persistent lag.
 // Messages that retention removed (below Start) are never backlog, and an empty partition has
-// none whether or not the group committed to it.
+// none whether or not the group committed to it. Total is never above End.
 func (c *Config) backlog(p Partition) (scaling, total int64) {
-	if p.Start != NoOffset && p.End <= p.Start {
+	if p.End == 0 || (p.Start != NoOffset && p.End <= p.Start) {
 		return 0, 0
 	}
 	if p.Committed == NoOffset {

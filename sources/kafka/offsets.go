@@ -86,6 +86,18 @@ func (l *listing) offset(topic string, partition int32) int64 {
 	return NoOffset
 }
 
+// outdated reports whether a start offset listed for topic is above the end offset of its
+// partition in ends, listed since: start offsets never pass end offsets, unless the topic was
+// deleted and created again in between.
+func (l *listing) outdated(topic string, ends []int64) bool {
+	for p, start := range l.byTopic[topic] {
+		if p < len(ends) && start > ends[p] {
+			return true
+		}
+	}
+	return false
+}
+
 func (l *listing) fail(topic string, err error) {
 	if _, ok := l.errs[topic]; !ok {
 		l.errs[topic] = err

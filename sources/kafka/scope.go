@@ -77,6 +77,11 @@ func (s *Source) scopeTopic(snap *snapshot, gr commits, t string, sc *scoped) er
 	if err := gr.errs[t]; err != nil {
 		return fmt.Errorf("committed offsets of group %q on topic %q: %w", c.ConsumerGroup, t, err)
 	}
+	if snap.starts.outdated(t, ends) {
+		// The topic was deleted and created again since its start offsets were listed: list
+		// them again in this poll rather than fail it on a start above the end.
+		delete(snap.starts.byTopic, t)
+	}
 	committed, needStart := false, false
 	sc.parts = slices.Grow(sc.parts, len(ends))
 	for id, end := range ends { // every partition of the topic, each with its end offset

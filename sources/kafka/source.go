@@ -1,8 +1,9 @@
 // Package kafka reads consumer-group lag with franz-go, with the semantics and parameter
 // names of KEDA's Kafka scaler.
 //
-// Config holds a trigger's parameters and Compute is the pure lag math; Source is the I/O
-// around it. One Source (one franz-go client) serves every trigger of a cluster and set of
+// Config holds a trigger's parameters, Compute is the pure lag math and Count the message
+// counts a backlog-age trigger reports (from the same offsets: no request of their own);
+// Source is the I/O around them. One Source (one franz-go client) serves every trigger of a cluster and set of
 // credentials: a poll fetches the committed offsets of all groups of interest together
 // (OffsetFetch v8+ carries many groups per request) and lists the end offsets of all topics
 // of interest together, however many triggers read them.
@@ -28,8 +29,8 @@ import (
 	"github.com/qscale/qscale/sources"
 )
 
-// Kind registers the kafka trigger type.
-var Kind = sources.NewKind(Open)
+// Kind registers the kafka trigger type; targetBacklogAge replaces lagThreshold.
+var Kind = sources.NewKind(Open, "lagThreshold")
 
 const connIdleTimeout = 5 * time.Minute
 
@@ -151,11 +152,19 @@ func (s *Source) sample(c *Config, sc *scoped) sources.Sample {
 	if err != nil {
 		return sources.Sample{Err: s.explain(err), Warnings: sc.warnings}
 	}
-	return sources.Sample{
+	out := sources.Sample{
 		Value:    l.Value,
 		Active:   float64(l.Backlog) > c.ActivationLagThreshold,
 		Warnings: sc.warnings,
 	}
+	if c.ScalesOnBacklogAge() {
+		counts, err := c.Count(sc.parts)
+		if err != nil {
+			return sources.Sample{Err: s.explain(err), Warnings: sc.warnings}
+		}
+		out.Counters = &counts
+	}
+	return out
 }
 
 // snapshot is what one poll read from the cluster.

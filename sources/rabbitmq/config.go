@@ -60,6 +60,10 @@ type Config struct {
 	HostFromEnv           FromEnv `param:"hostFromEnv"`
 	UsernameFromEnv       FromEnv `param:"usernameFromEnv"`
 	PasswordFromEnv       FromEnv `param:"passwordFromEnv"`
+
+	// BacklogAge is targetBacklogAge, which replaces value and queueLength, and
+	// replicaThroughput. It needs the management API.
+	sources.BacklogAge
 }
 
 var _ sources.Config = (*Config)(nil)

@@ -59,6 +59,22 @@ func TestConfigProblems(t *testing.T) {
 		{name: "bad ca", md: q("tls", "enable", "ca", "not pem"), secret: httpHost, want: []string{"tls: ca: no PEM certificate found"}},
 		{name: "hostFromEnv is not read", md: q("hostFromEnv", "RABBITMQ_HOST"), secret: amqpHost, want: []string{"hostFromEnv: is not supported: qscale does not read the workload's environment"}},
 		{name: "misspelt parameter", md: q("queueNmae", "x"), secret: amqpHost, want: []string{`queueNmae: unknown parameter (did you mean "queueName"?)`}},
+		{name: "targetBacklogAge over http", md: q("targetBacklogAge", "30s", "replicaThroughput", "50", "useRegex", "true", "excludeUnacknowledged", "true"), secret: httpHost},
+		{name: "targetBacklogAge with mode QueueLength", md: q("targetBacklogAge", "30s", "mode", "QueueLength"), secret: httpHost},
+		{name: "targetBacklogAge over amqp", md: q("targetBacklogAge", "30s"), secret: amqpHost,
+			want: []string{"targetBacklogAge: needs the management API: use an http(s):// host (protocol http)"}},
+		{name: "targetBacklogAge over protocol amqp", md: q("targetBacklogAge", "30s", "protocol", "amqp"), secret: map[string]string{"host": "amqps://u:" + testPassword + "@rabbit:5671/v"},
+			want: []string{"targetBacklogAge: needs the management API"}},
+		{name: "targetBacklogAge replaces value", md: q("targetBacklogAge", "30s", "value", "20"), secret: httpHost,
+			want: []string{"targetBacklogAge: cannot be set with value: targetBacklogAge replaces it"}},
+		{name: "targetBacklogAge replaces queueLength", md: q("targetBacklogAge", "30s", "queueLength", "20"), secret: httpHost,
+			want: []string{"targetBacklogAge: cannot be set with queueLength: targetBacklogAge replaces it"}},
+		{name: "targetBacklogAge with MessageRate", md: q("targetBacklogAge", "30s", "mode", "MessageRate"), secret: httpHost,
+			want: []string{"mode: MessageRate cannot be used with targetBacklogAge"}},
+		{name: "targetBacklogAge that is no duration", md: q("targetBacklogAge", "30"), secret: httpHost,
+			want: []string{`targetBacklogAge: must be a duration such as 500ms or 10s, got "30"`}},
+		{name: "replicaThroughput without targetBacklogAge", md: q("replicaThroughput", "30"), secret: httpHost,
+			want: []string{"replicaThroughput: has no effect without targetBacklogAge"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkProblems(t, tt) })

@@ -54,6 +54,27 @@ func TestHostileManagementAPI(t *testing.T) {
 		{name: "200 listing the queue twice with other figures", handler: sourcetest.Answer(http.StatusOK, json,
 			`{"items":[{"name":"orders","messages":5,"messages_ready":5},{"name":"orders","messages":0,"messages_ready":0}],"page":1,"page_count":1}`),
 			wantErr: []string{"item 2: name repeats an earlier item's name with other figures"}},
+		{name: "200 with a count as a string", md: md("queueName", "orders", "targetBacklogAge", "30s"),
+			handler: sourcetest.Answer(http.StatusOK, json, page(`{"name":"orders","messages":5,"messages_ready":5,"message_stats":{"ack":"`+sourcetest.Marker+`","deliver_no_ack":0,"get_no_ack":0}}`)),
+			wantErr: []string{"item 1: ack is not a number"}},
+		{name: "200 with a count missing from its group", md: md("queueName", "orders", "targetBacklogAge", "30s"),
+			handler: sourcetest.Answer(http.StatusOK, json, page(`{"name":"orders","messages":5,"messages_ready":5,"message_stats":{"publish":9,"ack":4}}`)),
+			wantErr: []string{"item 1: deliver_no_ack is missing"}},
+		{name: "200 with a negative count", md: md("queueName", "orders", "targetBacklogAge", "30s"),
+			handler: sourcetest.Answer(http.StatusOK, json, page(`{"name":"orders","messages":5,"messages_ready":5,"message_stats":{"publish":-9}}`)),
+			wantErr: []string{"item 1: publish is negative"}},
+		{name: "200 with a rate but no publish count", md: md("queueName", "orders", "targetBacklogAge", "30s"),
+			handler: sourcetest.Answer(http.StatusOK, json, page(`{"name":"orders","messages":5,"messages_ready":5,"message_stats":{"publish_details":{"rate":3}}}`)),
+			wantErr: []string{"item 1: publish is missing"}},
+		{name: "200 with the queue in the depth listing only", md: md("queueName", "orders", "targetBacklogAge", "30s"),
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				items := ""
+				if r.URL.Query().Get("disable_stats") == "true" {
+					items = `{"name":"orders","messages":5,"messages_ready":5}`
+				}
+				sourcetest.Answer(http.StatusOK, json, `{"items":[`+items+`],"page":1,"page_count":1}`)(w, r)
+			},
+			wantErr: []string{`lists queue "orders" in vhost "v" with its depth but not with its statistics`}},
 		{name: "200 with a queue a regex matches, unreadable, named by the endpoint", md: md("queueName", ".", "useRegex", "true"),
 			handler: sourcetest.Answer(http.StatusOK, json, page(`{"name":"`+sourcetest.Marker+`","state":"down"}`)),
 			wantErr: []string{`lists a queue that queueName "." matches in vhost "v" without a message count (state down)`}},

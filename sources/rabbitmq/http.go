@@ -25,8 +25,10 @@ const maxHeaderBytes = 64 << 10
 // Depth comes from the queue listing with disable_stats=true&enable_queue_totals=true,
 // which the broker answers from the queues themselves: exact at once. The per-queue figures
 // KEDA reads come from statistics sampled every 5 s and trail the real depth by 5–9 s. Rates
-// exist only in those statistics, so MessageRate triggers add a second listing of just the
-// rates. Each is one listing per vhost per poll, paged, whatever the number of triggers.
+// and the counts of messages published and consumed exist only in those statistics, so
+// MessageRate triggers add a second listing of just the rates, and backlog-age triggers the
+// counts in the same listing. Each is one listing per vhost per poll, paged, whatever the
+// number of triggers.
 type httpBackend struct {
 	base           string // scheme://host:port[prefix]; never holds a password
 	user, password string
@@ -111,16 +113,16 @@ type batch struct {
 	ms    []queueMatcher
 }
 
-// readVhost serves a batch from one depth listing and, when some of its triggers read rates,
-// one rate listing.
+// readVhost serves a batch from one depth listing and, when some of its triggers read rates
+// or counts, one statistics listing.
 func (b *httpBackend) readVhost(ctx context.Context, bt *batch, out []result) {
 	ctx, cancel := context.WithTimeout(ctx, shortestTimeout(bt.cs))
 	defer cancel()
 	all, rated := bt.listings()
-	depths, err := b.list(ctx, bt.vhost, all, false)
+	depths, err := b.list(ctx, bt.vhost, all)
 	var rates map[string]queueStats
 	if err == nil && rated.needed {
-		rates, err = b.list(ctx, bt.vhost, rated, true)
+		rates, err = b.list(ctx, bt.vhost, rated)
 	}
 	for j, i := range bt.idx {
 		if err != nil {
@@ -131,26 +133,31 @@ func (b *httpBackend) readVhost(ctx context.Context, bt *batch, out []result) {
 	}
 }
 
-// listing is what one listing of a vhost asks for: which queues and how many per page.
+// listing is what one listing of a vhost asks for: which queues and how many per page, and
+// for the statistics listing (stats) whether with the message counts.
 type listing struct {
-	needed   bool
-	filter   string
-	pageSize int
+	needed        bool
+	stats, counts bool
+	filter        string
+	pageSize      int
 }
 
-// listings returns the depth listing every trigger needs and the rate listing that
-// MessageRate triggers need. Pages are as large as the largest pageSize asked for.
+// listings returns the depth listing every trigger needs and the statistics listing that
+// MessageRate and backlog-age triggers need, with counts for the latter. Pages are as large
+// as the largest pageSize asked for.
 func (bt *batch) listings() (all, rated listing) {
 	var rms []queueMatcher
 	for j, c := range bt.cs {
 		all.pageSize = max(all.pageSize, c.PageSize)
-		if c.mode() == ModeMessageRate {
+		counts := c.ScalesOnBacklogAge()
+		if c.mode() == ModeMessageRate || counts {
 			rms = append(rms, bt.ms[j])
 			rated.pageSize = max(rated.pageSize, c.PageSize)
+			rated.counts = rated.counts || counts
 		}
 	}
 	all.needed, all.filter = true, nameFilter(bt.ms)
-	rated.needed, rated.filter = len(rms) > 0, nameFilter(rms)
+	rated.needed, rated.stats, rated.filter = len(rms) > 0, true, nameFilter(rms)
 	return all, rated
 }
 
@@ -161,15 +168,23 @@ func (b *httpBackend) pick(c *Config, m queueMatcher, vhost string, depths, rate
 	if err != nil {
 		return result{err: queueMissing(c.QueueName, vhost, b.base)}
 	}
+	which := func() string {
+		if c.UseRegex {
+			return fmt.Sprintf("a queue that queueName %q matches", c.QueueName)
+		}
+		return fmt.Sprintf("queue %q", c.QueueName)
+	}
 	for k, q := range qs {
 		if q.unreadable != "" {
-			which := fmt.Sprintf("queue %q", c.QueueName)
-			if c.UseRegex {
-				which = fmt.Sprintf("a queue that queueName %q matches", c.QueueName)
-			}
-			return result{err: fmt.Errorf("the management API at %s lists %s in vhost %q without a message count (state %s): is the queue running?", b.base, which, vhost, q.unreadable)}
+			return result{err: fmt.Errorf("the management API at %s lists %s in vhost %q without a message count (state %s): is the queue running?", b.base, which(), vhost, q.unreadable)}
 		}
-		qs[k].PublishRate = rates[q.Name].PublishRate
+		st, ok := rates[q.Name]
+		switch {
+		case ok:
+			qs[k].PublishRate, qs[k].Published, qs[k].Consumed, qs[k].counted = st.PublishRate, st.Published, st.Consumed, st.counted
+		case c.ScalesOnBacklogAge():
+			return result{err: fmt.Errorf("the management API at %s lists %s in vhost %q with its depth but not with its statistics (was it created or deleted between the two requests?)", b.base, which(), vhost)}
+		}
 	}
 	r := result{queues: qs}
 	if c.UseRegex && len(qs) == 0 {
@@ -181,12 +196,12 @@ func (b *httpBackend) pick(c *Config, m queueMatcher, vhost string, depths, rate
 // list reads every page of a vhost's queue listing. A filter the broker's regex engine
 // refuses (Go accepted it: the syntaxes differ at the edges) is dropped, and the whole vhost
 // listed: each trigger picks its queues again anyway.
-func (b *httpBackend) list(ctx context.Context, vhost string, l listing, rates bool) (map[string]queueStats, error) {
-	listed, err := b.listPages(ctx, vhost, l, rates)
+func (b *httpBackend) list(ctx context.Context, vhost string, l listing) (map[string]queueStats, error) {
+	listed, err := b.listPages(ctx, vhost, l)
 	var bad *badRequest
 	if errors.As(err, &bad) && l.filter != "" {
 		l.filter = ""
-		listed, err = b.listPages(ctx, vhost, l, rates)
+		listed, err = b.listPages(ctx, vhost, l)
 	}
 	return listed, err
 }
@@ -194,15 +209,15 @@ func (b *httpBackend) list(ctx context.Context, vhost string, l listing, rates b
 // listPages reads a listing page by page, up to the page_count of the last page read. A
 // queue that pages list twice (the pages shift when queues come and go between requests) is
 // taken from the later page, which is fresher.
-func (b *httpBackend) listPages(ctx context.Context, vhost string, l listing, rates bool) (map[string]queueStats, error) {
+func (b *httpBackend) listPages(ctx context.Context, vhost string, l listing) (map[string]queueStats, error) {
 	listed := map[string]queueStats{}
 	size := max(1, l.pageSize)
 	for p := 1; ; p++ {
-		body, err := b.get(ctx, vhost, listQuery(l, rates, p))
+		body, err := b.get(ctx, vhost, listQuery(l, p))
 		if err != nil {
 			return nil, err
 		}
-		pg, err := parsePage(body, pageRequest{number: p, size: size, rates: rates})
+		pg, err := parsePage(body, pageRequest{number: p, size: size, rates: l.stats, counts: l.counts})
 		if err != nil {
 			return nil, fmt.Errorf("the management API at %s answered page %d of the queues of vhost %q with HTTP 200 and a listing qscale cannot use: %w", b.base, p, vhost, err)
 		}
@@ -216,12 +231,16 @@ func (b *httpBackend) listPages(ctx context.Context, vhost string, l listing, ra
 }
 
 // listQuery is the query of one page of a listing: fresh totals without statistics for
-// depth, or just the publish rate for rates.
-func listQuery(l listing, rates bool, pageNo int) url.Values {
+// depth, or just the publish rate, and the counts when asked for, for statistics.
+func listQuery(l listing, pageNo int) url.Values {
 	q := url.Values{}
-	if rates {
+	switch {
+	case l.counts:
+		q.Set("columns", "name,message_stats.publish_details.rate,message_stats.publish,"+
+			"message_stats.ack,message_stats.deliver_no_ack,message_stats.get_no_ack")
+	case l.stats:
 		q.Set("columns", "name,message_stats.publish_details.rate")
-	} else {
+	default:
 		q.Set("disable_stats", "true")
 		q.Set("enable_queue_totals", "true")
 		q.Set("columns", "name,state,messages,messages_ready")

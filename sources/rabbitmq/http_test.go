@@ -167,8 +167,9 @@ func publishSteadily(ctx context.Context, t *testing.T, vhost, queue string, per
 	return &n
 }
 
-// 100 triggers on one vhost cost one listing per poll, and MessageRate triggers on another
-// vhost two (depth and rates), over connections that are kept between polls.
+// 100 triggers on one vhost cost one listing per poll, and MessageRate and backlog-age
+// triggers on another vhost two (depth, and rates with counts), over connections that are
+// kept between polls.
 func TestHTTPOneListingPerVhost(t *testing.T) {
 	t.Parallel()
 	v1, v2 := newVhost(t), newVhost(t)
@@ -176,7 +177,8 @@ func TestHTTPOneListingPerVhost(t *testing.T) {
 	triggers := queuesWithTriggers(t, v1, 100, host1, nil)
 	createQueues(t, v2, "r1", "r2")
 	for _, q := range []string{"r1", "r2"} {
-		triggers = append(triggers, parse(t, md("queueName", q, "mode", "MessageRate", "value", "5"), host2))
+		triggers = append(triggers, parse(t, md("queueName", q, "mode", "MessageRate", "value", "5"), host2),
+			parse(t, md("queueName", q, "targetBacklogAge", "1m"), host2))
 	}
 	pool := newPool(t)
 	var requests, dials atomic.Int64

@@ -3,11 +3,14 @@ package rabbitmq
 import (
 	"errors"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qscale/qscale/sources"
 )
 
 func TestAggregate(t *testing.T) {
@@ -76,6 +79,49 @@ func TestMeasure(t *testing.T) {
 			}
 			if got.Value != tt.wantValue || got.Active != tt.wantActive || got.Err != nil {
 				t.Errorf("value, active, err = %v, %v, %v; want %v, %v", got.Value, got.Active, got.Err, tt.wantValue, tt.wantActive)
+			}
+		})
+	}
+}
+
+func TestMeasureCounts(t *testing.T) {
+	aged := func(excludeUnacknowledged bool) Config {
+		c := Config{Operation: "max", ExcludeUnacknowledged: excludeUnacknowledged}
+		c.Age = 30 * time.Second
+		return c
+	}
+	qs := []queueStats{
+		{Name: "a", Messages: 10, Ready: 6, Published: 50, Consumed: 40, counted: true},
+		{Name: "b", Messages: 4, Ready: 4, Published: 7, Consumed: 3, counted: true},
+	}
+	tests := []struct {
+		name      string
+		cfg       Config
+		queues    []queueStats
+		wantValue float64
+		want      *sources.Counters
+		wantErr   string
+	}{
+		{name: "a threshold trigger has none", cfg: Config{Operation: "sum"}, queues: qs, wantValue: 14},
+		{name: "summed whatever the operation", cfg: aged(false), queues: qs, wantValue: 10,
+			want: &sources.Counters{Backlog: 14, Produced: 57, Consumed: 43}},
+		{name: "unacknowledged messages are backlog even when excluded from the value", cfg: aged(true), queues: qs, wantValue: 6,
+			want: &sources.Counters{Backlog: 14, Produced: 57, Consumed: 43}},
+		{name: "no queue", cfg: aged(false), want: &sources.Counters{}},
+		{name: "a queue whose counts were not read", cfg: aged(false), queues: []queueStats{qs[0], {Name: "c", Messages: 1}},
+			wantErr: "a queue read has no statistics listed (created or deleted between two requests?)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.cfg.measure(tt.queues)
+			if tt.wantErr != "" {
+				if got.Err == nil || got.Err.Error() != tt.wantErr || got.Counters != nil {
+					t.Fatalf("sample %+v, want the error %q", got, tt.wantErr)
+				}
+				return
+			}
+			if got.Err != nil || got.Value != tt.wantValue || !reflect.DeepEqual(got.Counters, tt.want) {
+				t.Errorf("value, counters, err = %v, %+v, %v; want %v, %+v", got.Value, got.Counters, got.Err, tt.wantValue, tt.want)
 			}
 		})
 	}

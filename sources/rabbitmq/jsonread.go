@@ -27,6 +27,10 @@ const (
 	fieldMessageStats
 	fieldPublishDetails
 	fieldRate
+	fieldPublish
+	fieldAck
+	fieldDeliverNoAck
+	fieldGetNoAck
 )
 
 // fieldNames are the JSON keys of the fields, which listingError prints.
@@ -43,6 +47,10 @@ var fieldNames = [...]string{
 	fieldMessageStats:   "message_stats",
 	fieldPublishDetails: "publish_details",
 	fieldRate:           "rate",
+	fieldPublish:        "publish",
+	fieldAck:            "ack",
+	fieldDeliverNoAck:   "deliver_no_ack",
+	fieldGetNoAck:       "get_no_ack",
 }
 
 // fault is what is wrong with a field.
@@ -185,6 +193,32 @@ func (r *jsonReader) object(of field, keys []field, each func(f field) error) (p
 	if err != nil || t == nil {
 		return false, err
 	}
+	return r.objectFrom(t, of, keys, each)
+}
+
+// proplist reads an object as object does, and takes an empty array for an empty object:
+// RabbitMQ writes an Erlang property list that is empty as [], such as the message_stats
+// of a queue whose only statistics are of no column asked for.
+func (r *jsonReader) proplist(of field, keys []field, each func(f field) error) (present bool, err error) {
+	t, err := r.token()
+	if err != nil || t == nil {
+		return false, err
+	}
+	if t == json.Delim('[') {
+		if !r.dec.More() {
+			_, err = r.token() // ]
+			return true, err
+		}
+		if err := r.skip(t); err != nil {
+			return true, err
+		}
+		return true, r.fail(of, faultNotObject)
+	}
+	return r.objectFrom(t, of, keys, each)
+}
+
+// objectFrom reads the rest of an object whose first token, t, has been read.
+func (r *jsonReader) objectFrom(t json.Token, of field, keys []field, each func(f field) error) (present bool, err error) {
 	if t != json.Delim('{') {
 		if err := r.skip(t); err != nil {
 			return true, err

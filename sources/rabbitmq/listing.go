@@ -15,7 +15,8 @@ const maxPageBytes = 2 << 20
 type pageRequest struct {
 	number int  // 1-based
 	size   int  // page_size
-	rates  bool // the rate listing (name and publish rate), else the depth listing
+	rates  bool // the statistics listing (name and publish rate), else the depth listing
+	counts bool // the statistics listing with the message counts (see messageStats)
 }
 
 // listedPage is one page of /api/queues/{vhost}, checked.
@@ -32,6 +33,8 @@ var (
 	pageKeys  = []field{fieldItems, fieldPageCount, fieldItemCount, fieldPage}
 	depthKeys = []field{fieldName, fieldState, fieldMessages, fieldReady}
 	rateKeys  = []field{fieldName, fieldMessageStats}
+	statKeys  = []field{fieldPublishDetails}
+	countKeys = []field{fieldPublishDetails, fieldPublish, fieldAck, fieldDeliverNoAck, fieldGetNoAck}
 )
 
 // parsePage reads the answer to req: a page of a queue listing, as the management API
@@ -40,13 +43,15 @@ var (
 //	{"items":[{"name":"orders","state":"running","messages":5,"messages_ready":3}, …],
 //	 "page":1,"page_count":1,"item_count":1, …}
 //
-// or, for the rate listing, items such as
-// {"name":"orders","message_stats":{"publish_details":{"rate":2.5}}}. Nothing in it is taken
-// on trust: a field missing or of the wrong type, a negative or absurd figure, a page other
-// than the one asked for, or the same queue twice with other figures is a *listingError.
-// Only two absences mean something: a queue never published to has no message_stats (its
-// rate is 0), and a queue whose replicas are down is listed without figures (it is marked
-// unreadable, and reading it is an error).
+// or, for the statistics listing, items such as
+// {"name":"orders","message_stats":{"publish_details":{"rate":2.5}}}, with the counts of
+// messageStats when asked for. Nothing in it is taken on trust: a field missing or of the
+// wrong type, a negative or absurd figure, a page other than the one asked for, or the same
+// queue twice with other figures is a *listingError. Only these absences mean something: a
+// queue without statistics has no message_stats (its rate and counts are 0), the statistics
+// RabbitMQ keeps in groups are absent as a group (see messageStats), and a queue whose
+// replicas are down is listed without figures (it is marked unreadable, and reading it is an
+// error).
 func parsePage(body []byte, req pageRequest) (listedPage, error) {
 	r := newJSONReader(body)
 	var (
@@ -60,7 +65,7 @@ func parsePage(body []byte, req pageRequest) (listedPage, error) {
 		case fieldItems:
 			n.items, err = r.array(fieldItems, func() error {
 				r.item++
-				q, err := r.queue(req.rates)
+				q, err := r.queue(req)
 				pg.queues = append(pg.queues, q)
 				return err
 			})
@@ -138,18 +143,15 @@ func (pg *listedPage) dedup() error {
 }
 
 // queue reads one item of a page.
-func (r *jsonReader) queue(rates bool) (queueStats, error) {
+func (r *jsonReader) queue(req pageRequest) (queueStats, error) {
 	var (
 		q            queueStats
 		named        bool
 		state        string
 		depth, ready bool
 	)
-	keys := depthKeys
-	if rates {
-		keys = rateKeys
-	}
-	present, err := r.object(fieldItems, keys, func(f field) error {
+	q.counted = req.rates && req.counts
+	present, err := r.object(fieldItems, req.itemKeys(), func(f field) error {
 		var err error
 		switch f {
 		case fieldName:
@@ -161,7 +163,7 @@ func (r *jsonReader) queue(rates bool) (queueStats, error) {
 		case fieldReady:
 			q.Ready, ready, err = r.number(f, true)
 		case fieldMessageStats:
-			q.PublishRate, err = r.publishRate()
+			err = r.messageStats(&q, req.counts)
 		}
 		return err
 	})
@@ -174,7 +176,7 @@ func (r *jsonReader) queue(rates bool) (queueStats, error) {
 		return q, r.fail(fieldName, faultMissing)
 	case q.Name == "":
 		return q, r.fail(fieldName, faultEmpty)
-	case !rates && (!depth || !ready):
+	case !req.rates && (!depth || !ready):
 		q.Messages, q.Ready, q.unreadable = 0, 0, "unknown"
 		if slices.Contains(queueStates, state) {
 			q.unreadable = state
@@ -183,21 +185,81 @@ func (r *jsonReader) queue(rates bool) (queueStats, error) {
 	return q, nil
 }
 
-// publishRate reads message_stats, which holds the rate in publish_details. Without
-// publish_details nothing was published to the queue: its rate is 0.
-func (r *jsonReader) publishRate() (float64, error) {
-	var rate float64
-	_, err := r.object(fieldMessageStats, []field{fieldPublishDetails}, func(field) error {
-		var found bool
-		present, err := r.object(fieldPublishDetails, []field{fieldRate}, func(f field) error {
-			var err error
-			rate, found, err = r.number(f, false)
-			return err
-		})
-		if err == nil && present && !found {
-			err = r.fail(fieldRate, faultMissing)
+// itemKeys are the keys read of an item of the listing asked for.
+func (req pageRequest) itemKeys() []field {
+	if req.rates {
+		return rateKeys
+	}
+	return depthKeys
+}
+
+// messageStats reads message_stats into q: the publish rate, in publish_details, and when
+// counts is set the counts of messages published (publish) and consumed (ack,
+// deliver_no_ack and get_no_ack).
+//
+// RabbitMQ keeps these statistics in groups, each created by the first event of its kind,
+// and lists a group whole or not at all: publish with publish_details, and the deliveries
+// (ack, deliver_no_ack, get_no_ack, …). A group that is absent counts 0 (nothing was
+// published to the queue, or delivered from it); so does message_stats absent or empty. A
+// group partly there is an error. publish may come without publish_details (a broker whose
+// rates_mode is none), never the other way round.
+func (r *jsonReader) messageStats(q *queueStats, counts bool) error {
+	keys := statKeys
+	if counts {
+		keys = countKeys
+	}
+	var has [len(fieldNames)]bool
+	var consumed [3]float64 // ack, deliver_no_ack, get_no_ack: fields that follow one another
+	_, err := r.proplist(fieldMessageStats, keys, func(f field) error {
+		var err error
+		switch f {
+		case fieldPublishDetails:
+			q.PublishRate, has[f], err = r.publishRate()
+		case fieldPublish:
+			q.Published, has[f], err = r.number(f, true)
+		case fieldAck, fieldDeliverNoAck, fieldGetNoAck:
+			consumed[f-fieldAck], has[f], err = r.number(f, true)
 		}
 		return err
 	})
-	return rate, err
+	if err != nil || !counts {
+		return err
+	}
+	if f, ok := partGroup(has); !ok {
+		return r.fail(f, faultMissing)
+	}
+	q.Consumed = consumed[0] + consumed[1] + consumed[2]
+	return nil
+}
+
+// partGroup returns the field missing from a group of message_stats that is partly there:
+// see messageStats.
+func partGroup(has [len(fieldNames)]bool) (missing field, ok bool) {
+	if has[fieldPublishDetails] && !has[fieldPublish] {
+		return fieldPublish, false
+	}
+	deliveries := []field{fieldAck, fieldDeliverNoAck, fieldGetNoAck}
+	if !slices.ContainsFunc(deliveries, func(f field) bool { return has[f] }) {
+		return 0, true
+	}
+	for _, f := range deliveries {
+		if !has[f] {
+			return f, false
+		}
+	}
+	return 0, true
+}
+
+// publishRate reads publish_details, which holds the rate. A null counts as absent.
+func (r *jsonReader) publishRate() (rate float64, present bool, err error) {
+	var found bool
+	present, err = r.object(fieldPublishDetails, []field{fieldRate}, func(f field) error {
+		var err error
+		rate, found, err = r.number(f, false)
+		return err
+	})
+	if err == nil && present && !found {
+		err = r.fail(fieldRate, faultMissing)
+	}
+	return rate, present, err
 }

@@ -31,8 +31,15 @@ func depthPage(items string) string {
 func TestParsePage(t *testing.T) {
 	depth := pageRequest{number: 1, size: 100}
 	rates := pageRequest{number: 1, size: 100, rates: true}
+	counts := pageRequest{number: 1, size: 100, rates: true, counts: true}
 	q := func(name string, messages, ready float64) queueStats {
 		return queueStats{Name: name, Messages: messages, Ready: ready}
+	}
+	c := func(name string, published, consumed float64) queueStats {
+		return queueStats{Name: name, Published: published, Consumed: consumed, counted: true}
+	}
+	statsPage := func(stats string) string {
+		return `{"items":[{"name":"q","message_stats":` + stats + `}],"page_count":1}`
 	}
 	tests := []struct {
 		name          string
@@ -53,6 +60,12 @@ func TestParsePage(t *testing.T) {
 			want: []queueStats{{Name: "audit"}, {Name: "empty"}, {Name: "orders"}}},
 		{name: "rates of a queue being published to", body: answer(t, "rates-publishing.json"), req: rates, wantPageCount: 1,
 			want: []queueStats{{Name: "jobs-a", PublishRate: 5.2}, {Name: "jobs-b"}}},
+		{name: "rates: a dead-letter queue's message_stats is an empty list", body: answer(t, "rates-dead-lettered.json"), req: rates, wantPageCount: 1,
+			want: []queueStats{{Name: "audit"}, {Name: "drained"}, {Name: "empty"}, {Name: "orders"}, {Name: "parking"}, {Name: "retries"}}},
+		// audit was published to only; drained consumed without ack; orders acknowledged 3
+		// and fetched 1 without ack; retries got its messages by dead-lettering.
+		{name: "counts", body: answer(t, "counts-page.json"), req: counts, wantPageCount: 1,
+			want: []queueStats{c("audit", 3, 0), c("drained", 4, 4), c("empty", 0, 0), c("orders", 6, 4), c("parking", 2, 0), c("retries", 0, 1)}},
 
 		// Absences that mean something.
 		{name: "a queue without figures is unreadable, with its state", body: depthPage(`{"name":"q","state":"down"}`), req: depth, wantPageCount: 1,
@@ -69,7 +82,26 @@ func TestParsePage(t *testing.T) {
 			want: []queueStats{q("q", 2, 1)}},
 		{name: "-0 is 0", body: depthPage(`{"name":"q","messages":-0,"messages_ready":0}`), req: depth, wantPageCount: 1, want: []queueStats{q("q", 0, 0)}},
 
+		{name: "counts: publish without publish_details (rates_mode none)", body: statsPage(`{"publish":5}`), req: counts, wantPageCount: 1,
+			want: []queueStats{c("q", 5, 0)}},
+		{name: "counts: message_stats null", body: statsPage(`null`), req: counts, wantPageCount: 1, want: []queueStats{c("q", 0, 0)}},
+		{name: "counts: message_stats an empty list", body: statsPage(`[]`), req: counts, wantPageCount: 1, want: []queueStats{c("q", 0, 0)}},
+		{name: "rates: counts are not read", body: statsPage(`{"publish":"` + marker + `","ack":-1,"publish_details":{"rate":1}}`), req: rates, wantPageCount: 1,
+			want: []queueStats{{Name: "q", PublishRate: 1}}},
+
 		// Figures that are not figures.
+		{name: "counts: deliveries without deliver_no_ack", body: statsPage(`{"ack":1,"get_no_ack":0,"publish":3,"publish_details":{"rate":0}}`), req: counts,
+			wantErr: "item 1: deliver_no_ack is missing"},
+		{name: "counts: deliveries without ack", body: statsPage(`{"deliver_no_ack":1,"get_no_ack":0}`), req: counts, wantErr: "item 1: ack is missing"},
+		{name: "counts: publish_details without publish", body: statsPage(`{"publish_details":{"rate":1.5}}`), req: counts, wantErr: "item 1: publish is missing"},
+		{name: "counts: publish null", body: statsPage(`{"publish":null,"publish_details":{"rate":1.5}}`), req: counts, wantErr: "item 1: publish is missing"},
+		{name: "counts: ack as a string", body: statsPage(`{"ack":"3","deliver_no_ack":0,"get_no_ack":0}`), req: counts, wantErr: "item 1: ack is not a number"},
+		{name: "counts: a negative publish", body: statsPage(`{"publish":-3}`), req: counts, wantErr: "item 1: publish is negative"},
+		{name: "counts: a fraction of a message", body: statsPage(`{"ack":0,"deliver_no_ack":0,"get_no_ack":0.5}`), req: counts, wantErr: "item 1: get_no_ack is not a whole number"},
+		{name: "counts: beyond 64 bits", body: statsPage(`{"publish":1e19}`), req: counts, wantErr: "item 1: publish is too large"},
+		{name: "counts: ack twice", body: statsPage(`{"ack":0,"deliver_no_ack":0,"get_no_ack":0,"ack":9}`), req: counts, wantErr: "item 1: ack appears twice"},
+		{name: "counts: message_stats a list of something", body: statsPage(`[{"publish":1}]`), req: counts, wantErr: "item 1: message_stats is not a JSON object"},
+		{name: "counts: message_stats a number", body: statsPage(`7`), req: counts, wantErr: "item 1: message_stats is not a JSON object"},
 		{name: "messages as a string", body: depthPage(`{"name":"q","messages":"12","messages_ready":1}`), req: depth, wantErr: "item 1: messages is not a number"},
 		{name: "negative messages", body: depthPage(`{"name":"q","messages":1,"messages_ready":1},{"name":"r","messages":-5,"messages_ready":0}`), req: depth, wantErr: "item 2: messages is negative"},
 		{name: "messages_ready as an object", body: depthPage(`{"name":"q","messages":1,"messages_ready":{"n":1}}`), req: depth, wantErr: "item 1: messages_ready is not a number"},

@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -22,6 +23,11 @@ type queueStats struct {
 	Messages, Ready float64
 	// PublishRate is messages/s published to the queue, as the management API last sampled it.
 	PublishRate float64
+	// Published and Consumed count the messages ever published to the queue and consumed
+	// from it, as the management API last sampled them (see messageStats); counted reports
+	// that they were read, which only the statistics listing with counts does.
+	Published, Consumed float64
+	counted             bool
 	// unreadable is the state of a queue the management API listed without counts.
 	unreadable string
 }
@@ -56,8 +62,44 @@ func aggregate(values []float64, operation string) (v float64, ok bool) {
 // measure turns the queues a trigger selected into its sample. QueueLength reports the
 // aggregated depth; MessageRate the aggregated publish rate, and is active while either the
 // rate or the depth is above activationValue, as in KEDA, so that a backlog nobody publishes
-// to still keeps a consumer running.
+// to still keeps a consumer running. A backlog-age trigger's sample also carries the counts
+// of its queues.
 func (c *Config) measure(qs []queueStats) sources.Sample {
+	s := c.value(qs)
+	if s.Err != nil || !c.ScalesOnBacklogAge() {
+		return s
+	}
+	counts, err := count(qs)
+	if err != nil {
+		return sources.Sample{Err: err}
+	}
+	s.Counters = &counts
+	return s
+}
+
+// count sums the counts of the queues a backlog-age trigger selected, whatever its
+// operation: its backlog is all their messages, ready or not (excludeUnacknowledged changes
+// the value alone), because Consumed counts a message when it is acknowledged. A queue whose
+// counts were not read is an error, never 0.
+func count(qs []queueStats) (sources.Counters, error) {
+	var c sources.Counters
+	for _, q := range qs {
+		if !q.counted {
+			return sources.Counters{}, errors.New("a queue read has no statistics listed (created or deleted between two requests?)")
+		}
+		c.Backlog += q.Messages
+		c.Produced += q.Published
+		c.Consumed += q.Consumed
+	}
+	// The listing bounds every count (maxCount), far below what could overflow: a second line.
+	if math.IsInf(c.Backlog+c.Produced+c.Consumed, 0) {
+		return sources.Counters{}, fmt.Errorf("the sum of the message counts of the %d queues read overflows", len(qs))
+	}
+	return c, nil
+}
+
+// value is the trigger's scaling metric: see measure.
+func (c *Config) value(qs []queueStats) sources.Sample {
 	depths := make([]float64, len(qs))
 	rates := make([]float64, len(qs))
 	for i, q := range qs {

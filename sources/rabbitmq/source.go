@@ -1,5 +1,6 @@
 // Package rabbitmq reads RabbitMQ queue depth and publish rates, with the semantics and
-// parameter names of KEDA's RabbitMQ scaler.
+// parameter names of KEDA's RabbitMQ scaler, and the counts of messages published and
+// consumed that backlog-age triggers report.
 //
 // Config holds a trigger's parameters; parsePage is the pure parser of the management API's
 // queue listing, and measure and aggregate are the pure arithmetic over the queues a trigger
@@ -19,8 +20,8 @@ import (
 	"github.com/qscale/qscale/sources"
 )
 
-// Kind registers the rabbitmq trigger type.
-var Kind = sources.NewKind(Open)
+// Kind registers the rabbitmq trigger type; targetBacklogAge replaces value and queueLength.
+var Kind = sources.NewKind(Open, "value", "queueLength")
 
 // Source polls the triggers of one connection: AMQP or the management API, as the first
 // trigger's protocol says (triggers share a Source only when they share the protocol).

@@ -43,7 +43,10 @@ func (c *Config) validateMode(v *sources.Problems) {
 	if c.QueueLength > 0 && (c.Mode != "" || c.Value > 0) {
 		v.Add("queueLength", "is the deprecated form of mode: QueueLength with value; set either queueLength or mode and value")
 	}
-	if c.Mode == ModeMessageRate && c.Value == 0 {
+	switch {
+	case c.Mode == ModeMessageRate && c.ScalesOnBacklogAge():
+		v.Add("mode", "MessageRate cannot be used with %s, which scales on the rates at which messages arrive and are consumed itself", sources.BacklogAgeParam)
+	case c.Mode == ModeMessageRate && c.Value == 0:
 		v.Missing("value", "is required when mode is MessageRate: the publish rate (messages/s) per replica")
 	}
 }
@@ -58,6 +61,9 @@ func (c *Config) validateHTTPOnly(v *sources.Problems) {
 	}
 	if c.UseRegex {
 		v.Add("useRegex", "needs the management API: give an http(s):// host (protocol http); AMQP reads one named queue")
+	}
+	if c.ScalesOnBacklogAge() {
+		v.Add(sources.BacklogAgeParam, "needs the management API: use an http(s):// host (protocol http); AMQP reads no counts of messages published and consumed")
 	}
 }
 
