@@ -70,7 +70,7 @@ func desiredHPA(k workloadKind, owner client.Object, s *spec.Spec, triggers []so
 				},
 				Target: autoscalingv2.MetricTarget{
 					Type:         autoscalingv2.AverageValueMetricType,
-					AverageValue: resource.NewMilliQuantity(max(1, policy.Milli(tr.Config.Target())), resource.DecimalSI),
+					AverageValue: resource.NewMilliQuantity(max(1, policy.Milli(store.MetricTarget(tr))), resource.DecimalSI),
 				},
 			},
 		}
@@ -85,7 +85,7 @@ func desiredHPA(k workloadKind, owner client.Object, s *spec.Spec, triggers []so
 			MinReplicas:    ptr(max(1, s.MinReplicas)),
 			MaxReplicas:    s.MaxReplicas,
 			Metrics:        metrics,
-			Behavior:       s.Behavior,
+			Behavior:       behavior(s, triggers),
 		},
 	}
 	// The API server fills in defaults (behavior, for one), so the spec read back never equals
@@ -238,4 +238,45 @@ func annotationOf(field string) string {
 		}
 	}
 	return spec.AnnotationTriggers
+}
+
+// behavior is the HPA's behavior: qscale.io/hpa-behavior when set; else, for a workload with
+// a backlog-age trigger, the one its policy needs; else none (the HPA's defaults).
+//
+// A backlog-age trigger's value is already the replica count its policy wants, with the
+// start-up delay and the arrival rate's fall accounted for. The HPA's defaults would stand in
+// its way: up by at most 4 pods or 100 % per 15 s (a burst from 2 replicas to 30 would take a
+// minute), down only after 300 s (the policy holds what the arrival rate needs itself, and a
+// 300 s window costs about 0.4 times the fluid bound in idle replicas).
+func behavior(s *spec.Spec, triggers []sources.Trigger) *autoscalingv2.HorizontalPodAutoscalerBehavior {
+	if s.Behavior != nil {
+		return s.Behavior
+	}
+	for _, tr := range triggers {
+		if _, ok := sources.BacklogAgeOf(tr.Config); ok {
+			return ageBehavior()
+		}
+	}
+	return nil
+}
+
+// ageBehavior: up to the target at once (1,000 % or 100 pods per 15 s, whichever is more),
+// down at once (no stabilization window; 100 % per 15 s).
+func ageBehavior() *autoscalingv2.HorizontalPodAutoscalerBehavior {
+	maxPolicy := autoscalingv2.MaxChangePolicySelect
+	return &autoscalingv2.HorizontalPodAutoscalerBehavior{
+		ScaleUp: &autoscalingv2.HPAScalingRules{
+			StabilizationWindowSeconds: ptr[int32](0),
+			SelectPolicy:               &maxPolicy,
+			Policies: []autoscalingv2.HPAScalingPolicy{
+				{Type: autoscalingv2.PercentScalingPolicy, Value: 1000, PeriodSeconds: 15},
+				{Type: autoscalingv2.PodsScalingPolicy, Value: 100, PeriodSeconds: 15},
+			},
+		},
+		ScaleDown: &autoscalingv2.HPAScalingRules{
+			StabilizationWindowSeconds: ptr[int32](0),
+			SelectPolicy:               &maxPolicy,
+			Policies:                   []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15}},
+		},
+	}
 }

@@ -55,7 +55,7 @@ func TestMetricsFollowTheStore(t *testing.T) {
 	st.Configure(orders, spec, []sources.Trigger{a, b})
 	st.Record(orders, a, sources.Sample{Value: 5, Active: true}, time.Now())
 	st.Record(orders, b, sources.Sample{Err: errors.New("down")}, time.Now())
-	st.Decide(orders, 1, 1)
+	st.Decide(orders, store.Replicas{Spec: 1, Status: 1})
 	steps := []struct {
 		name string
 		do   func()

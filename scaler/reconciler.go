@@ -80,8 +80,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if recovered {
 		events = append(events, store.Event{Reason: ReasonScalingConfigValid, Message: "the qscale.io annotations are valid again"})
 	}
-	replicas, observed := k.replicas(obj)
-	d, ok := r.Store.Decide(t, replicas, observed)
+	d, ok := r.Store.Decide(t, k.replicas(obj))
 	if !ok {
 		return reconcile.Result{}, nil
 	}

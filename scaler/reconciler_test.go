@@ -629,9 +629,9 @@ func TestReconcileLongNames(t *testing.T) {
 			if errs := validation.IsValidLabelValue(label); len(errs) > 0 {
 				t.Errorf("label value %q: %v", label, errs)
 			}
-			h.store.Decide(inShop(name), 1, 1)
+			h.store.Decide(inShop(name), store.Replicas{Spec: 1, Status: 1})
 			h.store.Record(inShop(name), h.triggersOf(name)[0], sources.Sample{Value: 7}, h.now)
-			h.store.Decide(inShop(name), 1, 1)
+			h.store.Decide(inShop(name), store.Replicas{Spec: 1, Status: 1})
 			if _, _, err := h.store.Value(inShop(label), "qscale-orders"); err != nil {
 				t.Errorf("the metric is not served by the label value %q: %v", label, err)
 			}

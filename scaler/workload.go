@@ -12,24 +12,24 @@ type workloadKind struct {
 	name      string // the qscale.io/kind label value
 	apiKind   string // the apps/v1 kind
 	newObject func() client.Object
-	replicas  func(client.Object) (spec, status int32)
+	replicas  func(client.Object) store.Replicas
 }
 
 var workloadKinds = map[string]workloadKind{
 	store.KindDeployment: {
 		name: store.KindDeployment, apiKind: "Deployment",
 		newObject: func() client.Object { return &appsv1.Deployment{} },
-		replicas: func(o client.Object) (int32, int32) {
+		replicas: func(o client.Object) store.Replicas {
 			d := o.(*appsv1.Deployment)
-			return specReplicas(d.Spec.Replicas), d.Status.Replicas
+			return store.Replicas{Spec: specReplicas(d.Spec.Replicas), Status: d.Status.Replicas, Ready: d.Status.ReadyReplicas}
 		},
 	},
 	store.KindStatefulSet: {
 		name: store.KindStatefulSet, apiKind: "StatefulSet",
 		newObject: func() client.Object { return &appsv1.StatefulSet{} },
-		replicas: func(o client.Object) (int32, int32) {
+		replicas: func(o client.Object) store.Replicas {
 			s := o.(*appsv1.StatefulSet)
-			return specReplicas(s.Spec.Replicas), s.Status.Replicas
+			return store.Replicas{Spec: specReplicas(s.Spec.Replicas), Status: s.Status.Replicas, Ready: s.Status.ReadyReplicas}
 		},
 	},
 }

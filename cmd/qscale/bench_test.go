@@ -30,7 +30,7 @@ func BenchmarkMetricsAPI(b *testing.B) {
 		}
 		triggers, _ = st.Configure(t, config.Policy(), triggers)
 		st.Record(t, triggers[0], sources.Sample{Value: float64(i), Active: true}, time.Now())
-		st.Decide(t, 5, 5)
+		st.Decide(t, store.Replicas{Spec: 5, Status: 5})
 	}
 	srv := httptest.NewTLSServer(metricsHandler(b, storeValues{st}))
 	defer srv.Close()

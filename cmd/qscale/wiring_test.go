@@ -55,7 +55,7 @@ func TestMetricsAPIServesPolledLagWithoutBrokerRequests(t *testing.T) {
 	decided.Add(1)
 	var once sync.Once
 	poller := scaler.NewPoller(sources.NewPool(registry), st, func(t store.Target) {
-		st.Decide(t, 4, 4)
+		st.Decide(t, store.Replicas{Spec: 4, Status: 4})
 		once.Do(decided.Done)
 	}, nil)
 	go func() { _ = poller.Start(ctx) }()

@@ -13,6 +13,13 @@ type TriggerState struct {
 	Err      error   // the latest poll failed
 	Failures int32   // consecutive failed polls
 	Polled   bool    // a poll has answered or failed since the trigger was configured
+	// Pending: the poll answered, but the value cannot be computed yet (a backlog-age
+	// trigger that knows no per-replica rate): like an unread trigger, it holds the size.
+	Pending bool
+	// Replicas: the value counts replicas (a backlog-age trigger, with Target AgeTarget);
+	// on the way up, a value past the HPA's tolerance band is served even when it makes the
+	// HPA land a little above the target, rather than not at all.
+	Replicas bool
 	// Age is the time since the latest poll: a Stale value is neither served nor trusted,
 	// as if the source were failing.
 	Age time.Duration
@@ -108,7 +115,7 @@ func Decide(in Input) Decision {
 	}
 	if current > 0 {
 		h := hpa{current: current, lo: floor, hi: s.MaxReplicas, up: s.ScaleUpTolerance, down: s.ScaleDownTolerance}
-		h.steer(d.Metrics, targetsMilli(in.Triggers), clamp(d.Desired, floor, s.MaxReplicas))
+		h.steer(d.Metrics, targetsMilli(in.Triggers), overshoots(in.Triggers), clamp(d.Desired, floor, s.MaxReplicas))
 	}
 	return d
 }
@@ -140,7 +147,7 @@ func (d *Decision) readTriggers(s *Spec, triggers []TriggerState, replicas int32
 	for i, t := range triggers {
 		m := &d.Metrics[i]
 		switch {
-		case !t.Polled:
+		case !t.Polled, t.Pending && t.Err == nil:
 			unsettled = true
 		case t.Err != nil:
 			unsettled = true
@@ -160,6 +167,16 @@ func (d *Decision) readTriggers(s *Spec, triggers []TriggerState, replicas int32
 		m.Milli = Milli(m.Raw)
 	}
 	return want, unsettled
+}
+
+// overshoots says, for each trigger, whether its value may land the HPA above the target
+// on the way up when no value lands it exactly.
+func overshoots(ts []TriggerState) []bool {
+	out := make([]bool, len(ts))
+	for i, t := range ts {
+		out[i] = t.Replicas
+	}
+	return out
 }
 
 func targetsMilli(ts []TriggerState) []int64 {

@@ -41,7 +41,7 @@ func (h hpa) outcome(ms []Metric, targets []int64) int32 {
 
 // steer adjusts the served values so that the HPA's outcome is goal, when some values can
 // achieve it; otherwise it leaves them as they are.
-func (h hpa) steer(ms []Metric, targets []int64, goal int32) {
+func (h hpa) steer(ms []Metric, targets []int64, overshoot []bool, goal int32) {
 	if h.outcome(ms, targets) == goal {
 		return
 	}
@@ -54,7 +54,7 @@ func (h hpa) steer(ms []Metric, targets []int64, goal int32) {
 	if k < 0 {
 		return
 	}
-	if u, ok := h.valueFor(goal, targets[k]); ok {
+	if u, ok := h.valueFor(goal, targets[k]); ok || (overshoot[k] && goal > h.current) {
 		ms[k].Milli = u
 	}
 	if goal >= h.current {

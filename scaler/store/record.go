@@ -23,19 +23,19 @@ func (s *Store) Record(t Target, trigger sources.Trigger, sample sources.Sample,
 		return // reconfigured while the poll ran
 	}
 	r := &e.states[i]
-	wasFailing := r.Polled && r.Err != nil
-	r.Polled, r.at = true, at
-	r.Err = sample.Err
-	if sample.Err != nil {
-		r.Failures++
-		if !wasFailing {
-			e.events = append(e.events, Event{Warning: true, Reason: ReasonSourceError, Message: sample.Err.Error()})
-		}
-	} else {
-		r.Value, r.Active, r.Failures = sample.Value, sample.Active, 0
-		if wasFailing {
-			e.events = append(e.events, Event{Reason: ReasonSourceRecovered, Message: fmt.Sprintf("trigger %q reads its source again", trigger.Name)})
-		}
+	before := r.State(at)
+	wasFailing := before.Polled && before.Err != nil
+	o := policy.Observation{Time: at, Err: sample.Err, Value: sample.Value, Active: sample.Active,
+		Ready: e.replicas.Ready, Replicas: e.replicas.Spec}
+	if c := sample.Counters; c != nil {
+		o.Backlog, o.Produced, o.Consumed = c.Backlog, c.Produced, c.Consumed
+	}
+	r.Observe(o)
+	switch {
+	case sample.Err != nil && !wasFailing:
+		e.events = append(e.events, Event{Warning: true, Reason: ReasonSourceError, Message: sample.Err.Error()})
+	case sample.Err == nil && wasFailing:
+		e.events = append(e.events, Event{Reason: ReasonSourceRecovered, Message: fmt.Sprintf("trigger %q reads its source again", trigger.Name)})
 	}
 	seen := map[string]string{}
 	for _, w := range sample.Warnings {
@@ -64,26 +64,25 @@ func (s *Store) States(t Target) []policy.TriggerState {
 func (e *entry) statesAt(now time.Time) []policy.TriggerState {
 	states := make([]policy.TriggerState, len(e.states))
 	for i, r := range e.states {
-		states[i] = r.TriggerState
-		if r.Polled {
-			states[i].Age = now.Sub(r.at)
-		}
+		states[i] = r.State(now)
 	}
 	return states
 }
 
 // Decide runs policy.Decide for a workload with its current replica counts, keeps the
-// Decision for the metrics API, and queues the Events of fallback transitions. It reports
+// Decision for the metrics API, and queues the Events of fallback transitions. The counts
+// are kept too: the next poll of a backlog-age trigger is read against them. It reports
 // false for a workload that was never configured.
-func (s *Store) Decide(t Target, replicas, observed int32) (policy.Decision, bool) {
+func (s *Store) Decide(t Target, r Replicas) (policy.Decision, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.targets[t]
 	if !ok {
 		return policy.Decision{}, false
 	}
+	e.replicas = r
 	now := s.now()
-	d := policy.Decide(policy.Input{Spec: e.spec, Triggers: e.statesAt(now), Replicas: replicas, Observed: observed, LastActive: e.lastActive, Now: now})
+	d := policy.Decide(policy.Input{Spec: e.spec, Triggers: e.statesAt(now), Replicas: r.Spec, Observed: r.Status, LastActive: e.lastActive, Now: now})
 	switch {
 	case d.Fallback && !e.decision.Fallback:
 		e.events = append(e.events, Event{Warning: true, Reason: ReasonFallbackActive,

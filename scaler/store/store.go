@@ -44,6 +44,7 @@ type entry struct {
 	spec       policy.Spec
 	triggers   []sources.Trigger
 	states     []triggerRecord
+	replicas   Replicas // as the latest decision saw them
 	decision   policy.Decision
 	decided    bool
 	lastActive time.Time
@@ -51,9 +52,33 @@ type entry struct {
 }
 
 type triggerRecord struct {
-	policy.TriggerState
-	at       time.Time // when the latest poll finished
+	*policy.Trigger
 	warnings map[string]string
+}
+
+// Replicas are a workload's replica counts.
+type Replicas struct {
+	Spec   int32 // spec.replicas
+	Status int32 // status.replicas: the count the HPA divides by
+	Ready  int32 // status.readyReplicas: those that consume
+}
+
+// policyOf returns the policy of a trigger: backlog-age when it has targetBacklogAge, else
+// its threshold.
+func policyOf(tr sources.Trigger, spec policy.Spec) *policy.Trigger {
+	if age, ok := sources.BacklogAgeOf(tr.Config); ok {
+		return policy.NewAgeTrigger(policy.BacklogAge{Target: age.Age, ReplicaThroughput: age.ReplicaThroughput, PollingInterval: spec.PollingInterval})
+	}
+	return policy.NewTrigger(tr.Config.Target())
+}
+
+// MetricTarget is the HPA's AverageValue target of a trigger's metric: its threshold, or
+// for a backlog-age trigger policy.AgeTarget (its value counts replicas).
+func MetricTarget(tr sources.Trigger) float64 {
+	if _, ok := sources.BacklogAgeOf(tr.Config); ok {
+		return policy.AgeTarget
+	}
+	return tr.Config.Target()
 }
 
 // New returns an empty Store. now is its clock.
@@ -110,10 +135,11 @@ func (s *Store) Configure(t Target, spec policy.Spec, triggers []sources.Trigger
 	if changed {
 		states := make([]triggerRecord, len(triggers))
 		for i, tr := range triggers {
-			if j := indexOf(e.triggers, tr); j >= 0 {
+			if j := indexOf(e.triggers, tr); j >= 0 && e.spec.PollingInterval == spec.PollingInterval {
 				states[i] = e.states[j]
+			} else {
+				states[i].Trigger = policyOf(tr, spec)
 			}
-			states[i].Target = tr.Config.Target()
 		}
 		if gone := removed(e.triggers, triggers); len(gone) > 0 {
 			s.observer.Dropped(t, gone)

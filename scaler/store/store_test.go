@@ -67,7 +67,7 @@ func TestObserver(t *testing.T) {
 	s.Configure(orders, spec, []sources.Trigger{a, b})
 	s.Record(orders, a, sources.Sample{Value: 40}, t0)
 	s.Record(orders, b, sources.Sample{Value: 20}, t0)
-	s.Decide(orders, 4, 4)
+	s.Decide(orders, store.Replicas{Spec: 4, Status: 4})
 	s.Configure(orders, spec, []sources.Trigger{a})
 	s.Record(orders, b, sources.Sample{Value: 99}, t0) // a poll that finished after b went
 	s.Record(store.Target{Namespace: "shop", Kind: store.KindDeployment, Name: "unknown"}, a, sources.Sample{Value: 1}, t0)
@@ -91,7 +91,7 @@ func TestValue(t *testing.T) {
 		t.Fatalf("before a poll: %v, want ErrNoValue", err)
 	}
 	s.Record(orders, a, sources.Sample{Value: 42, Active: true}, now)
-	s.Decide(orders, 5, 5)
+	s.Decide(orders, store.Replicas{Spec: 5, Status: 5})
 	tests := []struct {
 		name    string
 		target  store.Target
@@ -139,7 +139,7 @@ func TestEvents(t *testing.T) {
 	var reasons []string
 	step := func(sample sources.Sample) {
 		s.Record(orders, a, sample, t0)
-		s.Decide(orders, 1, 1)
+		s.Decide(orders, store.Replicas{Spec: 1, Status: 1})
 		for _, e := range s.Events(orders) {
 			reasons = append(reasons, e.Reason)
 		}

@@ -31,18 +31,21 @@ func (s *Store) Value(t Target, metric string) (int64, time.Time, error) {
 		if MetricName(tr.Name) != metric {
 			continue
 		}
-		r := e.states[i]
+		now := s.now()
+		st, at := e.states[i].State(now), e.states[i].At()
 		switch {
 		case !e.decided || i >= len(e.decision.Metrics):
 			return 0, time.Time{}, fmt.Errorf("%w: not read yet", ErrNoValue)
-		case !e.decision.Metrics[i].OK && r.Err != nil:
+		case !e.decision.Metrics[i].OK && st.Err != nil:
 			return 0, time.Time{}, fmt.Errorf("%w: the source is failing", ErrNoValue)
+		case !e.decision.Metrics[i].OK && st.Pending:
+			return 0, time.Time{}, fmt.Errorf("%w: the rate one replica consumes at is not known yet", ErrNoValue)
 		case !e.decision.Metrics[i].OK:
 			return 0, time.Time{}, fmt.Errorf("%w: not read yet", ErrNoValue)
-		case policy.Stale(s.now().Sub(r.at), e.spec.PollingInterval):
-			return 0, time.Time{}, fmt.Errorf("%w: the last poll was %s ago", ErrNoValue, s.now().Sub(r.at).Round(time.Second))
+		case policy.Stale(st.Age, e.spec.PollingInterval):
+			return 0, time.Time{}, fmt.Errorf("%w: the last poll was %s ago", ErrNoValue, st.Age.Round(time.Second))
 		}
-		return e.decision.Metrics[i].Milli, r.at, nil
+		return e.decision.Metrics[i].Milli, at, nil
 	}
 	return 0, time.Time{}, ErrUnknownMetric
 }
