@@ -16,43 +16,62 @@ import (
 // TestPodLifecycle: on a control plane with a pod start-up delay (kube-scheduler and kwok), a
 // Deployment scaled from 0 to 3 gets 3 pods that are bound to the fake Node and Pending, not
 // Ready, until the delay has passed, then Running and Ready (readyReplicas 3); scaled to 1, two
-// of them are deleted and the third stays Ready.
+// of them are deleted and the third stays Ready. A pod template with a delay of its own starts
+// that much later.
 func TestPodLifecycle(t *testing.T) {
 	t.Parallel()
-	const delay = 5 * time.Second
+	const delay, slowDelay = 5 * time.Second, 10 * time.Second
 	c := newCluster(t, controlplane.Options{PodStartDelay: delay})
 	ns := c.namespace("pods")
 	createDeployment(t, c.kube, controlplane.Deployment(ns, "w", 0, nil))
+	slow := controlplane.Deployment(ns, "slow", 1, nil)
+	slow.Spec.Template.Annotations = map[string]string{controlplane.PodStartDelayAnnotation: slowDelay.String()}
 
 	up := time.Now()
+	createDeployment(t, c.kube, slow)
 	deploymentScaleIn(t, c.kube, ns, "w", 3)
 	seen := c.waitPodsReady(t, ns, "w", 3, up, delay+60*time.Second)
 	for name, s := range seen {
-		t.Logf("pod %s: starting %.1fs and Ready %.1fs after the scale-up (by the API's timestamps, created to Ready: %s)",
-			name, s.starting.Seconds(), s.ready.Seconds(), s.apiStartUp)
-		switch {
-		case s.starting == 0 || s.starting >= s.ready:
-			t.Errorf("pod %s was never seen starting (Pending, bound, not Ready) before it was Ready", name)
-		case s.ready < delay:
-			t.Errorf("pod %s was Ready %s after the scale-up, before the start-up delay of %s", name, s.ready, delay)
-		case s.ready > delay+20*time.Second: // a generous bound: the machine is shared
-			t.Errorf("pod %s was Ready %s after the scale-up, far beyond the start-up delay of %s", name, s.ready, delay)
-		}
+		checkStartUp(t, name, s, delay)
+	}
+	for name, s := range c.waitPodsReady(t, ns, "slow", 1, up, slowDelay+60*time.Second) {
+		checkStartUp(t, name, s, slowDelay)
 	}
 
 	down := time.Now()
 	deploymentScaleIn(t, c.kube, ns, "w", 1)
-	left := c.waitPodsGone(t, ns, 1, 30*time.Second)
+	left := c.waitPodsGone(t, ns, "w", 1, 30*time.Second)
 	t.Logf("scaled to 1: two pods deleted within %.1fs", time.Since(down).Seconds())
 	if _, ok := seen[left.Name]; !ok || !controlplane.PodReady(&left) {
 		t.Errorf("the pod left, %s, is not one of the three Ready pods (ready: %v)", left.Name, controlplane.PodReady(&left))
 	}
 }
 
-// podSeen is when a test first saw a pod starting and Ready, measured from one moment.
+// checkStartUp checks that a pod was seen starting, then Ready no sooner than delay after the
+// scale-up and not long after, and that kwok counted about delay from the pod's start time to
+// its Ready condition.
+func checkStartUp(t testing.TB, name string, s *podSeen, delay time.Duration) {
+	t.Helper()
+	t.Logf("pod %s: seen starting at %.1fs and Ready at %.1fs after the scale-up; by the API's timestamps (whole seconds) started to Ready %s, created to Ready %s",
+		name, s.starting.Seconds(), s.ready.Seconds(), s.startedToReady, s.createdToReady)
+	switch {
+	case s.starting == 0 || s.starting >= s.ready:
+		t.Errorf("pod %s was never seen starting (Pending, bound, not Ready) before it was Ready", name)
+	case s.ready < delay:
+		t.Errorf("pod %s was Ready %s after the scale-up, before its start-up delay of %s", name, s.ready, delay)
+	case s.ready > delay+20*time.Second: // a generous bound: the machine is shared
+		t.Errorf("pod %s was Ready %s after the scale-up, far beyond its start-up delay of %s", name, s.ready, delay)
+	case s.startedToReady < delay-time.Second || s.startedToReady > delay+3*time.Second:
+		t.Errorf("pod %s was Ready %s after its start time, want its start-up delay of %s", name, s.startedToReady, delay)
+	}
+}
+
+// podSeen is when a test first saw a pod starting and Ready, measured from one moment, and
+// what the pod's own timestamps say.
 type podSeen struct {
 	starting, ready time.Duration
-	apiStartUp      time.Duration // the Ready condition's time less the creation time (whole seconds)
+	startedToReady  time.Duration // the Ready condition's time less status.startTime
+	createdToReady  time.Duration // the Ready condition's time less the creation time
 }
 
 // waitPodsReady waits until the Deployment name has n pods, all Ready, and readyReplicas n,
@@ -63,7 +82,7 @@ func (c *cluster) waitPodsReady(t testing.TB, ns, name string, n int32, since ti
 	seen := map[string]*podSeen{}
 	var readyReplicas int32
 	err := waitUntil(context.Background(), timeout, func() (bool, error) {
-		pods, err := c.kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+		pods, err := c.kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + name})
 		if err != nil {
 			return false, nil // a transient API error: try again
 		}
@@ -99,8 +118,9 @@ func notePod(seen map[string]*podSeen, p *corev1.Pod, now time.Duration) {
 	if s.ready == 0 && ready {
 		s.ready = now
 		for _, cond := range p.Status.Conditions {
-			if cond.Type == corev1.PodReady {
-				s.apiStartUp = cond.LastTransitionTime.Sub(p.CreationTimestamp.Time)
+			if cond.Type == corev1.PodReady && p.Status.StartTime != nil {
+				s.startedToReady = cond.LastTransitionTime.Sub(p.Status.StartTime.Time)
+				s.createdToReady = cond.LastTransitionTime.Sub(p.CreationTimestamp.Time)
 			}
 		}
 	}
@@ -115,14 +135,14 @@ func allReady(seen map[string]*podSeen) bool {
 	return true
 }
 
-// waitPodsGone waits until the namespace holds n pods, none of them being deleted, and
+// waitPodsGone waits until the Deployment name has n pods, none of them being deleted, and
 // returns the first.
-func (c *cluster) waitPodsGone(t testing.TB, ns string, n int, timeout time.Duration) corev1.Pod {
+func (c *cluster) waitPodsGone(t testing.TB, ns, name string, n int, timeout time.Duration) corev1.Pod {
 	t.Helper()
 	var pods *corev1.PodList
 	err := waitUntil(context.Background(), timeout, func() (bool, error) {
 		var err error
-		if pods, err = c.kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{}); err != nil {
+		if pods, err = c.kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + name}); err != nil {
 			return false, nil
 		}
 		for _, p := range pods.Items {
@@ -133,7 +153,7 @@ func (c *cluster) waitPodsGone(t testing.TB, ns string, n int, timeout time.Dura
 		return len(pods.Items) == n, nil
 	})
 	if err != nil || pods == nil || len(pods.Items) == 0 {
-		t.Fatalf("%s: not %d pods after %s: %v\nkwok log:\n%s", ns, n, timeout, err, c.cp.Tail("kwok", 20))
+		t.Fatalf("%s/%s: not %d pods after %s: %v\nkwok log:\n%s", ns, name, n, timeout, err, c.cp.Tail("kwok", 20))
 	}
 	return pods.Items[0]
 }
