@@ -21,13 +21,14 @@ IMAGE_ENV        := SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || 
 # The control plane for end-to-end tests, built from Go modules pinned in e2e/tools and cached
 # by the hash of those modules.
 K8S_TOOLS        := e2e/tools/kubernetes e2e/tools/etcd
-K8S_VERSION      := $(shell awk '$$1 == "require" && $$2 == "k8s.io/kubernetes" { print $$3 }' e2e/tools/kubernetes/go.mod)
+K8S_VERSION      := $(shell awk '{ sub(/^require[ \t]+/, "") } $$1 == "k8s.io/kubernetes" { print $$2; exit }' e2e/tools/kubernetes/go.mod)
 # The binaries report K8S_VERSION (helm checks a chart's kubeVersion against it); the key
 # covers the build flags as well as the modules.
 K8S_LDFLAGS      := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) -X k8s.io/component-base/version.gitTreeState=clean
 K8S_HASH         := $(shell { cat $(foreach d,$(K8S_TOOLS),$(d)/go.mod $(d)/go.sum); echo '$(K8S_LDFLAGS)'; } | sha256sum | cut -c1-12)
 K8S_BIN          ?= $(CACHE)/k8s-$(K8S_HASH)
-K8S_BINARIES     := $(K8S_BIN)/etcd $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager
+K8S_BINARIES     := $(K8S_BIN)/etcd $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager \
+                    $(K8S_BIN)/kube-scheduler $(K8S_BIN)/kwok
 
 .PHONY: all build test fuzz test-image lint bench bench-e2e demo tools clean k8s-bin e2e brokers test-chart image image-push
 
@@ -89,19 +90,22 @@ $(HELM):
 	mkdir -p $(dir $@)
 	GOBIN=$(dir $@) GOFLAGS=-buildvcs=false $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-## k8s-bin: etcd, kube-apiserver and kube-controller-manager, built once into $(K8S_BIN)
+## k8s-bin: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (the fake
+## kubelet that gives pods a lifecycle), built once into $(K8S_BIN)
 k8s-bin: $(K8S_BINARIES)
 
 $(K8S_BIN)/etcd:
 	@echo "building etcd into $(K8S_BIN) (once, about 2 minutes)"
 	cd e2e/tools/etcd && $(GO) build -trimpath -ldflags='-s -w' -o $@ go.etcd.io/etcd/server/v3
 
-$(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager &:
-	@echo "building kube-apiserver and kube-controller-manager into $(K8S_BIN)"
+$(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager $(K8S_BIN)/kube-scheduler $(K8S_BIN)/kwok &:
+	@test -n "$(K8S_VERSION)" || { echo "no k8s.io/kubernetes version found in e2e/tools/kubernetes/go.mod"; exit 1; }
+	@echo "building kube-apiserver, kube-controller-manager, kube-scheduler and kwok into $(K8S_BIN)"
 	@echo "(once: 10 to 25 minutes on 2 cores; later runs reuse them)"
 	@cd e2e/tools/kubernetes && start=$$(date +%s) && \
 	  { $(GO) build -trimpath -ldflags='$(K8S_LDFLAGS)' -o $(K8S_BIN)/ \
-	      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager & } && \
+	      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+	      k8s.io/kubernetes/cmd/kube-scheduler sigs.k8s.io/kwok/cmd/kwok & } && \
 	  pid=$$! && n=0 && \
 	  while kill -0 $$pid 2>/dev/null; do \
 	    sleep 1; n=$$((n + 1)); \

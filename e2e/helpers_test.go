@@ -348,15 +348,21 @@ func freePorts(n int) ([]int, error) { return loopback.FreePorts(n) }
 // deploymentScale sets a Deployment's replicas through its scale subresource, as a person would.
 func deploymentScale(t testing.TB, ns, name string, replicas int32) {
 	t.Helper()
+	deploymentScaleIn(t, env.kube, ns, name, replicas)
+}
+
+// deploymentScaleIn sets a Deployment's replicas in the cluster kube.
+func deploymentScaleIn(t testing.TB, kube kubernetes.Interface, ns, name string, replicas int32) {
+	t.Helper()
 	// The scale carries the Deployment's resourceVersion, which the deployment controller's
 	// status writes move on: a conflict means read again.
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		s, err := env.kube.AppsV1().Deployments(ns).GetScale(ctxFor(t, 5*time.Second), name, metav1.GetOptions{})
+		s, err := kube.AppsV1().Deployments(ns).GetScale(ctxFor(t, 5*time.Second), name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		s.Spec.Replicas = replicas
-		_, err = env.kube.AppsV1().Deployments(ns).UpdateScale(ctxFor(t, 5*time.Second), name, s, metav1.UpdateOptions{})
+		_, err = kube.AppsV1().Deployments(ns).UpdateScale(ctxFor(t, 5*time.Second), name, s, metav1.UpdateOptions{})
 		return err
 	})
 	if err != nil {

@@ -1,8 +1,13 @@
 // Package controlplane starts a real Kubernetes control plane on loopback for end-to-end
 // tests and the demo: etcd, kube-apiserver and kube-controller-manager (with the deployment,
 // replicaset and horizontal-pod-autoscaler controllers) as child processes, built from Go
-// modules by `make k8s-bin`. There is no kubelet: pods stay Pending, and the HPA scales
-// spec.replicas from external metrics alone.
+// modules by `make k8s-bin`. There is no kubelet: by default pods stay Pending and
+// unscheduled, and the HPA scales spec.replicas from external metrics alone. With
+// Options.PodStartDelay, kube-scheduler binds pods to a fake Node whose kubelet kwok plays:
+// pods start, become Ready after that delay, and go away when deleted.
+//
+// ControlPlane is a running control plane, Options say how to start one, and Qscale is a
+// `qscale run` process serving it.
 package controlplane
 
 import (
@@ -47,6 +52,14 @@ type Options struct {
 	// Audit makes kube-apiserver log every write (create, update, patch, delete) at Metadata
 	// level to ControlPlane.AuditLog, so that a test can tell who wrote what, and when.
 	Audit bool
+	// PodStartDelay, when set, gives pods a lifecycle: kube-scheduler binds each pod to the
+	// fake Node NodeName, where kwok acknowledges it at once (Pending, ContainerCreating, with
+	// a start time) and makes it Running and Ready PodStartDelay later, so that a workload's
+	// status.readyReplicas trails its replicas as with real pods; a deleted pod is removed at
+	// once, with no grace period. PodStartDelayAnnotation on a pod replaces the delay for that
+	// pod. A change to a pod while it starts (a label, say) makes kwok count its delay again.
+	// Default 0: no scheduler and no kwok, pods stay Pending and unscheduled.
+	PodStartDelay time.Duration
 }
 
 // ControlPlane is a running control plane.
@@ -55,7 +68,7 @@ type ControlPlane struct {
 	Kubeconfig string
 	// Config is the admin client configuration.
 	Config *rest.Config
-	// Dir holds the certificates, data and logs (etcd.log, kube-apiserver.log, …).
+	// Dir holds the certificates, data and logs (etcd.log, kube-apiserver.log, kwok.log, …).
 	Dir string
 	// AuditLog is kube-apiserver's audit log (see ReadAudit); empty without Options.Audit.
 	AuditLog string
@@ -69,14 +82,18 @@ type ControlPlane struct {
 	pki       pki
 }
 
-// Start starts etcd, kube-apiserver and kube-controller-manager and waits until they are
-// ready. On error everything started is stopped.
+// Start starts etcd, kube-apiserver and kube-controller-manager (and kube-scheduler and
+// kwok with Options.PodStartDelay) and waits until they are ready. On error everything
+// started is stopped.
 func Start(ctx context.Context, o Options) (cp *ControlPlane, err error) {
 	if o.BinDir == "" {
 		o.BinDir = os.Getenv(EnvBinDir)
 	}
 	if o.BinDir == "" {
 		return nil, fmt.Errorf("no Kubernetes binaries: set %s (make k8s-bin builds them)", EnvBinDir)
+	}
+	if o.PodStartDelay < 0 {
+		return nil, fmt.Errorf("PodStartDelay %s is negative", o.PodStartDelay)
 	}
 	if o.Dir == "" {
 		if o.Dir, err = os.MkdirTemp("", "qscale-e2e-"); err != nil {
@@ -97,7 +114,7 @@ func Start(ctx context.Context, o Options) (cp *ControlPlane, err error) {
 	return cp, cp.startAll(ctx, o)
 }
 
-// startAll generates the PKI and starts the three components in order, each ready before the next.
+// startAll generates the PKI and starts the components in order, each ready before the next.
 func (cp *ControlPlane) startAll(ctx context.Context, o Options) error {
 	p := pki{dir: o.Dir}
 	if err := p.generate(); err != nil {
@@ -143,6 +160,9 @@ func (cp *ControlPlane) startAll(ctx context.Context, o Options) error {
 	}
 	if err := waitHTTP(ctx, cp.kcmHealth, nil); err != nil {
 		return fmt.Errorf("kube-controller-manager not healthy (see %s): %w", cp.log("kube-controller-manager"), err)
+	}
+	if o.PodStartDelay > 0 {
+		return cp.startPodLifecycle(ctx, o, p, server)
 	}
 	return nil
 }

@@ -17,9 +17,9 @@ import (
 )
 
 // pki writes the certificates and keys a control plane needs into dir: a cluster CA with the
-// apiserver's serving certificate and client certificates for the admin and the
-// controller-manager, a separate front-proxy CA with the aggregator's client certificate, and
-// the service-account signing key.
+// apiserver's serving certificate and client certificates for the admin, the
+// controller-manager, the scheduler and kwok, a separate front-proxy CA with the aggregator's
+// client certificate, and the service-account signing key.
 type pki struct{ dir string }
 
 func (p pki) path(name string) string { return filepath.Join(p.dir, name) }
@@ -48,6 +48,8 @@ func (p pki) generate() error {
 		{"admin", "qscale-e2e-admin", []string{"system:masters"}, ca, false},
 		{"controller-manager", "system:kube-controller-manager", nil, ca, false},
 		{"front-proxy-client", "front-proxy-client", nil, frontCA, false},
+		{"scheduler", "system:kube-scheduler", nil, ca, false},
+		{"kwok", "kwok-controller", []string{"system:masters"}, ca, false},
 	}
 	for i, l := range leaves {
 		if err := p.newLeaf(int64(10+i), l.name, l.cn, l.orgs, l.signer, l.server); err != nil {

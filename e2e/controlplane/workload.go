@@ -6,8 +6,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Deployment returns a Deployment whose pods never run (the control plane has no kubelet;
-// an HPA needs only the Deployment), with the given replicas and annotations.
+// Deployment returns a Deployment with the given replicas and annotations whose pods run no
+// containers: they stay Pending (an HPA needs only the Deployment), or with
+// Options.PodStartDelay kwok starts them on its fake Node.
 func Deployment(namespace, name string, replicas int32, annotations map[string]string) *appsv1.Deployment {
 	labels := map[string]string{"app": name}
 	return &appsv1.Deployment{

@@ -25,8 +25,9 @@ const (
 )
 
 func run(ctx context.Context, o options) error {
-	say("starting a Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) on loopback")
-	cp, err := controlplane.Start(ctx, controlplane.Options{})
+	say("starting a Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok) on loopback")
+	// kwok is what makes pods start at all: a delay of 0 becomes the least it can count.
+	cp, err := controlplane.Start(ctx, controlplane.Options{PodStartDelay: max(o.startDelay, time.Millisecond)})
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,8 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	say("created Deployment %s/%s: lagThreshold %d, min 0, max %d, one poll a second, a 20s cooldown", demoNamespace, workload, lagThreshold, partitions)
-	say("each replica consumes %d messages/s; the producer idles, ramps, bursts and stops (%s in all; Ctrl-C stops early)\n", o.perReplica, o.duration)
+	say("a new pod is Ready %s after it is scheduled; each ready replica consumes %d messages/s", o.startDelay, o.perReplica)
+	say("the producer idles, ramps, bursts and stops (%s in all; Ctrl-C stops early)\n", o.duration)
 
 	v := &view{kube: kube, sim: sim, metricsURL: q.MetricsURL}
 	sctx, cancel := context.WithTimeout(ctx, o.duration)
@@ -74,8 +76,9 @@ func say(format string, args ...any) {
 	fmt.Printf("qscale demo | "+format+"\n", args...)
 }
 
-// createWorkload creates the annotated consumer Deployment. Its pods never run (there is no
-// kubelet): the simulator plays the consumers, as many as the Deployment has replicas.
+// createWorkload creates the annotated consumer Deployment. Its pods run on kwok's fake Node,
+// which runs no containers: the simulator plays the consumers, as many as the Deployment has
+// ready replicas.
 func createWorkload(ctx context.Context, kube kubernetes.Interface, brokers string) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNamespace}}
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {

@@ -10,7 +10,7 @@ import (
 )
 
 // tick is the simulator's step: each tick the producer writes rate × tick messages and the
-// consumers commit replicas × perReplica × tick of the backlog.
+// consumers commit ready replicas × perReplica × tick of the backlog.
 const tick = 100 * time.Millisecond
 
 // simulator produces to the topic and plays the consumer group. It is the only producer and
@@ -23,7 +23,7 @@ type simulator struct {
 	mu        sync.Mutex
 	ends      [partitions]int64
 	committed [partitions]int64
-	replicas  int32
+	ready     int32 // ready replicas: a pod still starting consumes nothing
 	produced  int64
 	consumed  int64
 	rate      float64 // current producer rate, messages per second
@@ -36,7 +36,7 @@ func newSimulator(brokers []string, perReplica int) (*simulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &simulator{cl: cl, adm: kadm.NewClient(cl), perReplica: perReplica, replicas: 1}, nil
+	return &simulator{cl: cl, adm: kadm.NewClient(cl), perReplica: perReplica}, nil
 }
 
 func (s *simulator) close() { s.cl.Close() }
@@ -55,9 +55,9 @@ func (s *simulator) start(ctx context.Context) error {
 	return nil
 }
 
-func (s *simulator) setReplicas(n int32) {
+func (s *simulator) setReady(n int32) {
 	s.mu.Lock()
-	s.replicas = n
+	s.ready = n
 	s.mu.Unlock()
 }
 
@@ -67,14 +67,14 @@ func (s *simulator) setProgress(frac float64) {
 	s.mu.Unlock()
 }
 
-// snapshot returns the current rate, total lag, replicas and totals.
-func (s *simulator) snapshot() (rate float64, lag int64, replicas int32, produced, consumed int64) {
+// snapshot returns the current rate, total lag, ready replicas and totals.
+func (s *simulator) snapshot() (rate float64, lag int64, ready int32, produced, consumed int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for p := range partitions {
 		lag += s.ends[p] - s.committed[p]
 	}
-	return s.rate, lag, s.replicas, s.produced, s.consumed
+	return s.rate, lag, s.ready, s.produced, s.consumed
 }
 
 func (s *simulator) loop(ctx context.Context) {
@@ -90,7 +90,7 @@ func (s *simulator) loop(ctx context.Context) {
 		}
 		s.mu.Lock()
 		owedProduce += s.rate * tick.Seconds()
-		owedConsume += float64(s.replicas) * float64(s.perReplica) * tick.Seconds()
+		owedConsume += float64(s.ready) * float64(s.perReplica) * tick.Seconds()
 		s.mu.Unlock()
 		var recs []*kgo.Record
 		for ; owedProduce >= 1; owedProduce-- {

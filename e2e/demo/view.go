@@ -22,16 +22,16 @@ type view struct {
 	sim        *simulator
 	metricsURL string
 
-	start              time.Time
-	peakLag            int64
-	peakReplicas       int32
-	events             []string
-	lastEvent          string
-	seen               map[string]bool
-	firstTraffic, wake time.Duration
+	start                     time.Time
+	peakLag                   int64
+	peakReplicas, peakReady   int32
+	events                    []string
+	lastEvent                 string
+	seen                      map[string]bool
+	firstTraffic, wake, ready time.Duration // when traffic began; from then to a replica, to a ready one
 }
 
-const header = "  time   produce/s     lag   qscale desired   HPA   replicas   last Event"
+const header = "  time   produce/s     lag   qscale desired   HPA   replicas   ready   last Event"
 
 func (v *view) run(ctx context.Context, total time.Duration) {
 	v.start, v.seen = time.Now(), map[string]bool{}
@@ -41,12 +41,12 @@ func (v *view) run(ctx context.Context, total time.Duration) {
 	for i := 0; ; i++ {
 		now := time.Since(v.start)
 		v.sim.setProgress(now.Seconds() / total.Seconds())
-		replicas, hpa := v.workload(ctx)
-		v.sim.setReplicas(replicas)
+		replicas, ready, hpa := v.workload(ctx)
+		v.sim.setReady(ready)
 		rate, lag, _, _, _ := v.sim.snapshot()
-		v.track(now, rate, lag, replicas)
+		v.track(now, rate, lag, replicas, ready)
 		if newEvent := v.pollEvents(ctx, now); newEvent || i%2 == 0 {
-			fmt.Printf("%6s %11.0f %7d %16s %5s %10d   %s\n", elapsed(now), rate, lag, v.desired(), hpa, replicas, v.lastEvent)
+			fmt.Printf("%6s %11.0f %7d %16s %5s %10d %7d   %s\n", elapsed(now), rate, lag, v.desired(), hpa, replicas, ready, v.lastEvent)
 		}
 		select {
 		case <-ctx.Done():
@@ -59,28 +59,32 @@ func (v *view) run(ctx context.Context, total time.Duration) {
 	}
 }
 
-func (v *view) track(now time.Duration, rate float64, lag int64, replicas int32) {
+func (v *view) track(now time.Duration, rate float64, lag int64, replicas, ready int32) {
 	v.peakLag = max(v.peakLag, lag)
 	v.peakReplicas = max(v.peakReplicas, replicas)
+	v.peakReady = max(v.peakReady, ready)
 	if rate > 0 && v.firstTraffic == 0 {
 		v.firstTraffic = now
 	}
 	if v.firstTraffic > 0 && v.wake == 0 && replicas > 0 {
 		v.wake = now - v.firstTraffic
 	}
+	if v.firstTraffic > 0 && v.ready == 0 && ready > 0 {
+		v.ready = now - v.firstTraffic
+	}
 }
 
-// workload returns the Deployment's replicas and the HPA's desired replicas ("-" when none).
-func (v *view) workload(ctx context.Context) (int32, string) {
-	var replicas int32
+// workload returns the Deployment's replicas (spec) and ready replicas (status), and the
+// HPA's desired replicas ("-" when none).
+func (v *view) workload(ctx context.Context) (replicas, ready int32, hpa string) {
 	if d, err := v.kube.AppsV1().Deployments(demoNamespace).Get(ctx, workload, metav1.GetOptions{}); err == nil {
-		replicas = *d.Spec.Replicas
+		replicas, ready = *d.Spec.Replicas, d.Status.ReadyReplicas
 	}
-	hpa := "-"
+	hpa = "-"
 	if h, err := v.kube.AutoscalingV2().HorizontalPodAutoscalers(demoNamespace).Get(ctx, "qscale-"+workload, metav1.GetOptions{}); err == nil {
 		hpa = strconv.Itoa(int(h.Status.DesiredReplicas))
 	}
-	return replicas, hpa
+	return replicas, ready, hpa
 }
 
 // desired scrapes qscale_desired_replicas for the workload from qscale's /metrics.
@@ -148,12 +152,16 @@ func shorten(s string, n int) string {
 }
 
 func (v *view) summary(w io.Writer) {
-	_, lag, replicas, produced, consumed := v.sim.snapshot()
+	_, lag, ready, produced, consumed := v.sim.snapshot()
 	fmt.Fprintf(w, "\nsummary after %s\n", elapsed(time.Since(v.start)))
 	fmt.Fprintf(w, "  messages produced %d, consumed %d, left %d\n", produced, consumed, lag)
-	fmt.Fprintf(w, "  peak lag %d, peak replicas %d, replicas now %d\n", v.peakLag, v.peakReplicas, replicas)
+	fmt.Fprintf(w, "  peak lag %d, peak replicas %d, peak ready %d, ready now %d\n", v.peakLag, v.peakReplicas, v.peakReady, ready)
 	if v.wake > 0 {
-		fmt.Fprintf(w, "  from the first message to a running replica: %.1fs\n", v.wake.Seconds())
+		fmt.Fprintf(w, "  from the first message to a replica: %.1fs", v.wake.Seconds())
+		if v.ready > 0 {
+			fmt.Fprintf(w, ", to a ready one: %.1fs", v.ready.Seconds())
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "  Events on the Deployment and its HPA:")
 	for _, e := range v.events {
