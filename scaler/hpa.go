@@ -254,15 +254,15 @@ func behavior(s *spec.Spec, triggers []sources.Trigger) *autoscalingv2.Horizonta
 	}
 	for _, tr := range triggers {
 		if _, ok := sources.BacklogAgeOf(tr.Config); ok {
-			return ageBehavior()
+			return AgeBehavior()
 		}
 	}
 	return nil
 }
 
-// ageBehavior: up to the target at once (1,000 % or 100 pods per 15 s, whichever is more),
+// AgeBehavior is the HPA behavior of a workload with a backlog-age trigger: up to the target at once (1,000 % or 100 pods per 15 s, whichever is more),
 // down at once (no stabilization window; 100 % per 15 s).
-func ageBehavior() *autoscalingv2.HorizontalPodAutoscalerBehavior {
+func AgeBehavior() *autoscalingv2.HorizontalPodAutoscalerBehavior {
 	maxPolicy := autoscalingv2.MaxChangePolicySelect
 	return &autoscalingv2.HorizontalPodAutoscalerBehavior{
 		ScaleUp: &autoscalingv2.HPAScalingRules{

@@ -666,3 +666,39 @@ func TestReconcileCapsTheEventNote(t *testing.T) {
 		t.Errorf("the note lost the field names: %q", note)
 	}
 }
+
+// A backlog-age trigger's metric counts replicas (target 1), its HPA gets the behavior its
+// policy needs unless hpa-behavior says otherwise, and the value served follows the rates
+// its polls' counts show.
+func TestReconcileBacklogAge(t *testing.T) {
+	ageTrigger := "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: orders, targetBacklogAge: 30s, replicaThroughput: '40'}\n"
+	h := newHarness(t, store.KindDeployment, deployment("orders", 10, map[string]string{spec.AnnotationTriggers: ageTrigger}))
+	h.reconcile("orders")
+	hpa, ok := h.hpa("qscale-orders")
+	if !ok {
+		t.Fatal("no HPA")
+	}
+	if got := hpa.Spec.Metrics[0].External.Target.AverageValue.MilliValue(); got != 1000 {
+		t.Errorf("AverageValue %dm, want 1000m: the value counts replicas", got)
+	}
+	if b := hpa.Spec.Behavior; b == nil || *b.ScaleDown.StabilizationWindowSeconds != 0 || b.ScaleUp.Policies[0].Value != 1000 {
+		t.Errorf("behavior %+v, want the backlog-age one", b)
+	}
+	var produced, consumed float64
+	for range 6 { // 400 msg/s consumed as they come
+		h.sample(sources.Sample{Value: 0, Counters: &sources.Counters{Produced: produced, Consumed: consumed}})
+		h.reconcile("orders")
+		h.now = h.now.Add(10 * time.Second)
+		produced, consumed = produced+4000, consumed+4000
+	}
+	if v, _, err := h.store.Value(inShop("orders"), "qscale-orders"); err != nil || v < 10000 || v > 12000 {
+		t.Errorf("served %d milli, %v; want about 11 replicas' worth (400/40 with headroom)", v, err)
+	}
+	h.update("orders", func(d *appsv1.Deployment) {
+		d.Annotations[spec.AnnotationHPABehavior] = "scaleDown: {stabilizationWindowSeconds: 60}"
+	})
+	h.reconcile("orders")
+	if hpa, _ := h.hpa("qscale-orders"); *hpa.Spec.Behavior.ScaleDown.StabilizationWindowSeconds != 60 || hpa.Spec.Behavior.ScaleUp != nil {
+		t.Errorf("hpa-behavior did not win: %+v", hpa.Spec.Behavior)
+	}
+}

@@ -27,6 +27,7 @@ const usage = `usage: qscale <command> [flags]
 commands:
   run       run the controller, the pollers and the external metrics API
   check     validate the qscale.io annotations of a manifest: qscale check -f FILE
+  simulate  replay an arrival trace through the scaling policy and a model of the HPA
   version   print the version
 
 Run "qscale <command> --help" for the flags of a command.
@@ -46,6 +47,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runController(args[1:], stderr)
 	case "check":
 		return check(args[1:], stdin, stdout, stderr)
+	case "simulate":
+		return simulate(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "qscale", version)
 		return 0
