@@ -70,6 +70,12 @@ func (o *simOptions) validate() error {
 	if ext := strings.TrimPrefix(filepath.Ext(o.plot), "."); o.plot != "" && ext != "png" && ext != "svg" {
 		errs = append(errs, fmt.Errorf("--plot must name a .png or .svg file, got %q", o.plot))
 	}
+	return errors.Join(append(errs, o.validateModel()...)...)
+}
+
+// validateModel checks the flags that describe the workload and its HPA.
+func (o *simOptions) validateModel() []error {
+	var errs []error
 	if o.perReplica <= 0 || o.peak < 0 || o.target < time.Second || o.interval <= 0 || o.sync <= 0 {
 		errs = append(errs, errors.New("--per-replica must be above 0, --peak at least 0, --target at least 1s, --polling-interval and --hpa-sync above 0"))
 	}
@@ -81,7 +87,7 @@ func (o *simOptions) validate() error {
 			errs = append(errs, fmt.Errorf("--thresholds must be above 0, got %v", th))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // simRow is one run of one trace.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,9 +41,23 @@ func TestSimulate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
+	checkSimRows(t, out.Bytes())
+	if b, err := fs.ReadFile(os.DirFS(filepath.Dir(plot)), filepath.Base(plot)); err != nil || !bytes.HasPrefix(b, []byte("<?xml")) {
+		t.Errorf("plot: %v, %.20q", err, b)
+	}
+	out.Reset()
+	if code := run([]string{"simulate", "--trace", trace, "--quiet"}, nil, &out, &errOut); code != 0 || !strings.Contains(out.String(), "targetBacklogAge 30s") || !strings.Contains(out.String(), "× fluid") {
+		t.Errorf("table: exit %d\n%s", code, out.String())
+	}
+}
+
+// checkSimRows checks simulate's JSON: two thresholds then targetBacklogAge, each costing at
+// least the fluid bound, one marked the best threshold.
+func checkSimRows(t *testing.T, out []byte) {
+	t.Helper()
 	var rows []simRow
-	if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
 	if len(rows) != 3 || rows[2].Policy != "targetBacklogAge 30s" {
 		t.Fatalf("rows %+v, want two thresholds then targetBacklogAge", rows)
@@ -58,13 +73,6 @@ func TestSimulate(t *testing.T) {
 	}
 	if best != 1 {
 		t.Errorf("%d rows marked as the best threshold, want 1", best)
-	}
-	if b, err := os.ReadFile(plot); err != nil || !bytes.HasPrefix(b, []byte("<?xml")) {
-		t.Errorf("plot: %v, %.20q", err, b)
-	}
-	out.Reset()
-	if code := run([]string{"simulate", "--trace", trace, "--quiet"}, nil, &out, &errOut); code != 0 || !strings.Contains(out.String(), "targetBacklogAge 30s") || !strings.Contains(out.String(), "× fluid") {
-		t.Errorf("table: exit %d\n%s", code, out.String())
 	}
 }
 

@@ -45,12 +45,7 @@ func (h hpa) steer(ms []Metric, targets []int64, overshoot []bool, goal int32) {
 	if h.outcome(ms, targets) == goal {
 		return
 	}
-	k := -1
-	for i, m := range ms {
-		if m.OK && (k < 0 || ceilDiv(m.Milli, targets[i]) > ceilDiv(ms[k].Milli, targets[k])) {
-			k = i
-		}
-	}
+	k := highestAsk(ms, targets)
 	if k < 0 {
 		return
 	}
@@ -68,6 +63,18 @@ func (h hpa) steer(ms []Metric, targets []int64, overshoot []bool, goal int32) {
 			}
 		}
 	}
+}
+
+// highestAsk returns the index of the served metric that asks for the most replicas, -1 when
+// none is served.
+func highestAsk(ms []Metric, targets []int64) int {
+	k := -1
+	for i, m := range ms {
+		if m.OK && (k < 0 || ceilDiv(m.Milli, targets[i]) > ceilDiv(ms[k].Milli, targets[k])) {
+			k = i
+		}
+	}
+	return k
 }
 
 // valueFor returns a usage for which the HPA, at the current size, proposes goal (after its
