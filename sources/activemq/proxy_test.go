@@ -21,6 +21,11 @@ func newHTTPProxy(t testing.TB, target string, refusePost bool) *httpProxy {
 	t.Helper()
 	p := &httpProxy{}
 	forward := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: target})
+	// A transport of its own: httptest.Server.Close closes the idle connections of
+	// http.DefaultTransport, which would cut this proxy's reads when a parallel test ends.
+	transport := &http.Transport{}
+	t.Cleanup(transport.CloseIdleConnections)
+	forward.Transport = transport
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet:
