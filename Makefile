@@ -121,9 +121,10 @@ bench-e2e: build k8s-bin
 	QSCALE_K8S_BIN=$(K8S_BIN) QSCALE_BIN=$(CURDIR)/bin/qscale $(GO) test -tags e2e -count=1 -timeout 30m -run '^$$' -bench . -benchtime 1x ./e2e/
 
 ## demo: qscale end to end on this machine: a control plane, a Kafka-protocol broker, qscale,
-## and a simulated bursty workload, with a live view
+## and a simulated bursty workload, with a live view (DEMO_FLAGS=-target-backlog-age=20s: scale
+## on backlog age instead of lag)
 demo: build k8s-bin
-	QSCALE_K8S_BIN=$(K8S_BIN) $(GO) run ./e2e/demo -qscale bin/qscale
+	QSCALE_K8S_BIN=$(K8S_BIN) $(GO) run ./e2e/demo -qscale bin/qscale $(DEMO_FLAGS)
 
 ## image: qscale's container image for this machine's architecture, as bin/qscale-image.tar
 ## tagged qscale:$(VERSION), for `docker load` or `kind load image-archive` (no engine needed)

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/qscale/qscale/e2e/controlplane"
+	"github.com/qscale/qscale/e2e/kafkasim"
 )
 
 const (
@@ -49,18 +50,23 @@ func run(ctx context.Context, o options) error {
 	}
 	defer q.Stop()
 
-	sim, err := newSimulator(cluster.ListenAddrs(), o.perReplica)
+	sim, err := kafkasim.New(kafkasim.Config{Brokers: cluster.ListenAddrs(), Topic: topic, Partitions: partitions,
+		Group: group, PerReplica: float64(o.perReplica)})
 	if err != nil {
 		return err
 	}
-	defer sim.close()
-	if err := sim.start(ctx); err != nil {
+	defer sim.Close()
+	if err := sim.Start(ctx); err != nil {
 		return err
 	}
-	if err := createWorkload(ctx, kube, strings.Join(cluster.ListenAddrs(), ",")); err != nil {
+	if err := createWorkload(ctx, kube, strings.Join(cluster.ListenAddrs(), ","), o.targetAge); err != nil {
 		return err
 	}
-	say("created Deployment %s/%s: lagThreshold %d, min 0, max %d, one poll a second, a 20s cooldown", demoNamespace, workload, lagThreshold, partitions)
+	scaling := fmt.Sprintf("lagThreshold %d", lagThreshold)
+	if o.targetAge > 0 {
+		scaling = "targetBacklogAge " + o.targetAge.String()
+	}
+	say("created Deployment %s/%s: %s, min 0, max %d, one poll a second, a 20s cooldown", demoNamespace, workload, scaling, partitions)
 	say("a new pod is Ready %s after it is scheduled; each ready replica consumes %d messages/s", o.startDelay, o.perReplica)
 	say("the producer idles, ramps, bursts and stops (%s in all; Ctrl-C stops early)\n", o.duration)
 
@@ -78,22 +84,30 @@ func say(format string, args ...any) {
 
 // createWorkload creates the annotated consumer Deployment. Its pods run on kwok's fake Node,
 // which runs no containers: the simulator plays the consumers, as many as the Deployment has
-// ready replicas.
-func createWorkload(ctx context.Context, kube kubernetes.Interface, brokers string) error {
+// ready replicas. With targetAge the trigger keeps the oldest message younger than it, and the
+// HPA gets the behavior qscale sets for that; otherwise it asks for one replica per
+// lagThreshold messages, with a quick HPA behavior of its own.
+func createWorkload(ctx context.Context, kube kubernetes.Interface, brokers string, targetAge time.Duration) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNamespace}}
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	d := controlplane.Deployment(demoNamespace, workload, 1, map[string]string{
-		"qscale.io/triggers": fmt.Sprintf("- type: kafka\n  name: orders\n  metadata: {bootstrapServers: %q, consumerGroup: %s, topic: %s, lagThreshold: '%d'}\n",
-			brokers, group, topic, lagThreshold),
+	annotations := map[string]string{
 		"qscale.io/min-replicas":     "0",
 		"qscale.io/max-replicas":     fmt.Sprint(partitions),
 		"qscale.io/polling-interval": "1s",
 		"qscale.io/cooldown-period":  "20s",
-		"qscale.io/hpa-behavior": "scaleUp: {stabilizationWindowSeconds: 0, policies: [{type: Percent, value: 200, periodSeconds: 2}]}\n" +
-			"scaleDown: {stabilizationWindowSeconds: 10, policies: [{type: Percent, value: 50, periodSeconds: 2}]}\n",
-	})
+	}
+	scaling := fmt.Sprintf("lagThreshold: '%d'", lagThreshold)
+	if targetAge > 0 {
+		scaling = "targetBacklogAge: " + targetAge.String()
+	} else {
+		annotations["qscale.io/hpa-behavior"] = "scaleUp: {stabilizationWindowSeconds: 0, policies: [{type: Percent, value: 200, periodSeconds: 2}]}\n" +
+			"scaleDown: {stabilizationWindowSeconds: 10, policies: [{type: Percent, value: 50, periodSeconds: 2}]}\n"
+	}
+	annotations["qscale.io/triggers"] = fmt.Sprintf("- type: kafka\n  name: orders\n  metadata: {bootstrapServers: %q, consumerGroup: %s, topic: %s, %s}\n",
+		brokers, group, topic, scaling)
+	d := controlplane.Deployment(demoNamespace, workload, 1, annotations)
 	_, err := kube.AppsV1().Deployments(demoNamespace).Create(ctx, d, metav1.CreateOptions{})
 	return err
 }

@@ -14,16 +14,19 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/qscale/qscale/e2e/kafkasim"
 )
 
 // view samples the cluster and the simulator and prints the live view and the summary.
 type view struct {
 	kube       kubernetes.Interface
-	sim        *simulator
+	sim        *kafkasim.Simulator
 	metricsURL string
 
 	start                     time.Time
 	peakLag                   int64
+	peakAge                   time.Duration
 	peakReplicas, peakReady   int32
 	events                    []string
 	lastEvent                 string
@@ -31,7 +34,7 @@ type view struct {
 	firstTraffic, wake, ready time.Duration // when traffic began; from then to a replica, to a ready one
 }
 
-const header = "  time   produce/s     lag   qscale desired   HPA   replicas   ready   last Event"
+const header = "  time   produce/s     lag   oldest   qscale desired   HPA   replicas   ready   last Event"
 
 func (v *view) run(ctx context.Context, total time.Duration) {
 	v.start, v.seen = time.Now(), map[string]bool{}
@@ -40,13 +43,13 @@ func (v *view) run(ctx context.Context, total time.Duration) {
 	defer t.Stop()
 	for i := 0; ; i++ {
 		now := time.Since(v.start)
-		v.sim.setProgress(now.Seconds() / total.Seconds())
+		v.sim.SetRate(rate(now.Seconds() / total.Seconds()))
 		replicas, ready, hpa := v.workload(ctx)
-		v.sim.setReady(ready)
-		rate, lag, _, _, _ := v.sim.snapshot()
-		v.track(now, rate, lag, replicas, ready)
+		v.sim.SetReady(ready)
+		s := v.sim.Snapshot()
+		v.track(now, s, replicas, ready)
 		if newEvent := v.pollEvents(ctx, now); newEvent || i%2 == 0 {
-			fmt.Printf("%6s %11.0f %7d %16s %5s %10d %7d   %s\n", elapsed(now), rate, lag, v.desired(), hpa, replicas, ready, v.lastEvent)
+			fmt.Printf("%6s %11.0f %7d %7.0fs %16s %5s %10d %7d   %s\n", elapsed(now), s.Rate, s.Lag, s.OldestAge.Seconds(), v.desired(), hpa, replicas, ready, v.lastEvent)
 		}
 		select {
 		case <-ctx.Done():
@@ -59,11 +62,12 @@ func (v *view) run(ctx context.Context, total time.Duration) {
 	}
 }
 
-func (v *view) track(now time.Duration, rate float64, lag int64, replicas, ready int32) {
-	v.peakLag = max(v.peakLag, lag)
+func (v *view) track(now time.Duration, s kafkasim.Snapshot, replicas, ready int32) {
+	v.peakLag = max(v.peakLag, s.Lag)
+	v.peakAge = max(v.peakAge, s.OldestAge)
 	v.peakReplicas = max(v.peakReplicas, replicas)
 	v.peakReady = max(v.peakReady, ready)
-	if rate > 0 && v.firstTraffic == 0 {
+	if s.Rate > 0 && v.firstTraffic == 0 {
 		v.firstTraffic = now
 	}
 	if v.firstTraffic > 0 && v.wake == 0 && replicas > 0 {
@@ -152,10 +156,11 @@ func shorten(s string, n int) string {
 }
 
 func (v *view) summary(w io.Writer) {
-	_, lag, ready, produced, consumed := v.sim.snapshot()
+	s := v.sim.Snapshot()
 	fmt.Fprintf(w, "\nsummary after %s\n", elapsed(time.Since(v.start)))
-	fmt.Fprintf(w, "  messages produced %d, consumed %d, left %d\n", produced, consumed, lag)
-	fmt.Fprintf(w, "  peak lag %d, peak replicas %d, peak ready %d, ready now %d\n", v.peakLag, v.peakReplicas, v.peakReady, ready)
+	fmt.Fprintf(w, "  messages produced %d, consumed %d, left %d\n", s.Produced, s.Consumed, s.Lag)
+	fmt.Fprintf(w, "  peak lag %d, oldest message at most %.0fs old, peak replicas %d, peak ready %d, ready now %d\n",
+		v.peakLag, v.peakAge.Seconds(), v.peakReplicas, v.peakReady, s.Ready)
 	if v.wake > 0 {
 		fmt.Fprintf(w, "  from the first message to a replica: %.1fs", v.wake.Seconds())
 		if v.ready > 0 {

@@ -60,17 +60,18 @@ type Rates struct {
 
 	last     *Poll
 	arrival  float64 // messages per second, rising at once, falling with arrivalDecay
-	observed float64 // the last interval's arrival rate
 	through  float64 // messages per second per ready replica; 0 while unknown
 	measured bool    // through comes from a saturated interval, not the seed or a guess
 	startup  time.Duration
 	pending  time.Time // since when replicas have been waiting to be ready
-	peaks    []peak    // recent arrival rates, for the capacity kept warm
+	history  []count   // the produced counter over the last burstMemory, for the warm floor
+	floor    float64   // the warm capacity the bursts in history call for
 }
 
-type peak struct {
-	at   time.Time
-	rate float64
+// count is a counter's value at a poll.
+type count struct {
+	at time.Time
+	n  float64
 }
 
 // NewRates returns the state of a trigger configured by cfg.
@@ -89,16 +90,17 @@ func (r *Rates) Observe(p Poll) {
 	}
 	dt := p.Time.Sub(prev.Time).Seconds()
 	if dt <= 0 || p.Produced < prev.Produced || p.Consumed < prev.Consumed {
+		r.history = append(r.history[:0], count{at: p.Time, n: p.Produced})
 		return
 	}
 	rate := (p.Produced - prev.Produced) / dt
-	r.observed = rate
 	if rate >= r.arrival {
 		r.arrival = rate
 	} else {
 		r.arrival = rate + (r.arrival-rate)*math.Exp(-dt/arrivalDecay.Seconds())
 	}
-	r.rememberPeak(p.Time, rate)
+	r.rememberProduced(p)
+	r.floor = r.warmFloor()
 	r.learnThroughput(prev, &p, dt)
 }
 
@@ -139,23 +141,52 @@ func (r *Rates) learnStartup(p Poll) {
 	}
 }
 
-func (r *Rates) rememberPeak(at time.Time, rate float64) {
-	keep := r.peaks[:0]
-	for _, pk := range r.peaks {
-		if at.Sub(pk.at) < burstMemory && pk.rate > rate {
-			keep = append(keep, pk)
-		}
+// historySpacing is the least time between two counts the history keeps (the newest count
+// replaces a last one closer than that to the one before): bursts much shorter than the
+// loop's reaction call for little warm capacity, so the history need not resolve them, and
+// its size stays bounded however short the polling interval.
+func (r *Rates) historySpacing() time.Duration { return r.reaction() / 8 }
+
+func (r *Rates) rememberProduced(p Poll) {
+	h := r.history
+	if n := len(h); n >= 2 && p.Time.Sub(h[n-2].at) < r.historySpacing() {
+		h = h[:n-1]
 	}
-	r.peaks = append(keep, peak{at: at, rate: rate})
+	h = append(h, count{at: p.Time, n: p.Produced})
+	for len(h) > 2 && p.Time.Sub(h[0].at) > burstMemory+r.reaction() {
+		h = h[1:]
+	}
+	r.history = h
 }
 
-// recentPeak is the highest arrival rate of the last burstMemory.
-func (r *Rates) recentPeak() float64 {
-	p := 0.0
-	for _, pk := range r.peaks {
-		p = max(p, pk.rate)
+// warmFloor is the capacity that keeps the oldest message younger than the target through
+// any burst of the last burstMemory, were it to come again. Any span between two counts of
+// the history is such a burst, of mean rate λ and length D. Against capacity c, a burst that
+// ends before the loop has reacted ages its oldest message by D(λ/c − 1) by the time it is
+// drained: c = λ·D/(D + target) keeps that at the target. One that outlasts the reaction R
+// ages it by R(1 − c/λ) before new replicas are ready: c = λ(1 − target/R). Short bursts
+// thus call for a small share of their rate, and none does when the loop reacts within the
+// target.
+func (r *Rates) warmFloor() float64 {
+	target, react := r.cfg.Target.Seconds(), r.reaction().Seconds()
+	limit := 1 - target/react
+	if limit <= 0 {
+		return 0
 	}
-	return p
+	h := r.history
+	floor := 0.0
+	for j := 1; j < len(h); j++ {
+		for i := j - 1; i >= 0; i-- {
+			d := h[j].at.Sub(h[i].at).Seconds()
+			if d > 0 {
+				floor = max(floor, (h[j].n-h[i].n)/d*min(d/(d+target), limit))
+			}
+			if d >= react {
+				break
+			}
+		}
+	}
+	return floor
 }
 
 // reaction is how long it takes, on average, from a change in the arrivals to the replicas it
@@ -169,26 +200,22 @@ func (r *Rates) reaction() time.Duration {
 // per-replica rate (no seed and no consumption seen yet).
 //
 // The capacity asked for is the larger of:
-//   - the arrival rate, plus what drains the backlog within drainShare of the target age:
-//     the arrival rate alone when the queue is empty, so that a queue that drained never
-//     reads as "one replica is enough";
-//   - a warm floor: the share of the recent peak arrival rate that keeps the oldest message
-//     younger than the target until new replicas are ready, were that peak to come again
-//     (none when the loop reacts within the target age). With capacity c against arrivals
-//     λ the oldest message ages by 1 − c/λ a second, so c = λ(1 − target/reaction) holds
-//     it at the target until the reaction is over.
+//   - the arrival rate, plus what drains the backlog within drainShare of the target age,
+//     with headroom for the noise in both rates: the arrival rate alone when the queue is
+//     empty, so that a queue that drained never reads as "one replica is enough";
+//   - a warm floor: the capacity that keeps the oldest message younger than the target
+//     through any burst of the last burstMemory until new replicas are ready, were it to
+//     come again (none when the loop reacts within the target age; see warmFloor). It is
+//     sized for a burst already measured, so it takes no headroom.
 //
-// It is divided by the per-replica rate, with headroom.
+// It is divided by the per-replica rate.
 func (r *Rates) Replicas() (float64, bool) {
 	if r.through <= 0 || r.last == nil {
 		return 0, false
 	}
 	target := r.cfg.Target.Seconds()
 	need := r.arrival + r.last.Backlog/(drainShare*target)
-	if d := r.reaction().Seconds(); d > target {
-		need = max(need, r.recentPeak()*(1-target/d))
-	}
-	return need / r.through * (1 + headroom), true
+	return max(need*(1+headroom), r.floor) / r.through, true
 }
 
 // Throughput returns the learned per-replica rate (0 while unknown) and the arrival rate.

@@ -137,3 +137,48 @@ func TestRatesWithoutAnyRate(t *testing.T) {
 		t.Error("Replicas() is known with no seed and no consumption seen")
 	}
 }
+
+// The warm floor is the capacity that keeps the target through a past burst, were it to come
+// again: a share of the burst's rate that grows with its length, up to what holds the target
+// until the loop has reacted; none when the loop reacts within the target.
+func TestRatesWarmFloor(t *testing.T) {
+	// With a 10 s polling interval and the default start-up, the reaction is 5 + 7.5 + 30 s.
+	const react = 42.5
+	tests := []struct {
+		name    string
+		target  time.Duration
+		poll    time.Duration
+		burst   time.Duration // at 400 messages/s, after a minute of nothing, then idle for a minute
+		want    float64       // messages per second kept warm
+		epsilon float64
+	}{
+		{name: "a 10 s burst: drained within the target by a quarter of its rate", target: 30 * time.Second, poll: 10 * time.Second,
+			burst: 10 * time.Second, want: 400 * 10.0 / 40, epsilon: 0.5},
+		{name: "a burst longer than the reaction: the rate less what ages the oldest message by the target", target: 30 * time.Second,
+			poll: 10 * time.Second, burst: 2 * time.Minute, want: 400 * (1 - 30/react), epsilon: 0.5},
+		{name: "a loop that reacts within the target keeps nothing warm", target: 45 * time.Second, poll: 10 * time.Second,
+			burst: 2 * time.Minute, want: 0},
+		// The history keeps a count every reaction/8 (4.75 s): the 800 messages of the burst
+		// may look spread over a few seconds more, which calls for a little less.
+		{name: "1 s polls: a 2 s burst calls for little", target: 30 * time.Second, poll: time.Second,
+			burst: 2 * time.Second, want: 800.0 / (2 + 30), epsilon: 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewRates(BacklogAge{Target: tt.target, ReplicaThroughput: 40, PollingInterval: tt.poll})
+			produced, at := 0.0, t0
+			for end := t0.Add(2*time.Minute + tt.burst); at.Before(end.Add(time.Minute)); at = at.Add(tt.poll) {
+				r.Observe(Poll{Time: at, Produced: produced, Ready: 1, Replicas: 1})
+				if !at.Before(t0.Add(time.Minute)) && at.Before(t0.Add(time.Minute+tt.burst)) {
+					produced += 400 * tt.poll.Seconds()
+				}
+			}
+			if math.Abs(r.floor-tt.want) > tt.epsilon {
+				t.Errorf("warm floor %.1f messages/s, want %.1f", r.floor, tt.want)
+			}
+			if n, most := len(r.history), int((burstMemory+time.Duration(react*float64(time.Second)))/r.historySpacing())+3; n > most {
+				t.Errorf("the history holds %d counts, want at most %d", n, most)
+			}
+		})
+	}
+}
