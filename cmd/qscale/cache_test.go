@@ -76,8 +76,8 @@ func startedCache(ctx context.Context, t *testing.T, opts cache.Options, list *a
 	opts.Mapper = mapper
 	opts.NewInformer = func(_ toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, indexers toolscache.Indexers) toolscache.SharedIndexInformer {
 		lw := &toolscache.ListWatch{
-			ListFunc:  func(metav1.ListOptions) (runtime.Object, error) { return list.DeepCopy(), nil },
-			WatchFunc: func(metav1.ListOptions) (watch.Interface, error) { return watch.NewFake(), nil },
+			ListWithContextFunc:  func(context.Context, metav1.ListOptions) (runtime.Object, error) { return list.DeepCopy(), nil },
+			WatchFuncWithContext: func(context.Context, metav1.ListOptions) (watch.Interface, error) { return watch.NewFake(), nil },
 		}
 		return toolscache.NewSharedIndexInformer(listOnly{lw}, obj, resync, indexers)
 	}
