@@ -32,11 +32,11 @@ import (
 //     read with fields missing (the cache stores each new version through Lean, from the
 //     full object the API server sent).
 //   - HPAs: the managed fields and the status go. The metadata stays whole: qscale updates its
-//     own HPA with a merge patch computed from the cached object, and labels or annotations
-//     stripped from it would be kept by the patch where today it removes them. The spec of an
-//     HPA that qscale does not manage shrinks to scaleTargetRef, all that qscale reads of it
-//     (the field index, and the conflict it reports); the spec of its own stays, as the base of
-//     the merge patch.
+//     own HPA with a merge patch computed from the cached object, which sets the labels and
+//     annotations to qscale's own and so removes any other; one stripped from the cache
+//     would be left out of the patch and survive. The spec of an HPA that qscale does not
+//     manage shrinks to scaleTargetRef, all that qscale reads of it (the field index, and the
+//     conflict it reports); the spec of its own stays, as the base of the merge patch.
 //   - Any other object: its managed fields go.
 //
 // qscale never writes a workload from the cache: it scales through the scale subresource,
