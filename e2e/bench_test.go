@@ -26,6 +26,11 @@ import (
 // kfake cluster (each with its own consumer group) and reports, once every one has its HPA and
 // its metric: the time from the last Deployment's creation, qscale's resident memory and Go
 // heap, and the connections qscale opened to the cluster. Run with -benchtime 1x.
+//
+// With QSCALE_BENCH_UNANNOTATED=n it first creates n unannotated Deployments per annotated
+// one, with realistic pod templates (controlplane.RealisticDeployment) at 0 replicas: the
+// workloads of a cluster that qscale watches without scaling them, and what its cache holds
+// of them.
 func BenchmarkThousandWorkloads(b *testing.B) {
 	const workloads = 1000
 	ctx := context.Background()
@@ -34,6 +39,11 @@ func BenchmarkThousandWorkloads(b *testing.B) {
 		namespace(b, ns)
 		kafkaTopic(b, "thousand", 12)
 	}
+	unannotated := workloads * unannotatedPerWorkload(b)
+	createAll(b, unannotated, func(i int) error {
+		_, err := env.kube.AppsV1().Deployments(ns).Create(ctx, controlplane.RealisticDeployment(ns, fmt.Sprintf("u%05d", i), 0), metav1.CreateOptions{})
+		return err
+	})
 	b.Cleanup(func() { // the reaction benchmark must not run beside a thousand workloads, or their deletion
 		_ = env.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
 		_ = waitUntil(context.Background(), 3*time.Minute, func() (bool, error) {
@@ -42,24 +52,14 @@ func BenchmarkThousandWorkloads(b *testing.B) {
 		})
 	})
 	connsBefore := env.kafkaConns.Load()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	errs := make([]error, workloads) // b.Fatal belongs to the benchmark's own goroutine
-	for i := range workloads {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			d := controlplane.Deployment(ns, fmt.Sprintf("w%04d", i), 1, map[string]string{
-				"qscale.io/triggers":         kafkaTrigger("lag", fmt.Sprintf("group-%d", i), "thousand"),
-				"qscale.io/polling-interval": "5s",
-			})
-			_, errs[i] = env.kube.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+	createAll(b, workloads, func(i int) error {
+		d := controlplane.Deployment(ns, fmt.Sprintf("w%04d", i), 1, map[string]string{
+			"qscale.io/triggers":         kafkaTrigger("lag", fmt.Sprintf("group-%d", i), "thousand"),
+			"qscale.io/polling-interval": "5s",
 		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		b.Fatal(err)
-	}
+		_, err := env.kube.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+		return err
+	})
 	start := time.Now()
 	b.ResetTimer()
 	err := waitUntil(ctx, 5*time.Minute, func() (bool, error) {
@@ -80,7 +80,39 @@ func BenchmarkThousandWorkloads(b *testing.B) {
 	b.ReportMetric(float64(rssKiB(b, env.qscale.Process.Pid))/1024, "rss-MiB")
 	b.ReportMetric(scrape(b, "go_memstats_heap_inuse_bytes")/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(env.kafkaConns.Load()-connsBefore), "broker-conns-opened")
+	b.ReportMetric(float64(unannotated), "unannotated-deployments")
 	b.ReportMetric(0, "ns/op")
+}
+
+// unannotatedPerWorkload is $QSCALE_BENCH_UNANNOTATED, 0 when unset.
+func unannotatedPerWorkload(b *testing.B) int {
+	v := os.Getenv("QSCALE_BENCH_UNANNOTATED")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		b.Fatalf("QSCALE_BENCH_UNANNOTATED=%q: want a whole number of at least 0", v)
+	}
+	return n
+}
+
+// createAll calls create for 0 … n-1, 16 at a time, and fails on any error.
+func createAll(b *testing.B, n int, create func(i int) error) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	errs := make([]error, n) // b.Fatal belongs to the benchmark's own goroutine
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = create(i)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func rssKiB(b testing.TB, pid int) int64 {

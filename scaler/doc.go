@@ -7,5 +7,6 @@
 // makes: the HPA qscale owns, the scale subresource for the moves to and from zero and for
 // paused-replicas, and Events. The Poller reads the triggers into the Store, one batched poll
 // per broker connection; Secrets holds the Secrets that triggers name; Metrics exports the
-// scaling loop to Prometheus as the Store's Observer.
+// scaling loop to Prometheus as the Store's Observer; Lean is the transform of the manager's
+// cache, which keeps of each workload and HPA only what the Reconciler reads.
 package scaler

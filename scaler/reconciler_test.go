@@ -13,6 +13,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -90,16 +91,40 @@ func newHarnessIntercepted(t *testing.T, kind string, funcs interceptor.Funcs, o
 		t.Fatal(err)
 	}
 	h := &harness{t: t, events: &eventLog{}, now: t0, leader: true}
-	h.client = fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 		WithIndex(&autoscalingv2.HorizontalPodAutoscaler{}, IndexScaleTarget, IndexHPAByScaleTarget).
 		WithInterceptorFuncs(funcs).Build()
+	h.client = c
 	h.store = store.New(func() time.Time { return h.now }, store.Options{Label: NameLabel})
 	reg := sources.Registry{"kafka": kafka.Kind}
 	pool := sources.NewPool(reg)
 	t.Cleanup(pool.Close)
-	h.r = &Reconciler{Client: h.client, Kind: kind, Registry: reg, Store: h.store,
+	h.r = &Reconciler{Client: interceptor.NewClient(c, leanReads()), Kind: kind, Registry: reg, Store: h.store,
 		Poller: NewPoller(pool, h.store, nil, nil), Secrets: NewSecrets(h.client), Recorder: h.events, IsLeader: func() bool { return h.leader }, records: newRecords()}
 	return h
+}
+
+// leanReads makes the reconciler read what the manager's cache would hand it: objects as
+// Lean stores them. The test itself reads and writes the objects whole, as users do.
+func leanReads() interceptor.Funcs {
+	return interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if err := c.Get(ctx, key, obj, opts...); err != nil {
+				return err
+			}
+			_, err := Lean(obj)
+			return err
+		},
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if err := c.List(ctx, list, opts...); err != nil {
+				return err
+			}
+			return meta.EachListItem(list, func(o runtime.Object) error {
+				_, err := Lean(o)
+				return err
+			})
+		},
+	}
 }
 
 // inShop is the Deployment name in the namespace "shop", as the Store names it.

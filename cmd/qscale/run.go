@@ -107,9 +107,7 @@ func (o *runOptions) run(ctx context.Context) error {
 		// Secrets are read by name, never through an informer: qscale holds only those that
 		// triggers name, and needs no right to list or watch Secrets.
 		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-	}
-	if o.namespace != "" {
-		mgrOpts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.namespace: {}}}
+		Cache:  cacheOptions(o.namespace),
 	}
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
@@ -155,6 +153,16 @@ func (o *runOptions) run(ctx context.Context) error {
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+// cacheOptions are the options of the manager's informer cache: every object is stored as
+// scaler.Lean leaves it, and only namespace's objects when namespace is set.
+func cacheOptions(namespace string) cache.Options {
+	opts := cache.Options{DefaultTransform: scaler.Lean}
+	if namespace != "" {
+		opts.DefaultNamespaces = map[string]cache.Config{namespace: {}}
+	}
+	return opts
 }
 
 // elect adds the leader election to mgr when --leader-elect is set, and returns whether this

@@ -1,0 +1,99 @@
+package scaler
+
+import (
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/qscale/qscale/scaler/spec"
+)
+
+// Lean strips from an object what qscale never reads, before the informer cache stores it;
+// it is the cache's transform (controller-runtime's cache.Options.DefaultTransform). The
+// cache holds every Deployment and StatefulSet of the cluster, annotated or not, and every
+// HPA, and most of a workload's bytes are its pod template, its managed fields and a
+// last-applied-configuration annotation that repeats the object: none of which qscale reads.
+//
+// What stays is what the reconciler, the Events it records and the controller-runtime
+// machinery around it read:
+//
+//   - Deployments and StatefulSets: name, namespace, UID and resourceVersion (the Event's
+//     reference, the HPA's ownerReference, the scale subresource's address), the qscale.io/
+//     annotations (the configuration, and whether qscale.io/triggers is there: its removal
+//     must still be seen so that the HPA goes), spec.replicas, status.replicas and
+//     status.readyReplicas (the decision). Every other annotation, the labels, the selector,
+//     the pod template, the strategy, the managed fields and the rest of the status go. A
+//     workload without qscale.io annotations keeps the same fields, which are then its
+//     identity and three numbers: the struct is allocated whole either way, and one shape
+//     for every workload leaves no case where a workload gaining its annotations would be
+//     read with fields missing (the cache stores each new version through Lean, from the
+//     full object the API server sent).
+//   - HPAs: the managed fields and the status go. The metadata stays whole: qscale updates its
+//     own HPA with a merge patch computed from the cached object, which sets the labels and
+//     annotations to qscale's own and so removes any other; one stripped from the cache
+//     would be left out of the patch and survive. The spec of an HPA that qscale does not
+//     manage shrinks to scaleTargetRef, all that qscale reads of it (the field index, and the
+//     conflict it reports); the spec of its own stays, as the base of the merge patch.
+//   - Any other object: its managed fields go.
+//
+// qscale never writes a workload from the cache: it scales through the scale subresource,
+// read fresh from the API server, so no stripped field can be written back. Lean changes
+// the object in place (the informer hands it over before anyone else sees it) and is
+// idempotent, as a transform must be.
+func Lean(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		leanWorkloadMeta(&o.ObjectMeta)
+		o.Spec = appsv1.DeploymentSpec{Replicas: o.Spec.Replicas}
+		o.Status = appsv1.DeploymentStatus{Replicas: o.Status.Replicas, ReadyReplicas: o.Status.ReadyReplicas}
+	case *appsv1.StatefulSet:
+		leanWorkloadMeta(&o.ObjectMeta)
+		o.Spec = appsv1.StatefulSetSpec{Replicas: o.Spec.Replicas}
+		o.Status = appsv1.StatefulSetStatus{Replicas: o.Status.Replicas, ReadyReplicas: o.Status.ReadyReplicas}
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		o.ManagedFields = nil
+		o.Status = autoscalingv2.HorizontalPodAutoscalerStatus{}
+		if o.Labels[LabelManagedBy] != ManagedByQscale {
+			o.Spec = autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: o.Spec.ScaleTargetRef}
+		}
+	default:
+		if m, err := meta.Accessor(obj); err == nil && m.GetManagedFields() != nil {
+			m.SetManagedFields(nil)
+		}
+	}
+	return obj, nil
+}
+
+// leanWorkloadMeta keeps of a workload's metadata its identity and its qscale.io annotations.
+func leanWorkloadMeta(m *metav1.ObjectMeta) {
+	*m = metav1.ObjectMeta{
+		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
+		Annotations: qscaleAnnotations(m.Annotations),
+	}
+}
+
+// qscaleAnnotations returns the qscale.io annotations of a workload, nil when it has none.
+func qscaleAnnotations(all map[string]string) map[string]string {
+	n := 0
+	for k := range all {
+		if strings.HasPrefix(k, spec.AnnotationPrefix) {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return nil
+	case len(all):
+		return all // already lean
+	}
+	kept := make(map[string]string, n)
+	for k, v := range all {
+		if strings.HasPrefix(k, spec.AnnotationPrefix) {
+			kept[k] = v
+		}
+	}
+	return kept
+}
