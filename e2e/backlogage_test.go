@@ -101,40 +101,59 @@ func TestBacklogAgeKeepsTarget(t *testing.T) {
 	logAgeTimeline(t, samples)
 	checkHPAForAge(t, c, ns, "workers")
 
+	checkAgeKept(t, samples, load, target)
+	checkRamp(t, samples, load, perReplica, target)
+	checkTail(t, samples, load, perReplica, target)
+	if t.Failed() {
+		t.Logf("qscale log:\n%s", tailOf(q))
+	}
+}
+
+// checkAgeKept: after the warm-up, the oldest waiting message is never older than target.
+func checkAgeKept(t *testing.T, samples []ageSample, load ageLoad, target time.Duration) {
+	t.Helper()
 	for _, s := range samples {
 		if s.at >= load.warmUp && s.oldest > target {
 			t.Errorf("at %s (%.0f messages/s) the oldest waiting message was %s old, over the target %s",
 				s.at.Round(time.Second), s.rate, s.oldest.Round(100*time.Millisecond), target)
-			break
+			return
 		}
 	}
+}
+
+// checkRamp: by the end of the ramp the replicas are about what its rate needs, while the
+// oldest message stayed younger than a quarter of the target throughout: they followed the
+// arrival rate, not a backlog.
+func checkRamp(t *testing.T, samples []ageSample, load ageLoad, perReplica float64, target time.Duration) {
+	t.Helper()
 	rampEnd := load.warmUp + load.ramp
-	wantAtRampEnd := int32(math.Ceil(load.rampTo / perReplica))
-	var rampOldest time.Duration
-	var atRampEnd ageSample
+	want := int32(math.Ceil(load.rampTo / perReplica))
+	var oldest time.Duration
+	var last ageSample
 	for _, s := range samples {
 		if s.at >= load.warmUp && s.at < rampEnd {
-			rampOldest = max(rampOldest, s.oldest)
-			atRampEnd = s
+			oldest = max(oldest, s.oldest)
+			last = s
 		}
 	}
-	if atRampEnd.replicas < wantAtRampEnd-1 || rampOldest > target/4 {
+	if last.replicas < want-1 || oldest > target/4 {
 		t.Errorf("at the end of the ramp: %d replicas for %.0f messages/s (want about %d), and the oldest message during the ramp %s old (want under %s): the replicas did not follow the arrival rate ahead of the backlog",
-			atRampEnd.replicas, atRampEnd.rate, wantAtRampEnd, rampOldest.Round(100*time.Millisecond), target/4)
+			last.replicas, last.rate, want, oldest.Round(100*time.Millisecond), target/4)
 	}
-	// The tail: the burst's backlog drained within the target age, then the queue is mostly
-	// empty while 100 messages/s still arrive.
-	tailStart := rampEnd + load.burst
+}
+
+// checkTail: once the burst's backlog has had the target age to drain, the queue is mostly
+// empty while the tail's messages still arrive, and the replicas stay at what they need.
+func checkTail(t *testing.T, samples []ageSample, load ageLoad, perReplica float64, target time.Duration) {
+	t.Helper()
+	tailStart := load.warmUp + load.ramp + load.burst
 	needed := int32(math.Ceil(load.tailAt / perReplica))
 	for _, s := range samples {
 		if s.at >= tailStart+target && s.at < load.duration() && s.replicas < needed {
 			t.Errorf("at %s in the tail (%.0f messages/s, backlog %d) the workload had %d replicas, fewer than the %d the arrival rate needs",
 				s.at.Round(time.Second), s.rate, s.lag, s.replicas, needed)
-			break
+			return
 		}
-	}
-	if t.Failed() {
-		t.Logf("qscale log:\n%s", tailOf(q))
 	}
 }
 
