@@ -60,6 +60,7 @@ type Rates struct {
 
 	last     *Poll
 	arrival  float64 // messages per second, rising at once, falling with arrivalDecay
+	rated    bool    // arrival is measured: two polls with sound counters were seen
 	through  float64 // messages per second per ready replica; 0 while unknown
 	measured bool    // through comes from a saturated interval, not the seed or a guess
 	startup  time.Duration
@@ -94,6 +95,7 @@ func (r *Rates) Observe(p Poll) {
 		return
 	}
 	rate := (p.Produced - prev.Produced) / dt
+	r.rated = true
 	if rate >= r.arrival {
 		r.arrival = rate
 	} else {
@@ -109,8 +111,10 @@ func (r *Rates) Observe(p Poll) {
 // none was starting). Idle consumers say nothing of what they could do.
 func (r *Rates) learnThroughput(prev, p *Poll, dt float64) {
 	consumed := (p.Consumed - prev.Consumed) / dt
-	saturated := prev.Backlog > 0 && p.Backlog > 0 && prev.Ready == p.Ready && p.Ready > 0 && p.Backlog >= consumed*dt*0.1
-	if p.Ready <= 0 || consumed <= 0 {
+	saturated := prev.Backlog > 0 && p.Backlog > 0 && p.Backlog >= consumed*dt*0.1
+	if p.Ready <= 0 || prev.Ready != p.Ready || consumed <= 0 {
+		// A replica that became ready (or went) within the interval consumed for part of
+		// it only: the interval says nothing of what one replica does.
 		return
 	}
 	perReplica := consumed / float64(p.Ready)
@@ -196,8 +200,8 @@ func (r *Rates) reaction() time.Duration {
 	return r.cfg.PollingInterval/2 + hpaSync/2 + r.startup
 }
 
-// Replicas returns the replicas the trigger needs, and false while nothing is known of the
-// per-replica rate (no seed and no consumption seen yet).
+// Replicas returns the replicas the trigger needs, and false while they cannot be known: no
+// per-replica rate yet (no seed and no consumption seen), unless nothing arrives nor waits.
 //
 // The capacity asked for is the larger of:
 //   - the arrival rate, plus what drains the backlog within drainShare of the target age,
@@ -210,11 +214,16 @@ func (r *Rates) reaction() time.Duration {
 //
 // It is divided by the per-replica rate.
 func (r *Rates) Replicas() (float64, bool) {
-	if r.through <= 0 || r.last == nil {
+	if r.last == nil {
 		return 0, false
 	}
 	target := r.cfg.Target.Seconds()
 	need := r.arrival + r.last.Backlog/(drainShare*target)
+	if r.through <= 0 {
+		// Nothing arrived since the last poll, nothing waits and no recent burst calls for
+		// warm capacity: that needs no replica, whatever one replica can do.
+		return 0, r.rated && need == 0 && r.floor == 0
+	}
 	return max(need*(1+headroom), r.floor) / r.through, true
 }
 

@@ -127,6 +127,51 @@ func TestRatesCounterReset(t *testing.T) {
 	}
 }
 
+// Without a seed, a replica that became ready within an interval consumed for part of it
+// only: the interval teaches no per-replica rate, not even a lower bound.
+func TestRatesIgnoresReadyChangesWithoutSeed(t *testing.T) {
+	r := NewRates(BacklogAge{Target: 30 * time.Second, PollingInterval: time.Second})
+	r.Observe(Poll{Time: t0, Backlog: 100, Produced: 100, Ready: 0, Replicas: 1})
+	r.Observe(Poll{Time: t0.Add(time.Second), Backlog: 150, Produced: 160, Consumed: 10, Ready: 1, Replicas: 1})
+	if got, ok := r.Replicas(); ok {
+		t.Errorf("Replicas() = %.1f from an interval in which the only replica became ready; want unknown", got)
+	}
+	r.Observe(Poll{Time: t0.Add(2 * time.Second), Backlog: 170, Produced: 220, Consumed: 50, Ready: 1, Replicas: 1})
+	if got, _ := r.Throughput(); got != 40 {
+		t.Errorf("per-replica rate %.1f after a saturated second, want 40", got)
+	}
+}
+
+// With no per-replica rate known, a trigger on which nothing arrives, nothing waits and no
+// burst was seen needs no replica: that is known without the rate. Anything else is not.
+func TestRatesIdleWithoutRate(t *testing.T) {
+	tests := []struct {
+		name     string
+		polls    []Poll
+		wantOK   bool
+		wantNeed float64
+	}{
+		{name: "one poll: the arrival rate is not known yet", polls: []Poll{{Time: t0, Ready: 1, Replicas: 1}}},
+		{name: "nothing produced, nothing waiting: no replica needed", wantOK: true,
+			polls: []Poll{{Time: t0, Produced: 7, Consumed: 7, Ready: 1, Replicas: 1}, {Time: t0.Add(time.Second), Produced: 7, Consumed: 7, Ready: 1, Replicas: 1}}},
+		{name: "messages waiting: unknown",
+			polls: []Poll{{Time: t0, Backlog: 3, Produced: 10, Consumed: 7}, {Time: t0.Add(time.Second), Backlog: 3, Produced: 10, Consumed: 7}}},
+		{name: "messages arriving: unknown",
+			polls: []Poll{{Time: t0, Produced: 10, Consumed: 10}, {Time: t0.Add(time.Second), Produced: 12, Consumed: 12}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewRates(BacklogAge{Target: 30 * time.Second, PollingInterval: time.Second})
+			for _, p := range tt.polls {
+				r.Observe(p)
+			}
+			if got, ok := r.Replicas(); ok != tt.wantOK || got != tt.wantNeed {
+				t.Errorf("Replicas() = %.2f, %v; want %.2f, %v", got, ok, tt.wantNeed, tt.wantOK)
+			}
+		})
+	}
+}
+
 func TestRatesWithoutAnyRate(t *testing.T) {
 	r := NewRates(BacklogAge{Target: 30 * time.Second, PollingInterval: 10 * time.Second})
 	if _, ok := r.Replicas(); ok {

@@ -147,8 +147,13 @@ func (d *Decision) readTriggers(s *Spec, triggers []TriggerState, replicas int32
 	for i, t := range triggers {
 		m := &d.Metrics[i]
 		switch {
-		case !t.Polled, t.Pending && t.Err == nil:
+		case !t.Polled:
 			unsettled = true
+		case t.Pending && t.Err == nil:
+			// The poll answered: whether the trigger is active is known, even though the
+			// replicas it asks for are not, and activity is what wakes a workload at 0.
+			unsettled = true
+			d.Active = d.Active || t.Active
 		case t.Err != nil:
 			unsettled = true
 			if s.FallbackReplicas > 0 && t.Failures >= s.FallbackFailures {
