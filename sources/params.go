@@ -31,6 +31,8 @@ import (
 // empty or blank value counts as not set. Supported field types are string, bool, int, int64,
 // float64, time.Duration, []string (comma-separated) and any type whose pointer implements
 // encoding.TextUnmarshaler. Decode reports every problem, never echoing a secret's value.
+// A field whose value is refused is left as if the parameter were not set (its default, or
+// zero), so that a Config's Validate can still check the other parameters together.
 // A malformed tag is a programming error and panics.
 func Decode(dst any, metadata, secret map[string]string) []FieldError {
 	v := reflect.ValueOf(dst)
@@ -66,6 +68,7 @@ func Decode(dst any, metadata, secret map[string]string) []FieldError {
 				problem += fmt.Sprintf(", got %q", raw)
 			}
 			problems = append(problems, FieldError{Param: s.name, Problem: problem})
+			s.reset(field)
 		}
 	}
 	problems = append(problems, unknownParams(metadata, known)...)
@@ -206,6 +209,15 @@ func parseTag(tag string) paramSpec {
 }
 
 var durationType = reflect.TypeFor[time.Duration]()
+
+// reset leaves f as if its parameter were not set: its default, or zero. A default that is
+// itself refused is a programming error that the field's tests catch; f is then zero.
+func (s paramSpec) reset(f reflect.Value) {
+	f.Set(reflect.Zero(f.Type()))
+	if s.hasDefault && s.set(f, s.def) != "" {
+		f.Set(reflect.Zero(f.Type()))
+	}
+}
 
 // set parses raw into f and returns a problem description, or "" when raw is acceptable.
 func (s paramSpec) set(f reflect.Value, raw string) string {

@@ -11,6 +11,7 @@ package sources
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -34,7 +35,9 @@ type Config interface {
 	Connection() string
 	// Target is the value per replica that the HPA aims at (lagThreshold, value, …).
 	Target() float64
-	// Validate reports problems that involve several parameters. It changes nothing.
+	// Validate reports problems that involve several parameters. It changes nothing. It
+	// also runs when some parameters were refused or are missing, which Decode leaves as if
+	// not set (zero, or their default), so it must not assume that required ones are set.
 	Validate() []FieldError
 }
 
@@ -132,7 +135,8 @@ type Params struct {
 	Secret map[string]string
 }
 
-// Parse decodes and validates p. Every problem is reported at once, in a *ConfigError.
+// Parse decodes and validates p. Every problem is reported at once, in a *ConfigError:
+// Validate runs even when some parameters were refused (see validateProblems).
 func (r Registry) Parse(p Params) (Trigger, error) {
 	kind, ok := r[p.Type]
 	if !ok {
@@ -144,9 +148,7 @@ func (r Registry) Parse(p Params) (Trigger, error) {
 	cfg := kind.NewConfig()
 	problems := Decode(cfg, p.Metadata, p.Secret)
 	problems = append(problems, kind.backlogAgeProblems(cfg, p)...)
-	if len(problems) == 0 {
-		problems = cfg.Validate()
-	}
+	problems = append(problems, validateProblems(cfg, problems)...)
 	if c, ok := cfg.(Compiler); ok && len(problems) == 0 {
 		problems = c.Compile()
 	}
@@ -154,6 +156,33 @@ func (r Registry) Parse(p Params) (Trigger, error) {
 		return Trigger{}, &ConfigError{Trigger: p.Name, Problems: problems}
 	}
 	return newTrigger(p, cfg), nil
+}
+
+// validateProblems runs cfg's Validate on what Decode could read, decoded being Decode's
+// problems: a refused parameter reads as not set. Validate's problems with a parameter that
+// Decode refused are repeats, and dropped. A refused choice (an enum parameter: sasl,
+// protocol, mode, …) reads as its default, and what Validate finds missing for the default
+// may be what the intended choice does not need: those problems wait until it is fixed.
+func validateProblems(cfg Config, decoded []FieldError) []FieldError {
+	more := cfg.Validate()
+	if len(decoded) == 0 {
+		return more
+	}
+	refused := make(map[string]bool, len(decoded))
+	for _, d := range decoded {
+		refused[d.Param] = true
+	}
+	choiceRefused := false
+	for _, s := range paramSpecs(reflect.TypeOf(cfg).Elem()) {
+		choiceRefused = choiceRefused || (len(s.enum) > 0 && refused[s.name])
+	}
+	var out []FieldError
+	for _, m := range more {
+		if !refused[m.Param] && (!m.Missing || !choiceRefused) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // Types returns the registered trigger types, sorted.

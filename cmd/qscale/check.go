@@ -1,60 +1,208 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/qscale/qscale/scaler/spec"
 )
 
-func check(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("qscale check", flag.ContinueOnError)
+// checkOptions are the flags of qscale check.
+type checkOptions struct {
+	files  []string
+	output string
+}
+
+const checkUsage = `usage: qscale check -f FILE|DIR|- [-f ...] [-o text|json]
+
+Validates, offline, the qscale.io annotations of every Deployment and StatefulSet in the
+manifests: multi-document YAML or JSON, Lists expanded. A directory is read recursively
+(*.yaml, *.yml, *.json; hidden entries skipped); - reads standard input. Secrets in the input
+serve authenticationRef. Other objects are skipped and counted; KEDA objects, and qscale.io
+annotations where qscale does not read them, are warnings.
+
+Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage error or unreadable input.
+
+flags:
+`
+
+func newCheckFlags(stderr io.Writer) (*pflag.FlagSet, *checkOptions) {
+	o := &checkOptions{}
+	fs := pflag.NewFlagSet("qscale check", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("f", "", "manifest to check (multi-document YAML or JSON; - for standard input)")
+	fs.StringArrayVarP(&o.files, "filename", "f", nil, "manifest file, directory (read recursively) or - for standard input (repeatable)")
+	fs.StringVarP(&o.output, "output", "o", "text", "text or json")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), checkUsage)
+		fs.PrintDefaults()
+	}
+	return fs, o
+}
+
+func (o *checkOptions) validate(args []string) error {
+	var errs []error
+	if len(o.files) == 0 {
+		errs = append(errs, errors.New("-f FILE is required (a file, a directory, or - for standard input)"))
+	}
+	if len(args) > 0 {
+		errs = append(errs, fmt.Errorf("unexpected argument %q: name manifests with -f", args[0]))
+	}
+	if o.output != "text" && o.output != "json" {
+		errs = append(errs, fmt.Errorf("--output must be text or json, got %q", o.output))
+	}
+	return errors.Join(errs...)
+}
+
+func check(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs, o := newCheckFlags(stderr)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "qscale check: %v\n", err)
 		return 2
 	}
-	if *file == "" {
-		fmt.Fprintln(stderr, "qscale check: -f FILE is required")
+	if err := o.validate(fs.Args()); err != nil {
+		fmt.Fprintf(stderr, "qscale check: %v\n", err)
 		return 2
 	}
-	in := stdin
-	if *file != "-" {
-		f, err := os.Open(*file)
-		if err != nil {
+	inputs, err := manifestInputs(o.files, stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "qscale check: %v\n", err)
+		return 2
+	}
+	report, err := spec.CheckManifests(inputs, registry)
+	if err != nil {
+		fmt.Fprintf(stderr, "qscale check: %v\n", err)
+		return 2
+	}
+	if o.output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
 			fmt.Fprintf(stderr, "qscale check: %v\n", err)
 			return 2
 		}
-		defer func() { _ = f.Close() }()
-		in = f
+	} else {
+		printCheckText(stdout, report)
 	}
-	findings, err := spec.CheckManifests(in, registry)
-	if err != nil {
-		fmt.Fprintf(stderr, "qscale check: %s: %v\n", *file, err)
-		return 1
-	}
-	failed := 0
-	for _, f := range findings {
-		var se *spec.Error
-		switch {
-		case f.Err == nil:
-			fmt.Fprintf(stdout, "%s: ok\n", f.Object)
-		case errors.As(f.Err, &se):
-			failed++
-			for _, p := range se.Problems {
-				fmt.Fprintf(stdout, "%s: %s\n", f.Object, p)
-			}
-		default:
-			failed++
-			fmt.Fprintf(stdout, "%s: %v\n", f.Object, f.Err)
-		}
-	}
-	fmt.Fprintf(stdout, "%d workload(s) checked, %d with errors\n", len(findings), failed)
-	if failed > 0 {
+	if report.WithErrors > 0 {
 		return 1
 	}
 	return 0
+}
+
+// stdinName names standard input in findings.
+const stdinName = "<stdin>"
+
+// manifestInputs reads the manifests that -f names, each file once, in the order given
+// (a directory's files in lexical order).
+func manifestInputs(paths []string, stdin io.Reader) ([]spec.Input, error) {
+	var inputs []spec.Input
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if p == "-" {
+			if seen[stdinName] {
+				return nil, errors.New("-f - (standard input) is given twice")
+			}
+			seen[stdinName] = true
+			inputs = append(inputs, spec.Input{Name: stdinName, Data: stdin})
+			continue
+		}
+		files, err := manifestFiles(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			if seen[f] {
+				continue
+			}
+			seen[f] = true
+			data, err := os.ReadFile(f) //nolint:gosec // a manifest the user named
+			if err != nil {
+				return nil, err
+			}
+			inputs = append(inputs, spec.Input{Name: f, Data: bytes.NewReader(data)})
+		}
+	}
+	return inputs, nil
+}
+
+var manifestExtensions = map[string]bool{".yaml": true, ".yml": true, ".json": true}
+
+// manifestFiles returns path itself when it is a file, whatever its name, and the manifests
+// under it when it is a directory: *.yaml, *.yml and *.json, hidden files and directories
+// (.git, say) left out.
+func manifestFiles(path string) ([]string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.IsDir() {
+		return []string{filepath.Clean(path)}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case p != path && strings.HasPrefix(d.Name(), "."):
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+		case !d.IsDir() && manifestExtensions[strings.ToLower(filepath.Ext(p))]:
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: no .yaml, .yml or .json file in the directory", path)
+	}
+	return files, nil
+}
+
+// printCheckText prints one line per problem, warning and note, each naming the file and the
+// object, an ok line per valid workload, then a summary.
+func printCheckText(w io.Writer, r *spec.Report) {
+	for _, f := range r.Findings {
+		where := f.File + ": " + f.Object()
+		for _, p := range f.Errors {
+			fmt.Fprintf(w, "%s: %s\n", where, p)
+		}
+		for _, msg := range f.Warnings {
+			fmt.Fprintf(w, "%s: warning: %s\n", where, msg)
+		}
+		if f.Status == spec.StatusOK {
+			fmt.Fprintf(w, "%s: ok\n", where)
+		}
+		for _, msg := range f.NotChecked {
+			fmt.Fprintf(w, "%s: not checked: %s\n", where, msg)
+		}
+	}
+	fmt.Fprintf(w, "%d workload(s) checked, %d with errors, %d warning(s); %d Secret(s) read", r.Checked, r.WithErrors, r.Warnings, r.Secrets)
+	if len(r.Skipped) > 0 {
+		kinds := make([]string, 0, len(r.Skipped))
+		for k := range r.Skipped {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		for i, k := range kinds {
+			kinds[i] = fmt.Sprintf("%d %s", r.Skipped[k], k)
+		}
+		fmt.Fprintf(w, "; skipped %s", strings.Join(kinds, ", "))
+	}
+	fmt.Fprintln(w)
 }

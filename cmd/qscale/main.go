@@ -26,7 +26,7 @@ const usage = `usage: qscale <command> [flags]
 
 commands:
   run       run the controller, the pollers and the external metrics API
-  check     validate the qscale.io annotations of a manifest: qscale check -f FILE
+  check     validate the qscale.io annotations of manifests: qscale check -f FILE|DIR|- [-o json]
   simulate  replay an arrival trace through the scaling policy and a model of the HPA
   version   print the version
 

@@ -80,11 +80,12 @@ func TestRun(t *testing.T) {
 			"Deployment shop/payments: qscale.io/triggers: [0] (kafka-0).metadata.consumerGroup: is required",
 			"Deployment shop/payments: qscale.io/triggers: [0] (kafka-0).metadata.lagThreshold: must be greater than 0",
 			"StatefulSet default/ledger: ok",
-			"3 workload(s) checked, 1 with errors",
+			`StatefulSet default/ledger: not checked: Secret "elsewhere" is not in the input`,
+			"3 workload(s) checked, 1 with errors, 0 warning(s); 1 Secret(s) read; skipped 1 Deployment without qscale.io/triggers",
 		}},
 		{name: "check a valid manifest", args: []string{"check", "-f", good}, wantCode: 0, wantStdout: []string{"1 workload(s) checked, 0 with errors"}},
 		{name: "check reads standard input", args: []string{"check", "-f", "-"}, stdin: manifest, wantCode: 1, wantStdout: []string{"3 workload(s) checked, 1 with errors"}},
-		{name: "check a file that is not YAML", args: []string{"check", "-f", "-"}, stdin: "kind: [", wantCode: 1, wantStderr: "document 1"},
+		{name: "check a file that is not YAML", args: []string{"check", "-f", "-"}, stdin: "kind: [", wantCode: 1, wantStdout: []string{"<stdin>: document 1: not YAML or JSON"}},
 		{name: "run with a bad flag", args: []string{"run", "--no-such-flag"}, wantCode: 2, wantStderr: "unknown flag"},
 	}
 	for _, tt := range tests {

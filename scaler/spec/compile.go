@@ -19,10 +19,14 @@ var ErrSecretUnavailable = errors.New("unavailable")
 
 // Compile parses every trigger's parameters through reg, with the data of the Secret its
 // authenticationRef names. Every problem of every trigger is reported at once, in an *Error.
+// A trigger without a type, which ParseSpec reports, is skipped.
 func (s *Spec) Compile(reg sources.Registry, secrets SecretLookup) ([]sources.Trigger, error) {
 	var problems []Problem
 	out := make([]sources.Trigger, 0, len(s.Triggers))
 	for i, t := range s.Triggers {
+		if t.Type == "" {
+			continue // ParseSpec reported it: there is nothing to parse the parameters as
+		}
 		prefix := fmt.Sprintf("[%d] (%s)", i, t.Name)
 		var data map[string]string
 		lenient := false

@@ -1,7 +1,9 @@
 package spec
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -38,17 +40,32 @@ func (p *specParser) int32(key string, def, least int32) int32 {
 	return int32(n)
 }
 
+// duration reads a Go duration, or a whole number of seconds as KEDA's pollingInterval and
+// cooldownPeriod are written, so that a copied "30" means 30s.
 func (p *specParser) duration(key string, def, least time.Duration) time.Duration {
 	v, ok := p.lookup(key)
 	if !ok {
 		return def
 	}
-	d, err := time.ParseDuration(v)
+	d, err := parseSeconds(v)
 	if err != nil || d < least {
-		p.add(key, "", fmt.Sprintf("must be a duration of at least %s such as 30s or 5m, got %q", least, v))
+		p.add(key, "", fmt.Sprintf("must be a duration of at least %s such as 30s or 5m, or a whole number of seconds, got %q", least, v))
 		return def
 	}
 	return d
+}
+
+// parseSeconds parses a Go duration or a whole number of seconds.
+func parseSeconds(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err == nil {
+		return d, nil
+	}
+	n, nerr := strconv.ParseInt(v, 10, 64)
+	if nerr != nil || n > int64(math.MaxInt64/time.Second) || n < int64(math.MinInt64/time.Second) {
+		return 0, err
+	}
+	return time.Duration(n) * time.Second, nil
 }
 
 func (p *specParser) bool(key string) bool {
@@ -82,23 +99,29 @@ func (p *specParser) triggers() []TriggerSpec {
 		p.add(AnnotationTriggers, "", "is required")
 		return nil
 	}
-	var ts []TriggerSpec
-	if err := yaml.UnmarshalStrict([]byte(v), &ts); err != nil {
-		p.add(AnnotationTriggers, "", "must be a YAML or JSON list of triggers: "+err.Error())
+	raws, problem := triggerList(v)
+	if problem != "" {
+		p.add(AnnotationTriggers, "", problem)
 		return nil
 	}
-	if len(ts) == 0 {
+	if len(raws) == 0 {
 		p.add(AnnotationTriggers, "", "lists no trigger")
 	}
+	ts := make([]TriggerSpec, 0, len(raws))
 	seen := map[string]int{}
-	for i := range ts {
-		t := &ts[i]
+	for i, raw := range raws {
+		t, problems, ok := decodeTrigger(i, raw)
+		p.problems = append(p.problems, problems...)
+		if !ok { // kept in place, so that the triggers after it keep their index
+			ts = append(ts, TriggerSpec{Name: defaultTriggerName("", i)})
+			continue
+		}
 		field := func(f string) string { return fmt.Sprintf("[%d].%s", i, f) }
 		if t.Type == "" {
 			p.add(AnnotationTriggers, field("type"), "is required")
 		}
 		if t.Name == "" {
-			t.Name = fmt.Sprintf("%s-%d", t.Type, i)
+			t.Name = defaultTriggerName(t.Type, i)
 		} else if errs := validation.IsDNS1123Label(t.Name); len(errs) > 0 {
 			p.add(AnnotationTriggers, field("name"), fmt.Sprintf("%q is not a DNS label: %s", t.Name, strings.Join(errs, "; ")))
 		}
@@ -107,8 +130,22 @@ func (p *specParser) triggers() []TriggerSpec {
 		}
 		seen[t.Name] = i
 		if t.AuthenticationRef != nil && t.AuthenticationRef.Name == "" {
-			p.add(AnnotationTriggers, field("authenticationRef.name"), "is required")
+			p.add(AnnotationTriggers, fmt.Sprintf("[%d] (%s).authenticationRef.name", i, t.Name), "is required: the name of a Secret in the workload's namespace")
 		}
+		ts = append(ts, t)
 	}
 	return ts
+}
+
+// triggerList splits the triggers annotation into its entries, or says why it cannot.
+func triggerList(v string) ([]json.RawMessage, string) {
+	js, err := yaml.YAMLToJSONStrict([]byte(v))
+	if err != nil {
+		return nil, "must be a YAML or JSON list of triggers: " + strings.Join(strings.Fields(err.Error()), " ")
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(js, &raws); err != nil {
+		return nil, "must be a YAML or JSON list of triggers, got " + jsonKind(js)
+	}
+	return raws, ""
 }

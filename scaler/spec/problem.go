@@ -7,12 +7,15 @@ import (
 
 // Problem is one thing wrong with a workload's annotations.
 type Problem struct {
-	Annotation string
-	Field      string // within the annotation; "" for the annotation as a whole
-	Message    string
+	Annotation string `json:"annotation,omitempty"` // "" for a problem of the manifest, not of an annotation
+	Field      string `json:"field,omitempty"`      // within the annotation; "" for the annotation as a whole
+	Message    string `json:"message"`
 }
 
 func (p Problem) String() string {
+	if p.Annotation == "" {
+		return p.Message
+	}
 	if p.Field == "" {
 		return p.Annotation + ": " + p.Message
 	}

@@ -4,7 +4,8 @@
 // *Error; Spec.Compile parses each TriggerSpec's parameters through the sources registry
 // into ready-to-poll triggers, with the Secrets a SecretLookup returns; Load does both.
 // Spec.Policy is what the replica decision (package policy) reads of a Spec. CheckManifests
-// checks the workloads of a manifest offline, as `qscale check` does.
+// checks the workloads of manifests offline, as `qscale check` does, into a Report of
+// Findings.
 package spec
 
 import (

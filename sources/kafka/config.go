@@ -90,6 +90,9 @@ func (c *Config) Validate() []sources.FieldError {
 	if c.AllowIdleConsumers && c.EnsureEvenDistributionOfPartitions {
 		v.Add("ensureEvenDistributionOfPartitions", "cannot be used with allowIdleConsumers")
 	}
+	if c.LimitToPartitionsWithLag && len(c.Topics) == 0 {
+		v.Add("limitToPartitionsWithLag", "needs topic, as in KEDA: set topic to the topics whose partitions with lag cap the replicas, or remove limitToPartitionsWithLag")
+	}
 	if len(c.PartitionLimitation) > 0 && len(c.Topics) == 0 {
 		v.Add("partitionLimitation", "needs topic: without it the partitions it names are ambiguous")
 	}

@@ -75,6 +75,13 @@ func TestConfigProblems(t *testing.T) {
 			want: []string{`targetBacklogAge: must be a duration such as 500ms or 10s, got "30"`}},
 		{name: "replicaThroughput without targetBacklogAge", md: q("replicaThroughput", "30"), secret: httpHost,
 			want: []string{"replicaThroughput: has no effect without targetBacklogAge"}},
+		{name: "a password in the host is reported with the other problems",
+			md:   q("host", "amqp://u:"+testPassword+"@rabbit:5672/v", "value", "0", "queueNmae", "x", "pageSize", "501"),
+			want: []string{"host: holds a password", "value: must be greater than 0", `queueNmae: unknown parameter`, "pageSize: must be at most 500"}},
+		{name: "a host of another scheme hides no other problem", md: q("host", "redis://rabbit:6379", "pageSize", "501"),
+			want: []string{"host: must be an amqp://", "pageSize: must be at most 500"}},
+		{name: "without a host the other parameters are still checked", md: q("pageSize", "501", "useRegex", "true", "protocol", "amqp"),
+			want: []string{"host: is required", "pageSize: must be at most 500", "useRegex: needs the management API"}, missing: []string{"host"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkProblems(t, tt) })

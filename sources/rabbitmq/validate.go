@@ -9,11 +9,12 @@ func (c *Config) Validate() []sources.FieldError {
 	var v sources.Problems
 	if c.Host.problem != "" {
 		v.Add("host", "%s", c.Host.problem)
-		return v // every other check reads the URL
 	}
-	c.validateHost(&v)
+	if c.Host.u != nil { // without a URL (missing, or refused) the other checks still run
+		c.validateHost(&v)
+	}
+	c.validateHTTPOnly(&v) // protocol auto without a URL reads as http: nothing refused
 	c.validateMode(&v)
-	c.validateHTTPOnly(&v)
 	v.Login(c.Username, c.Password)
 	c.validateTLS(&v)
 	if c.PageSize > maxPageSize {
@@ -76,7 +77,7 @@ func (c *Config) validateTLS(v *sources.Problems) {
 		}
 		return
 	}
-	if !c.Host.secure() {
+	if c.Host.u != nil && !c.Host.secure() {
 		v.Add("tls", "is enable but host is not an amqps:// or https:// URL")
 	}
 	if (c.Cert == "") != (c.Key == "") {

@@ -1,0 +1,95 @@
+package spec_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/qscale/qscale/scaler/spec"
+)
+
+// A trigger copied from a ScaledObject is read field by field: KEDA's metricType and
+// useCachedMetrics pass where qscale keeps their meaning, and every other problem names the
+// trigger and the field.
+func TestTriggerFields(t *testing.T) {
+	const md = "  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: orders}\n"
+	kafka := spec.TriggerSpec{Type: "kafka", Name: "kafka-0", Metadata: spec.Metadata{"bootstrapServers": "k:9092", "consumerGroup": "g", "topic": "orders"}}
+	tests := []struct {
+		name string
+		trig string
+		want []string // problems, in order; none: the trigger parses as kafka
+	}{
+		{name: "metricType AverageValue is what qscale serves", trig: "- type: kafka\n  metricType: AverageValue\n" + md},
+		{name: "useCachedMetrics true is what qscale does", trig: "- type: kafka\n  useCachedMetrics: true\n" + md},
+		{name: "useCachedMetrics as a string", trig: "- type: kafka\n  useCachedMetrics: 'true'\n" + md},
+		{name: "null fields", trig: "- type: kafka\n  metricType: null\n  useCachedMetrics: null\n  name: null\n" + md},
+		{name: "JSON as KEDA's API returns it", trig: `[{"type":"kafka","metricType":"AverageValue","useCachedMetrics":true,"metadata":{"bootstrapServers":"k:9092","consumerGroup":"g","topic":"orders"}}]`},
+		{name: "metricType Value", trig: "- type: kafka\n  metricType: Value\n" + md,
+			want: []string{"qscale.io/triggers: [0] (kafka-0).metricType: Value is not supported: qscale serves every trigger as an AverageValue metric"}},
+		{name: "metricType Utilization", trig: "- type: kafka\n  metricType: Utilization\n" + md,
+			want: []string{"qscale.io/triggers: [0] (kafka-0).metricType: Utilization is for KEDA's cpu and memory triggers"}},
+		{name: "metricType misspelt", trig: "- type: kafka\n  metricType: averagevalue\n" + md,
+			want: []string{`qscale.io/triggers: [0] (kafka-0).metricType: must be AverageValue (what qscale serves) or left out, got "averagevalue"`}},
+		{name: "metricType not a string", trig: "- type: kafka\n  metricType: [Value]\n" + md,
+			want: []string{"qscale.io/triggers: [0] (kafka-0).metricType: must be a string, got a list"}},
+		{name: "useCachedMetrics false", trig: "- type: kafka\n  useCachedMetrics: false\n" + md,
+			want: []string{"qscale.io/triggers: [0] (kafka-0).useCachedMetrics: false is not supported: qscale always serves the value of its last poll"}},
+		{name: "useCachedMetrics not a boolean", trig: "- type: kafka\n  useCachedMetrics: 1\n" + md,
+			want: []string{"qscale.io/triggers: [0] (kafka-0).useCachedMetrics: must be true or false, got a number"}},
+		{name: "useCachedMetrics a string that is no boolean", trig: "- type: kafka\n  useCachedMetrics: always\n" + md,
+			want: []string{`qscale.io/triggers: [0] (kafka-0).useCachedMetrics: must be true or false, got "always"`}},
+		{name: "a named trigger is named by its name", trig: "- type: kafka\n  name: orders\n  metricType: Value\n" + md,
+			want: []string{"qscale.io/triggers: [0] (orders).metricType: Value is not supported"}},
+		{name: "unknown field of the second trigger", trig: "- type: kafka\n" + md + "- type: rabbitmq\n  authRef: {name: x}\n",
+			want: []string{`qscale.io/triggers: [1] (rabbitmq-1).authRef: unknown field: a trigger has type, name, metadata, authenticationRef, metricType and useCachedMetrics`}},
+		{name: "KEDA's authenticationRef kind", trig: "- type: kafka\n  authenticationRef: {name: creds, kind: ClusterTriggerAuthentication}\n" + md,
+			want: []string{"qscale.io/triggers: [0] (kafka-0).authenticationRef.kind: qscale reads a Secret, not a KEDA TriggerAuthentication"}},
+		{name: "authenticationRef without name", trig: "- type: kafka\n  authenticationRef: {secret: creds}\n" + md,
+			want: []string{
+				"qscale.io/triggers: [0] (kafka-0).authenticationRef.secret: unknown field: authenticationRef has only name",
+				"qscale.io/triggers: [0] (kafka-0).authenticationRef.name: is required: the name of a Secret",
+			}},
+		{name: "authenticationRef not a map", trig: "- type: kafka\n  authenticationRef: creds\n" + md,
+			want: []string{"qscale.io/triggers: [0] (kafka-0).authenticationRef: must be a map with the name of a Secret, got a string"}},
+		{name: "type not a string", trig: "- type: {kafka: true}\n" + md,
+			want: []string{"qscale.io/triggers: [0].type: must be a string, got a map", "qscale.io/triggers: [0].type: is required"}},
+		{name: "metadata not a map", trig: "- type: kafka\n  metadata: [a]\n",
+			want: []string{"qscale.io/triggers: [0] (kafka-0).metadata: must be a map of parameter names to values"}},
+		{name: "an entry that is not a map", trig: "- kafka\n",
+			want: []string{"qscale.io/triggers: [0]: must be a map with type, metadata and optionally name and authenticationRef, got a string"}},
+		{name: "every problem of every trigger at once", trig: "- type: kafka\n  metricType: Value\n  useCachedMetrics: false\n  tpye: x\n" + md + "- 3\n- type: kafka\n  name: Bad\n  metricType: Utilization\n",
+			want: []string{
+				"[0] (kafka-0).metricType: Value is not supported",
+				"[0] (kafka-0).useCachedMetrics: false is not supported",
+				`[0] (kafka-0).tpye: unknown field: a trigger has type, name, metadata, authenticationRef, metricType and useCachedMetrics (did you mean "type"?)`,
+				"[1]: must be a map with type, metadata and optionally name and authenticationRef, got a number",
+				"[2] (Bad).metricType: Utilization is for KEDA's cpu and memory triggers",
+				`[2].name: "Bad" is not a DNS label`,
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := spec.ParseSpec(map[string]string{spec.AnnotationTriggers: tt.trig})
+			if len(tt.want) > 0 {
+				checkProblems(t, err, tt.want)
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if len(s.Triggers) != 1 || !reflect.DeepEqual(s.Triggers[0], kafka) {
+				t.Errorf("triggers %+v, want [%+v]", s.Triggers, kafka)
+			}
+		})
+	}
+}
+
+// The triggers after an entry that is not a map keep their index, in ParseSpec's problems
+// and in Compile's.
+func TestTriggerIndexAfterABadEntry(t *testing.T) {
+	_, _, err := spec.Load(map[string]string{spec.AnnotationTriggers: "- nope\n- type: kafka\n  metadata: {bootstrapServers: 'k:9092'}\n"},
+		registry, secretsOf(nil))
+	checkProblems(t, err, []string{
+		"qscale.io/triggers: [0]: must be a map",
+		"qscale.io/triggers: [1] (kafka-1).metadata.consumerGroup: is required",
+	})
+}
