@@ -97,10 +97,15 @@ type Sample struct {
 //
 // A count the broker did not give is an error of the Sample, never 0: zero needs evidence.
 // Every figure is a finite number of at least 0 (Pool turns any other into an error).
+//
+// Consumers, when above 0, is the most replicas that can consume at once (a Kafka trigger's
+// partitions in scope, unless allowIdleConsumers): replicas beyond it are idle, so they count
+// neither towards what one replica consumes nor as capacity. 0 means no such limit.
 type Counters struct {
-	Backlog  float64
-	Produced float64
-	Consumed float64
+	Backlog   float64
+	Produced  float64
+	Consumed  float64
+	Consumers int
 }
 
 // Warning is a condition found while reading a value that did not stop it being read.

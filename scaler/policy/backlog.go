@@ -24,6 +24,9 @@ type Poll struct {
 	// Backlog is the messages waiting; Produced and Consumed count the messages ever
 	// produced to and consumed from the trigger's scope (counters: only a reset lowers them).
 	Backlog, Produced, Consumed float64
+	// Consumers, when above 0, is the most replicas that can consume at once (a Kafka
+	// topic's partitions): more are idle.
+	Consumers int32
 	// Ready is the replicas ready to consume; Replicas the workload's spec.replicas.
 	Ready, Replicas int32
 }
@@ -117,7 +120,7 @@ func (r *Rates) learnThroughput(prev, p *Poll, dt float64) {
 		// it only: the interval says nothing of what one replica does.
 		return
 	}
-	perReplica := consumed / float64(p.Ready)
+	perReplica := consumed / float64(consuming(p.Ready, p.Consumers))
 	switch {
 	case saturated && r.measured:
 		r.through += throughputWeight * (perReplica - r.through)
@@ -130,6 +133,14 @@ func (r *Rates) learnThroughput(prev, p *Poll, dt float64) {
 	if seed := r.cfg.ReplicaThroughput; seed > 0 {
 		r.through = min(max(r.through, seed/throughputRange), seed*throughputRange)
 	}
+}
+
+// consuming is how many of ready replicas consume, when at most consumers can.
+func consuming(ready, consumers int32) int32 {
+	if consumers > 0 {
+		return min(ready, consumers)
+	}
+	return ready
 }
 
 // learnStartup measures how long new replicas take to become ready: from the first poll that
@@ -212,7 +223,8 @@ func (r *Rates) reaction() time.Duration {
 //     come again (none when the loop reacts within the target age; see warmFloor). It is
 //     sized for a burst already measured, so it takes no headroom.
 //
-// It is divided by the per-replica rate.
+// It is divided by the per-replica rate, and capped at the replicas that can consume at once
+// (Poll.Consumers), if any: a Kafka topic's partitions.
 func (r *Rates) Replicas() (float64, bool) {
 	if r.last == nil {
 		return 0, false
@@ -224,7 +236,11 @@ func (r *Rates) Replicas() (float64, bool) {
 		// warm capacity: that needs no replica, whatever one replica can do.
 		return 0, r.rated && need == 0 && r.floor == 0
 	}
-	return max(need*(1+headroom), r.floor) / r.through, true
+	n := max(need*(1+headroom), r.floor) / r.through
+	if c := r.last.Consumers; c > 0 {
+		n = min(n, float64(c)) // more would be idle
+	}
+	return n, true
 }
 
 // Throughput returns the learned per-replica rate (0 while unknown) and the arrival rate.

@@ -172,6 +172,26 @@ func TestRatesIdleWithoutRate(t *testing.T) {
 	}
 }
 
+// Replicas beyond what can consume at once (a topic's partitions) are idle: the per-replica
+// rate is learned from those that consume, and the ask stops at them.
+func TestRatesConsumersLimit(t *testing.T) {
+	r := NewRates(BacklogAge{Target: 30 * time.Second, PollingInterval: 10 * time.Second})
+	var produced, consumed float64
+	at := t0
+	for range 12 {
+		// 12 ready replicas on 8 partitions: 8 consume 40/s each, with a backlog waiting.
+		r.Observe(Poll{Time: at, Backlog: 50000, Produced: produced, Consumed: consumed, Consumers: 8, Ready: 12, Replicas: 12})
+		at = at.Add(10 * time.Second)
+		produced += 1000 * 10
+		consumed += 8 * 40 * 10
+	}
+	perReplica, _ := r.Throughput()
+	got, ok := r.Replicas()
+	if perReplica != 40 || !ok || got != 8 {
+		t.Errorf("per-replica rate %.1f, Replicas() = %.2f, %v; want 40 and the 8 partitions", perReplica, got, ok)
+	}
+}
+
 func TestRatesWithoutAnyRate(t *testing.T) {
 	r := NewRates(BacklogAge{Target: 30 * time.Second, PollingInterval: 10 * time.Second})
 	if _, ok := r.Replicas(); ok {

@@ -38,8 +38,10 @@ type Observation struct {
 	// threshold.
 	Value  float64
 	Active bool
-	// Backlog, Produced and Consumed are a backlog-age trigger's counts (see Poll).
+	// Backlog, Produced, Consumed and Consumers are a backlog-age trigger's counts (see
+	// Poll).
 	Backlog, Produced, Consumed float64
+	Consumers                   int32
 	// Ready and Replicas are the workload's ready replicas and spec.replicas.
 	Ready, Replicas int32
 }
@@ -60,7 +62,7 @@ func (t *Trigger) Observe(o Observation) {
 		s.Value = o.Value
 		return
 	}
-	t.rates.Observe(Poll{Time: o.Time, Backlog: o.Backlog, Produced: o.Produced, Consumed: o.Consumed, Ready: o.Ready, Replicas: o.Replicas})
+	t.rates.Observe(Poll{Time: o.Time, Backlog: o.Backlog, Produced: o.Produced, Consumed: o.Consumed, Consumers: o.Consumers, Ready: o.Ready, Replicas: o.Replicas})
 	n, ok := t.rates.Replicas()
 	s.Pending = !ok
 	s.Value = math.Ceil(n)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/qscale/qscale/scaler/policy"
@@ -29,6 +30,9 @@ func (s *Store) Record(t Target, trigger sources.Trigger, sample sources.Sample,
 		Ready: e.replicas.Ready, Replicas: e.replicas.Spec}
 	if c := sample.Counters; c != nil {
 		o.Backlog, o.Produced, o.Consumed = c.Backlog, c.Produced, c.Consumed
+		if c.Consumers > 0 && c.Consumers <= math.MaxInt32 {
+			o.Consumers = int32(c.Consumers)
+		}
 	}
 	r.Observe(o)
 	switch {

@@ -45,19 +45,21 @@ func TestCounters(t *testing.T) {
 		wantValue float64
 	}{
 		{name: "latest: an uncommitted partition is consumed to one below its end", md: base,
-			want: &sources.Counters{Produced: 23, Consumed: 18, Backlog: 5}, wantValue: 5},
+			want: &sources.Counters{Produced: 23, Consumed: 18, Backlog: 5, Consumers: 4}, wantValue: 5},
 		{name: "earliest: an uncommitted partition is consumed to its start", md: with("offsetResetPolicy", "earliest"),
-			want: &sources.Counters{Produced: 23, Consumed: 14, Backlog: 9}, wantValue: 9},
+			want: &sources.Counters{Produced: 23, Consumed: 14, Backlog: 9, Consumers: 4}, wantValue: 9},
 		{name: "scaleToZeroOnInvalidOffset: an uncommitted partition is consumed to its end", md: with("scaleToZeroOnInvalidOffset", "true"),
-			want: &sources.Counters{Produced: 23, Consumed: 19, Backlog: 4}, wantValue: 4},
+			want: &sources.Counters{Produced: 23, Consumed: 19, Backlog: 4, Consumers: 4}, wantValue: 4},
 		{name: "several topics", md: with("topic", "orders,audit"),
-			want: &sources.Counters{Produced: 26, Consumed: 19, Backlog: 7}, wantValue: 7},
+			want: &sources.Counters{Produced: 26, Consumed: 19, Backlog: 7, Consumers: 5}, wantValue: 7},
 		{name: "every committed topic", md: with("topic", ""),
-			want: &sources.Counters{Produced: 26, Consumed: 19, Backlog: 7}, wantValue: 7},
+			want: &sources.Counters{Produced: 26, Consumed: 19, Backlog: 7, Consumers: 5}, wantValue: 7},
 		{name: "partitionLimitation narrows the scope", md: with("partitionLimitation", "0,2"),
-			want: &sources.Counters{Produced: 18, Consumed: 13, Backlog: 5}, wantValue: 5},
+			want: &sources.Counters{Produced: 18, Consumed: 13, Backlog: 5, Consumers: 2}, wantValue: 5},
 		{name: "the backlog is not capped at the partitions", md: with("topic", "orders,audit", "activationLagThreshold", "1"),
-			want: &sources.Counters{Produced: 26, Consumed: 19, Backlog: 7}, wantValue: 7},
+			want: &sources.Counters{Produced: 26, Consumed: 19, Backlog: 7, Consumers: 5}, wantValue: 7},
+		{name: "allowIdleConsumers: no limit on the consumers", md: with("allowIdleConsumers", "true"),
+			want: &sources.Counters{Produced: 23, Consumed: 18, Backlog: 5}, wantValue: 5},
 		{name: "a threshold trigger has none", md: with("targetBacklogAge", "", "lagThreshold", "1"), wantValue: 4},
 	}
 	pool := newPool(t)
@@ -97,7 +99,7 @@ func TestCountersFollowAConsumer(t *testing.T) {
 	tr := parse(t, map[string]string{"bootstrapServers": tc.addrs, "consumerGroup": "workers", "topic": "events",
 		"targetBacklogAge": "1m", "offsetResetPolicy": "earliest"}, nil)
 	pool := newPool(t)
-	wantCounters(t, pollOnce(t, pool, 5*time.Second, tr)[0], &sources.Counters{Produced: 12, Consumed: 0, Backlog: 12})
+	wantCounters(t, pollOnce(t, pool, 5*time.Second, tr)[0], &sources.Counters{Produced: 12, Consumed: 0, Backlog: 12, Consumers: 2})
 
 	ctx := ctxT(t)
 	for consumed := 0; consumed < 12; {
@@ -112,10 +114,10 @@ func TestCountersFollowAConsumer(t *testing.T) {
 		&kgo.Record{Topic: "events", Partition: 1, Offset: 4, LeaderEpoch: -1}); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
-	wantCounters(t, pollOnce(t, pool, 5*time.Second, tr)[0], &sources.Counters{Produced: 12, Consumed: 9, Backlog: 3})
+	wantCounters(t, pollOnce(t, pool, 5*time.Second, tr)[0], &sources.Counters{Produced: 12, Consumed: 9, Backlog: 3, Consumers: 2})
 
 	tc.produce(t, "events", map[int32]int{0: 2, 1: 4})
-	wantCounters(t, pollOnce(t, pool, 5*time.Second, tr)[0], &sources.Counters{Produced: 18, Consumed: 9, Backlog: 9})
+	wantCounters(t, pollOnce(t, pool, 5*time.Second, tr)[0], &sources.Counters{Produced: 18, Consumed: 9, Backlog: 9, Consumers: 2})
 }
 
 // A topic deleted and created again resets its counts: they go down, and that is no error,
@@ -133,7 +135,7 @@ func TestCountersOfARecreatedTopic(t *testing.T) {
 	triggers := []sources.Trigger{trigger("latest"), trigger("earliest")}
 	pool := newPool(t)
 	for _, got := range pollOnce(t, pool, 5*time.Second, triggers...) {
-		wantCounters(t, got, &sources.Counters{Produced: 10, Consumed: 9, Backlog: 1})
+		wantCounters(t, got, &sources.Counters{Produced: 10, Consumed: 9, Backlog: 1, Consumers: 1})
 	}
 
 	recreate(t, tc, "orders")

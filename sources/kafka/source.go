@@ -162,6 +162,9 @@ func (s *Source) sample(c *Config, sc *scoped) sources.Sample {
 		if err != nil {
 			return sources.Sample{Err: s.explain(err), Warnings: sc.warnings}
 		}
+		if !c.AllowIdleConsumers {
+			counts.Consumers = l.Partitions
+		}
 		out.Counters = &counts
 	}
 	return out
