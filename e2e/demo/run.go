@@ -59,12 +59,12 @@ func run(ctx context.Context, o options) error {
 	if err := sim.Start(ctx); err != nil {
 		return err
 	}
-	if err := createWorkload(ctx, kube, strings.Join(cluster.ListenAddrs(), ","), o.targetAge); err != nil {
+	if err := createWorkload(ctx, kube, strings.Join(cluster.ListenAddrs(), ","), o); err != nil {
 		return err
 	}
 	scaling := fmt.Sprintf("lagThreshold %d", lagThreshold)
 	if o.targetAge > 0 {
-		scaling = "targetBacklogAge " + o.targetAge.String()
+		scaling = fmt.Sprintf("targetBacklogAge %s, replicaThroughput %d", o.targetAge, o.perReplica)
 	}
 	say("created Deployment %s/%s: %s, min 0, max %d, one poll a second, a 20s cooldown", demoNamespace, workload, scaling, partitions)
 	say("a new pod is Ready %s after it is scheduled; each ready replica consumes %d messages/s", o.startDelay, o.perReplica)
@@ -84,10 +84,12 @@ func say(format string, args ...any) {
 
 // createWorkload creates the annotated consumer Deployment. Its pods run on kwok's fake Node,
 // which runs no containers: the simulator plays the consumers, as many as the Deployment has
-// ready replicas. With targetAge the trigger keeps the oldest message younger than it, and the
-// HPA gets the behavior qscale sets for that; otherwise it asks for one replica per
-// lagThreshold messages, with a quick HPA behavior of its own.
-func createWorkload(ctx context.Context, kube kubernetes.Interface, brokers string, targetAge time.Duration) error {
+// ready replicas. With o.targetAge the trigger keeps the oldest message younger than it, and
+// the HPA gets the behavior qscale sets for that; replicaThroughput tells qscale what a
+// replica does before one has started (it refines that from what ready replicas consume).
+// Otherwise it asks for one replica per lagThreshold messages, with a quick HPA behavior of
+// its own.
+func createWorkload(ctx context.Context, kube kubernetes.Interface, brokers string, o options) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNamespace}}
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		return err
@@ -99,8 +101,8 @@ func createWorkload(ctx context.Context, kube kubernetes.Interface, brokers stri
 		"qscale.io/cooldown-period":  "20s",
 	}
 	scaling := fmt.Sprintf("lagThreshold: '%d'", lagThreshold)
-	if targetAge > 0 {
-		scaling = "targetBacklogAge: " + targetAge.String()
+	if o.targetAge > 0 {
+		scaling = fmt.Sprintf("targetBacklogAge: %s, replicaThroughput: '%d'", o.targetAge, o.perReplica)
 	} else {
 		annotations["qscale.io/hpa-behavior"] = "scaleUp: {stabilizationWindowSeconds: 0, policies: [{type: Percent, value: 200, periodSeconds: 2}]}\n" +
 			"scaleDown: {stabilizationWindowSeconds: 10, policies: [{type: Percent, value: 50, periodSeconds: 2}]}\n"
