@@ -124,6 +124,8 @@ check "default: no PodDisruptionBudget" absent "$d" PodDisruptionBudget
 check "default: no ServiceMonitor" absent "$d" ServiceMonitor
 check "default: no NetworkPolicy" absent "$d" NetworkPolicy
 check "default: no cert-manager objects" absent "$d" Certificate
+check "default: no Grafana dashboard ConfigMap" absent "$d" ConfigMap qscale-dashboard
+check "default: no PrometheusRule" absent "$d" PrometheusRule
 kinds=$(grep -c '^kind: ' "$d"); managed=$(grep -c '^    app.kubernetes.io/managed-by: Helm$' "$d")
 check "default: every object has app.kubernetes.io/managed-by ($managed/$kinds)" test "$kinds" -eq "$managed"
 # helm template does not print NOTES.txt (and helm install --dry-run wants a cluster): render it
@@ -167,6 +169,7 @@ check "ha: no chart-generated Secret" absent "$h" Secret
 check "ha: PodDisruptionBudget minAvailable 1" has "$h" PodDisruptionBudget qscale 'minAvailable: 1'
 check "ha: ServiceMonitor scrapes port metrics" has "$h" ServiceMonitor qscale 'port: metrics'
 check "ha: ServiceMonitor extra label" has "$h" ServiceMonitor qscale 'release: prometheus'
+check "ha: ServiceMonitor keeps qscale's namespace label" has "$h" ServiceMonitor qscale 'honorLabels: true$'
 check "ha: NetworkPolicy restricts metrics" has "$h" NetworkPolicy qscale 'kubernetes.io/metadata.name: monitoring'
 
 ### 4. ci/existing-secret-values.yaml: user-supplied certificate
@@ -191,7 +194,57 @@ check "no-apiservice: no --tls-cert-file" lacks "$n" Deployment qscale '--tls-ce
 check "no-apiservice: forced --leader-elect with one replica" has "$n" Deployment qscale '- --leader-elect$'
 check "no-apiservice: Service still exposes metrics" has "$n" Service qscale 'name: metrics'
 
-### 6. values the schema must reject
+### 6. the Grafana dashboard and the PrometheusRule
+# rule FILE ALERT: the lines of one rule of the PrometheusRule.
+rule() {
+  doc "$1" PrometheusRule qscale | awk -v a="$2" '/^ *- alert: / { on = ($3 == a) } on'
+}
+ruleHas() { rule "$1" "$2" | grep -E -- "$3" >/dev/null; }
+# embedded FILE: the dashboard JSON that the ConfigMap holds, unindented.
+embedded() {
+  doc "$1" ConfigMap qscale-dashboard | awk '/^  qscale.json: \|/ { on = 1; next } on && /^    / { print substr($0, 5); next } on { exit }'
+}
+alerts=(QscaleSourceFailing QscaleFallbackActive QscaleMetricsAPIErrors QscaleSourcePanics)
+g=$tmp/monitoring-defaults.yaml
+if render "$g" --set grafanaDashboard.enabled=true --set prometheusRule.enabled=true; then
+  pass "template: grafanaDashboard and prometheusRule enabled"
+else
+  fail "template: grafanaDashboard and prometheusRule enabled: $(cat "$g.err")"
+fi
+check "monitoring: dashboard ConfigMap in the release namespace" has "$g" ConfigMap qscale-dashboard 'namespace: qscale$'
+check "monitoring: dashboard ConfigMap has the sidecar's label" has "$g" ConfigMap qscale-dashboard 'grafana_dashboard: "1"$'
+check "monitoring: dashboard ConfigMap holds dashboards/qscale.json as it is" bash -c "$(declare -f doc embedded); diff <(embedded '$g') '$chart/dashboards/qscale.json'"
+check "monitoring: PrometheusRule is monitoring.coreos.com/v1" bash -c "$(declare -f doc); doc '$g' PrometheusRule qscale | grep -qx 'apiVersion: monitoring.coreos.com/v1'"
+for a in "${alerts[@]}"; do
+  check "monitoring: alert $a" ruleHas "$g" "$a" "^ *- alert: $a$"
+  check "monitoring: alert $a has an expression" ruleHas "$g" "$a" '^ *expr: \|-$'
+  check "monitoring: alert $a has severity warning" ruleHas "$g" "$a" '^ *severity: warning$'
+  check "monitoring: alert $a has a summary" ruleHas "$g" "$a" '^ *summary: ".+"$'
+  check "monitoring: alert $a has a description" ruleHas "$g" "$a" '^ *description: ".+"$'
+done
+check "monitoring: QscaleSourceFailing for 10m" ruleHas "$g" QscaleSourceFailing '^ *for: 10m$'
+check "monitoring: QscaleSourceFailing reads qscale_source_errors_total" ruleHas "$g" QscaleSourceFailing 'increase\(qscale_source_errors_total\[5m\]\)'
+check "monitoring: annotations keep Prometheus' templates" ruleHas "$g" QscaleSourceFailing 'summary: ".*\{\{ \$labels.trigger \}\}'
+check "monitoring: an alert missing from the values fails clearly" bash -c "'$helm' template $release '$chart' -n $namespace ${kube[*]} --set prometheusRule.enabled=true --set prometheusRule.alerts.QscaleSourceFailing=null 2>&1 | grep -q 'prometheusRule.alerts.QscaleSourceFailing is missing'"
+
+m=$tmp/monitoring.yaml
+if render "$m" -f "$chart/ci/monitoring-values.yaml"; then pass "template: ci/monitoring-values.yaml"; else fail "template: ci/monitoring-values.yaml: $(cat "$m.err")"; fi
+check "monitoring-values: ServiceMonitor honorLabels false" has "$m" ServiceMonitor qscale 'honorLabels: false$'
+check "monitoring-values: dashboard ConfigMap in namespace monitoring" has "$m" ConfigMap qscale-dashboard 'namespace: monitoring$'
+check "monitoring-values: sidecar label value" has "$m" ConfigMap qscale-dashboard 'grafana_dashboard: "qscale"$'
+check "monitoring-values: dashboard extra label" has "$m" ConfigMap qscale-dashboard 'team: platform$'
+check "monitoring-values: dashboard annotation" has "$m" ConfigMap qscale-dashboard 'grafana_folder: Autoscaling$'
+check "monitoring-values: PrometheusRule extra label" has "$m" PrometheusRule qscale 'release: prometheus$'
+check "monitoring-values: disabled alert left out" lacks "$m" PrometheusRule qscale 'alert: QscaleSourcePanics'
+check "monitoring-values: for changed" ruleHas "$m" QscaleSourceFailing '^ *for: 15m$'
+check "monitoring-values: severity changed" ruleHas "$m" QscaleFallbackActive '^ *severity: critical$'
+check "monitoring-values: default for kept beside a changed severity" ruleHas "$m" QscaleFallbackActive '^ *for: 5m$'
+check "monitoring-values: an alert's own label" ruleHas "$m" QscaleFallbackActive '^ *page: "true"$'
+check "monitoring-values: labels of every alert" ruleHas "$m" QscaleMetricsAPIErrors '^ *team: platform$'
+check "monitoring-values: an alert's own label stays its own" bash -c "! { $(declare -f doc rule); rule '$m' QscaleMetricsAPIErrors | grep 'page:'; }"
+check "monitoring-values: a custom sidecar label" bash -c "'$helm' template $release '$chart' -n $namespace ${kube[*]} --set grafanaDashboard.enabled=true --set grafanaDashboard.sidecarLabel=dashboards --set grafanaDashboard.sidecarLabelValue=yes 2>&1 | grep -qx '    dashboards: \"yes\"'"
+
+### 7. values the schema must reject
 bad() { # bad NAME YAML: helm template with these values must fail with a schema error
   printf '%s\n' "$2" >"$tmp/bad-$1.yaml"
   if "$helm" template "$release" "$chart" -n "$namespace" "${kube[@]}" -f "$tmp/bad-$1.yaml" >/dev/null 2>"$tmp/bad-$1.err"; then
@@ -214,8 +267,16 @@ bad enum-certificate-mode 'certificate: {mode: vault}'
 bad port-above-maximum 'service: {port: 70000}'
 bad watchNamespace-not-dns 'watchNamespace: Shop_Floor'
 bad extraArgs-not-flags 'extraArgs: [run]'
+bad serviceMonitor-honorLabels-type 'serviceMonitor: {honorLabels: "yes"}'
+bad grafanaDashboard-unknown-key 'grafanaDashboard: {folder: qscale}'
+bad grafanaDashboard-enabled-type 'grafanaDashboard: {enabled: "yes"}'
+bad grafanaDashboard-namespace-not-dns 'grafanaDashboard: {namespace: Monitoring}'
+bad prometheusRule-unknown-alert 'prometheusRule: {alerts: {QscaleConfigInvalid: {enabled: true, for: 5m, severity: warning}}}'
+bad prometheusRule-unknown-alert-key 'prometheusRule: {alerts: {QscaleSourceFailing: {threshold: 3}}}'
+bad prometheusRule-for-not-duration 'prometheusRule: {alerts: {QscaleSourceFailing: {for: 10 minutes}}}'
+bad prometheusRule-label-not-string 'prometheusRule: {alertLabels: {page: true}}'
 
-### 7. the chart README documents every value (a map may be documented as a whole)
+### 8. the chart README documents every value (a map may be documented as a whole)
 # values_leaves: the dotted path of every value set in values.yaml (two-space indentation).
 values_leaves() {
   awk '/^[[:space:]]*#/ || /^[[:space:]]*$/ { next }

@@ -68,6 +68,7 @@ func TestChart(t *testing.T) {
 		"--set", "service.port=" + strconv.Itoa(ports[0]),
 		"--set", "podDisruptionBudget.enabled=true",
 		"--set", "networkPolicy.enabled=true",
+		"--set", "grafanaDashboard.enabled=true", // a ConfigMap: the API server must take the dashboard
 	}
 
 	c.helm(append([]string{"install", chartRelease, chartDir(t), "-n", chartNamespace, "--create-namespace"}, values...)...)
@@ -310,7 +311,7 @@ func (c *chartCluster) checkEveryObjectExists() {
 		kinds[gvk.Kind]++
 	}
 	for _, k := range []string{"Deployment", "Service", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-		"RoleBinding", "Secret", "APIService", "PodDisruptionBudget", "NetworkPolicy"} {
+		"RoleBinding", "Secret", "APIService", "PodDisruptionBudget", "NetworkPolicy", "ConfigMap"} {
 		if kinds[k] == 0 {
 			t.Errorf("the release has no %s (it has %v)", k, kinds)
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -86,6 +87,13 @@ func runController(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// registerMetrics registers with reg every Prometheus metric of qscale's own: the scaling
+// loop's and the metrics API's. The chart's Grafana dashboard and alerting rules are checked
+// against what it registers (monitoring_test.go).
+func registerMetrics(reg prometheus.Registerer) (*scaler.Metrics, *metricsapi.Metrics) {
+	return scaler.NewMetrics(reg), metricsapi.NewMetrics(reg)
+}
+
 func (o *runOptions) run(ctx context.Context) error {
 	a := o.adapter
 	for _, f := range []*string{&a.RemoteKubeConfigFile, &a.Authentication.RemoteKubeConfigFile, &a.Authorization.RemoteKubeConfigFile} {
@@ -117,8 +125,9 @@ func (o *runOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	loopMetrics, apiMetrics := registerMetrics(ctrlmetrics.Registry)
 	st, err := scaler.Setup(mgr, scaler.Options{
-		Registry: registry, Metrics: scaler.NewMetrics(ctrlmetrics.Registry), Recorder: mgr.GetEventRecorder("qscale"),
+		Registry: registry, Metrics: loopMetrics, Recorder: mgr.GetEventRecorder("qscale"),
 		IsLeader: isLeader, SecretRefresh: o.secretRefresh,
 	})
 	if err != nil {
@@ -129,7 +138,7 @@ func (o *runOptions) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("metrics API: %w", err)
 	}
-	metricsapi.Instrumented(apiCfg.GenericConfig, metricsapi.NewMetrics(ctrlmetrics.Registry))
+	metricsapi.Instrumented(apiCfg.GenericConfig, apiMetrics)
 	srv, err := a.Server()
 	if err != nil {
 		return fmt.Errorf("metrics API: %w", err)
