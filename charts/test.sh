@@ -84,6 +84,12 @@ check "default: --kube-api-burst=100" has "$d" Deployment qscale '--kube-api-bur
 check "default: --tls-cert-file" has "$d" Deployment qscale '--tls-cert-file=/var/run/qscale/serving-cert/tls.crt'
 check "default: --tls-private-key-file" has "$d" Deployment qscale '--tls-private-key-file=/var/run/qscale/serving-cert/tls.key'
 check "default: --secret-refresh-interval" has "$d" Deployment qscale '--secret-refresh-interval=1m'
+check "default: --log-level=info" has "$d" Deployment qscale '--log-level=info$'
+check "default: --log-format=json" has "$d" Deployment qscale '--log-format=json$'
+l=$tmp/logging.yaml
+if render "$l" --set logLevel=debug --set logFormat=text; then pass "template: logLevel=debug, logFormat=text"; else fail "template: logLevel=debug, logFormat=text: $(cat "$l.err")"; fi
+check "logging: --log-level=debug" has "$l" Deployment qscale '--log-level=debug$'
+check "logging: --log-format=text" has "$l" Deployment qscale '--log-format=text$'
 check "default: liveness on /healthz" has "$d" Deployment qscale 'path: /healthz'
 check "default: readiness on /readyz" has "$d" Deployment qscale 'path: /readyz'
 for want in 'runAsNonRoot: true' 'readOnlyRootFilesystem: true' 'allowPrivilegeEscalation: false' \
@@ -267,6 +273,8 @@ bad enum-certificate-mode 'certificate: {mode: vault}'
 bad port-above-maximum 'service: {port: 70000}'
 bad watchNamespace-not-dns 'watchNamespace: Shop_Floor'
 bad extraArgs-not-flags 'extraArgs: [run]'
+bad enum-logLevel 'logLevel: warn'
+bad enum-logFormat 'logFormat: console'
 bad serviceMonitor-honorLabels-type 'serviceMonitor: {honorLabels: "yes"}'
 bad grafanaDashboard-unknown-key 'grafanaDashboard: {folder: qscale}'
 bad grafanaDashboard-enabled-type 'grafanaDashboard: {enabled: "yes"}'

@@ -18,11 +18,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -44,16 +44,35 @@ type runOptions struct {
 	metricsAddr, probeAddr  string
 	qps                     float32
 	burst                   int
+	log                     *logOptions
 	adapter                 *basecmd.AdapterBase
 }
 
+// newRunFlags returns the flags of qscale run: qscale's own, then those of the embedded
+// metrics API server, which --help lists apart under their own heading.
 func newRunFlags(stderr io.Writer) (*pflag.FlagSet, *runOptions) {
 	fs := pflag.NewFlagSet("qscale run", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o := &runOptions{adapter: &basecmd.AdapterBase{Name: "qscale", FlagSet: fs}}
+	own := pflag.NewFlagSet("qscale run", pflag.ContinueOnError)
+	api := pflag.NewFlagSet("metrics API server", pflag.ContinueOnError)
+	o := &runOptions{log: newLogOptions(), adapter: &basecmd.AdapterBase{Name: "qscale", FlagSet: api}}
 	o.adapter.CustomMetricsAdapterServerOptions = options.NewCustomMetricsAdapterServerOptions()
 	o.adapter.SecureServing.BindPort = 6443
 	o.adapter.SecureServing.ServerCert.CertDirectory = "" // a self-signed certificate in memory unless --cert-dir or --tls-cert-file
+	o.addFlags(own)
+	o.adapter.InstallFlags()
+	fs.AddFlagSet(own)
+	fs.AddFlagSet(api)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: qscale run [flags]\n\nFlags:\n%s\n%s:\n%s", own.FlagUsages(), apiFlagsTitle, api.FlagUsages())
+	}
+	return fs, o
+}
+
+// apiFlagsTitle heads the flags of the embedded metrics API server in qscale run --help.
+const apiFlagsTitle = "Metrics API server flags (serving, authentication, authorization, audit, …)"
+
+func (o *runOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to scale in (default: in-cluster); also the default of --lister-kubeconfig, --authentication-kubeconfig and --authorization-kubeconfig")
 	fs.StringVar(&o.namespace, "namespace", "", "watch only the workloads of this namespace (default: all namespaces)")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas; only the leader writes to the cluster")
@@ -66,8 +85,7 @@ func newRunFlags(stderr io.Writer) (*pflag.FlagSet, *runOptions) {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
 	fs.Float32Var(&o.qps, "kube-api-qps", 50, "requests per second to the Kubernetes API (HPAs, scale, Events)")
 	fs.IntVar(&o.burst, "kube-api-burst", 100, "burst of requests to the Kubernetes API")
-	o.adapter.InstallFlags()
-	return fs, o
+	o.log.addFlags(fs)
 }
 
 func runController(args []string, stderr io.Writer) int {
@@ -79,7 +97,9 @@ func runController(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "qscale run: %v\n", err)
 		return 2
 	}
-	ctrl.SetLogger(zap.New())
+	logger := o.log.logger(stderr)
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger) // client-go's and the API server's logs, in the same level and format
 	if err := o.run(ctrl.SetupSignalHandler()); err != nil {
 		fmt.Fprintf(stderr, "qscale run: %v\n", err)
 		return 1
