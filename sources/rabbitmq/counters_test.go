@@ -9,8 +9,9 @@ import (
 )
 
 // countsWithin is how long the management API may take to show counts: it samples them
-// every 5 s, and a new queue's first sample comes up to 10 s after it is declared.
-const countsWithin = 25 * time.Second
+// every 5 s, and a new queue's first sample comes up to 10 s after it is declared; a busy
+// machine (the whole suite in parallel on 2 cores) can delay both.
+const countsWithin = 60 * time.Second
 
 // counterCase is a trigger and the sample it must come to.
 type counterCase struct {
