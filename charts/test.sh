@@ -93,9 +93,29 @@ check "logging: --log-format=text" has "$l" Deployment qscale '--log-format=text
 check "default: liveness on /healthz" has "$d" Deployment qscale 'path: /healthz'
 check "default: readiness on /readyz" has "$d" Deployment qscale 'path: /readyz'
 for want in 'runAsNonRoot: true' 'readOnlyRootFilesystem: true' 'allowPrivilegeEscalation: false' \
-            'drop: \["ALL"\]' 'type: RuntimeDefault' 'runAsUser: 65532'; do
+            '^ +- ALL$' 'type: RuntimeDefault' 'runAsUser: 65532'; do
   check "default: securityContext $want" has "$d" Deployment qscale "$want"
 done
+check "default: no topologySpreadConstraints" lacks "$d" Deployment qscale 'topologySpreadConstraints'
+sc="$tmp/security.yaml"
+cat >"$tmp/security-values.yaml" <<'VALUES'
+podSecurityContext: {fsGroup: 2000}
+securityContext: {readOnlyRootFilesystem: false}
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: topology.kubernetes.io/zone
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector: {matchLabels: {app.kubernetes.io/instance: "{{ .Release.Name }}"}}
+VALUES
+if render "$sc" -f "$tmp/security-values.yaml"; then
+  pass "template: podSecurityContext, securityContext, topologySpreadConstraints"
+else fail "template: podSecurityContext, securityContext, topologySpreadConstraints: $(cat "$sc.err")"; fi
+check "podSecurityContext: fsGroup added" has "$sc" Deployment qscale '^ +fsGroup: 2000$'
+check "podSecurityContext: the chart's runAsUser kept" has "$sc" Deployment qscale '^ +runAsUser: 65532$'
+check "securityContext: readOnlyRootFilesystem overridden" has "$sc" Deployment qscale '^ +readOnlyRootFilesystem: false$'
+check "securityContext: capabilities still dropped" has "$sc" Deployment qscale '^ +- ALL$'
+check "topologySpreadConstraints: rendered" has "$sc" Deployment qscale '^ +topologyKey: topology.kubernetes.io/zone$'
+check "topologySpreadConstraints: templates in it" has "$sc" Deployment qscale 'app.kubernetes.io/instance: qscale$'
 check "default: resources limits" has "$d" Deployment qscale '^ +limits:'
 check "default: resources requests" has "$d" Deployment qscale '^ +requests:'
 check "default: container ports 6443/8080/8081" bash -c "$(declare -f doc); doc '$d' Deployment qscale | grep -c -E 'containerPort: (6443|8080|8081)$' | grep -qx 3"
@@ -273,6 +293,8 @@ bad enum-certificate-mode 'certificate: {mode: vault}'
 bad port-above-maximum 'service: {port: 70000}'
 bad watchNamespace-not-dns 'watchNamespace: Shop_Floor'
 bad extraArgs-not-flags 'extraArgs: [run]'
+bad topologySpreadConstraints-incomplete 'topologySpreadConstraints: [{maxSkew: 1}]'
+bad podSecurityContext-not-object 'podSecurityContext: [runAsUser]'
 bad enum-logLevel 'logLevel: warn'
 bad enum-logFormat 'logFormat: console'
 bad serviceMonitor-honorLabels-type 'serviceMonitor: {honorLabels: "yes"}'
