@@ -44,18 +44,9 @@ func apiServerOutage(t *testing.T, args []string) {
 	if len(args) > 0 {
 		waitLeader(t, c.kube, "qscale", 60*time.Second)
 	}
-	ns := c.namespace("outage")
-	topic := "outage-" + fmt.Sprint(time.Now().UnixNano())
-	kafkaTopic(t, topic, 8)
-	commitAt(t, topic, topic, atStart(8))
-	produce(t, topic, map[int32]int{0: 20, 1: 15})
 	// A polling interval of 15s keeps a value fresh for 45s: a qscale that lost its values
 	// would have none to serve right after the outage, before its next poll.
-	c.deployment(ns, "w", map[string]string{
-		"qscale.io/triggers":         kafkaTrigger("lag", topic, topic),
-		"qscale.io/polling-interval": "15s",
-		"qscale.io/hpa-behavior":     fastHPA,
-	})
+	ns := c.laggingWorkload(t, "outage", "15s")
 	c.waitReplicas(t, q, ns, "w", 4, 60*time.Second) // ceil(35/10)
 	c.waitMetricValue(t, q, ns, "qscale-lag", "w", 35, 30*time.Second)
 	pid := q.Cmd.Process.Pid
@@ -104,16 +95,7 @@ func watchThroughOutage(t *testing.T, q *controlplane.Qscale, labels map[string]
 func TestQscaleWaitsForTheAPIServer(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, controlplane.Options{})
-	ns := c.namespace("late")
-	topic := "late-" + fmt.Sprint(time.Now().UnixNano())
-	kafkaTopic(t, topic, 8)
-	commitAt(t, topic, topic, atStart(8))
-	produce(t, topic, map[int32]int{0: 20, 1: 15})
-	c.deployment(ns, "w", map[string]string{
-		"qscale.io/triggers":         kafkaTrigger("lag", topic, topic),
-		"qscale.io/polling-interval": "1s",
-		"qscale.io/hpa-behavior":     fastHPA,
-	})
+	ns := c.laggingWorkload(t, "late", "1s")
 	ports, err := freePorts(1)
 	if err != nil {
 		t.Fatal(err)
@@ -146,4 +128,22 @@ func TestQscaleWaitsForTheAPIServer(t *testing.T) {
 	}
 	c.waitReplicas(t, q, ns, "w", 4, 90*time.Second) // ceil(35/10)
 	checkSameProcess(t, q, q.Cmd.Process.Pid)
+}
+
+// laggingWorkload creates, in a new namespace named after name, the Deployment "w" of one
+// replica with a Kafka trigger polled every interval, on a topic of its own whose 8
+// partitions hold a lag of 35 (so 4 replicas at lagThreshold 10). It returns the namespace.
+func (c *cluster) laggingWorkload(t *testing.T, name, interval string) string {
+	t.Helper()
+	ns := c.namespace(name)
+	topic := name + "-" + fmt.Sprint(time.Now().UnixNano())
+	kafkaTopic(t, topic, 8)
+	commitAt(t, topic, topic, atStart(8))
+	produce(t, topic, map[int32]int{0: 20, 1: 15})
+	c.deployment(ns, "w", map[string]string{
+		"qscale.io/triggers":         kafkaTrigger("lag", topic, topic),
+		"qscale.io/polling-interval": interval,
+		"qscale.io/hpa-behavior":     fastHPA,
+	})
+	return ns
 }

@@ -94,23 +94,13 @@ func (c *cluster) deployment(ns, name string, annotations map[string]string) {
 // exits meanwhile.
 func (c *cluster) waitReplicas(t testing.TB, q *controlplane.Qscale, ns, name string, want int32, timeout time.Duration) {
 	t.Helper()
-	var got int32
-	var last error // a transient API error is retried, and reported if it is the last word
-	err := waitUntil(context.Background(), timeout, func() (bool, error) {
+	alive := func() error {
 		if !q.Running() {
-			return false, fmt.Errorf("qscale exited (%v)", q.Cmd.ProcessState)
+			return fmt.Errorf("qscale exited (%v)", q.Cmd.ProcessState)
 		}
-		d, err := c.kube.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
-		if last = err; err != nil {
-			return false, nil
-		}
-		got = *d.Spec.Replicas
-		return got == want, nil
-	})
-	if err != nil {
-		t.Fatalf("%s/%s: replicas %d, want %d after %s: %v (last API error: %v)\nits Events:\n%s\nqscale log:\n%s",
-			ns, name, got, want, timeout, err, last, eventsOf(c.kube, ns, name), c.cp.TailFile(q.Log, 30))
+		return nil
 	}
+	waitReplicasWhile(t, c.kube, alive, func() string { return c.cp.TailFile(q.Log, 30) }, ns, name, want, timeout)
 }
 
 // waitEvent waits for an Event with reason on the object and returns its message; it fails

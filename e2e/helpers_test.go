@@ -95,9 +95,22 @@ func waitReplicas(t testing.TB, ns, name string, want int32, timeout time.Durati
 // the qscale logging to qscaleLog serves.
 func waitReplicasOf(t testing.TB, kube kubernetes.Interface, qscaleLog, ns, name string, want int32, timeout time.Duration) {
 	t.Helper()
+	waitReplicasWhile(t, kube, nil, func() string { return env.cp.TailFile(qscaleLog, 30) }, ns, name, want, timeout)
+}
+
+// waitReplicasWhile waits until the Deployment's spec.replicas is want in the cluster kube,
+// and fails at once when alive, if given, reports that qscale is gone; tail is qscale's log
+// for the failure message.
+func waitReplicasWhile(t testing.TB, kube kubernetes.Interface, alive func() error, tail func() string, ns, name string, want int32, timeout time.Duration) {
+	t.Helper()
 	var got int32
 	var last error // a transient API error is retried, and reported if it is the last word
 	err := waitUntil(context.Background(), timeout, func() (bool, error) {
+		if alive != nil {
+			if err := alive(); err != nil {
+				return false, err
+			}
+		}
 		d, err := kube.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
 		if last = err; err != nil {
 			return false, nil
@@ -107,7 +120,7 @@ func waitReplicasOf(t testing.TB, kube kubernetes.Interface, qscaleLog, ns, name
 	})
 	if err != nil {
 		t.Fatalf("%s/%s: replicas %d, want %d after %s: %v (last API error: %v)\nits Events:\n%s\nqscale log:\n%s",
-			ns, name, got, want, timeout, err, last, eventsOf(kube, ns, name), env.cp.TailFile(qscaleLog, 30))
+			ns, name, got, want, timeout, err, last, eventsOf(kube, ns, name), tail())
 	}
 }
 

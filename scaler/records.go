@@ -59,12 +59,7 @@ func (rs *records) valid(t store.Target, s *spec.Spec, triggers []sources.Trigge
 func (rs *records) invalid(t store.Target, problem string) bool {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	r := rs.get(t)
-	if r.problem == problem {
-		return false
-	}
-	r.problem = problem
-	return true
+	return set(&rs.get(t).problem, problem)
 }
 
 // current returns the workload's last valid configuration and its triggers.
@@ -82,12 +77,16 @@ func (rs *records) current(t store.Target) (*spec.Spec, []sources.Trigger) {
 func (rs *records) setConflict(t store.Target, msg string) bool {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	r := rs.get(t)
-	if r.conflict == msg {
+	return set(&rs.get(t).conflict, msg) && msg != ""
+}
+
+// set sets *field to v and reports whether that changed it.
+func set(field *string, v string) bool {
+	if *field == v {
 		return false
 	}
-	r.conflict = msg
-	return msg != ""
+	*field = v
+	return true
 }
 
 // rejectedHPA returns the spec hash of the HPA that the API server last refused for the

@@ -27,8 +27,8 @@ func NewQscale(spec policy.Spec, trigger *policy.Trigger) *Qscale {
 func (q *Qscale) Poll(o Observation) Served {
 	at := q.start.Add(o.Time)
 	tr := q.w.Trigger(0)
-	tr.Observe(policy.Observation{Time: at, Value: o.Backlog, Active: o.Backlog > 0,
-		Backlog: o.Backlog, Produced: o.Produced, Consumed: o.Consumed, Ready: o.Ready, Replicas: o.Replicas})
+	tr.Observe(policy.Observation{Value: o.Backlog, Active: o.Backlog > 0, Poll: policy.Poll{Time: at,
+		Backlog: o.Backlog, Produced: o.Produced, Consumed: o.Consumed, Ready: o.Ready, Replicas: o.Replicas}})
 	d := q.w.Decide(at, o.Replicas, o.Replicas)
 	m := d.Metrics[0]
 	return Served{Value: float64(m.Milli) / 1000, Target: tr.State(at).Target, OK: m.OK, ScaleTo: d.ScaleTo, Desired: d.Desired}

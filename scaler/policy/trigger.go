@@ -29,21 +29,17 @@ func NewAgeTrigger(cfg BacklogAge) *Trigger {
 	return &Trigger{rates: NewRates(cfg), state: TriggerState{Target: AgeTarget, Replicas: true}}
 }
 
-// Observation is what one poll of a trigger read, with the workload's replicas then.
+// Observation is what one poll of a trigger read, with the workload's replicas then: the
+// Poll a backlog-age trigger learns from (its counts are left zero for a threshold trigger),
+// and the trigger's value.
 type Observation struct {
-	Time time.Time
+	Poll
 	// Err is set when the poll failed; nothing else is read then.
 	Err error
 	// Value and Active are the trigger's value and whether it is above its activation
 	// threshold.
 	Value  float64
 	Active bool
-	// Backlog, Produced, Consumed and Consumers are a backlog-age trigger's counts (see
-	// Poll).
-	Backlog, Produced, Consumed float64
-	Consumers                   int32
-	// Ready and Replicas are the workload's ready replicas and spec.replicas.
-	Ready, Replicas int32
 }
 
 // Observe takes one poll into account: a failure counts towards fallback; a value replaces
@@ -62,7 +58,7 @@ func (t *Trigger) Observe(o Observation) {
 		s.Value = o.Value
 		return
 	}
-	t.rates.Observe(Poll{Time: o.Time, Backlog: o.Backlog, Produced: o.Produced, Consumed: o.Consumed, Consumers: o.Consumers, Ready: o.Ready, Replicas: o.Replicas})
+	t.rates.Observe(o.Poll)
 	n, ok := t.rates.Replicas()
 	s.Pending = !ok
 	s.Value = math.Ceil(n)

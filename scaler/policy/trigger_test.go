@@ -12,7 +12,7 @@ func TestAgeTriggerThroughDecide(t *testing.T) {
 	t.Run("without a known per-replica rate the size holds", func(t *testing.T) {
 		tr := NewAgeTrigger(BacklogAge{Target: 30 * time.Second, PollingInterval: 10 * time.Second})
 		w := NewWorkload(spec, t0, tr)
-		tr.Observe(Observation{Time: t0, Backlog: 500, Produced: 500, Ready: 4, Replicas: 4})
+		tr.Observe(Observation{Poll: Poll{Time: t0, Backlog: 500, Produced: 500, Ready: 4, Replicas: 4}})
 		d := w.Decide(t0, 4, 4)
 		if d.Desired != 4 || d.Metrics[0].OK || !tr.State(t0).Pending {
 			t.Errorf("desired %d, served %v, pending %v; want 4, nothing served, pending", d.Desired, d.Metrics[0].OK, tr.State(t0).Pending)
@@ -25,7 +25,7 @@ func TestAgeTriggerThroughDecide(t *testing.T) {
 		var d Decision
 		for i := range 6 { // 400 msg/s, consumed as they come by 10 replicas
 			at := t0.Add(time.Duration(i) * 10 * time.Second)
-			tr.Observe(Observation{Time: at, Produced: produced, Consumed: consumed, Ready: 10, Replicas: 10})
+			tr.Observe(Observation{Poll: Poll{Time: at, Produced: produced, Consumed: consumed, Ready: 10, Replicas: 10}})
 			d = w.Decide(at, 10, 10)
 			produced, consumed = produced+4000, consumed+4000
 		}
@@ -39,8 +39,8 @@ func TestAgeTriggerThroughDecide(t *testing.T) {
 	t.Run("a failing source counts towards fallback and holds", func(t *testing.T) {
 		tr := NewAgeTrigger(BacklogAge{Target: 30 * time.Second, ReplicaThroughput: 40, PollingInterval: 10 * time.Second})
 		w := NewWorkload(spec, t0, tr)
-		tr.Observe(Observation{Time: t0, Err: errors.New("down")})
-		tr.Observe(Observation{Time: t0.Add(10 * time.Second), Err: errors.New("down")})
+		tr.Observe(Observation{Poll: Poll{Time: t0}, Err: errors.New("down")})
+		tr.Observe(Observation{Poll: Poll{Time: t0.Add(10 * time.Second)}, Err: errors.New("down")})
 		if d := w.Decide(t0.Add(10*time.Second), 7, 7); d.Desired != 7 || tr.State(t0).Failures != 2 {
 			t.Errorf("desired %d, failures %d; want 7 held and 2 failures", d.Desired, tr.State(t0).Failures)
 		}

@@ -26,8 +26,8 @@ func (s *Store) Record(t Target, trigger sources.Trigger, sample sources.Sample,
 	r := &e.states[i]
 	before := r.State(at)
 	wasFailing := before.Polled && before.Err != nil
-	o := policy.Observation{Time: at, Err: sample.Err, Value: sample.Value, Active: sample.Active,
-		Ready: e.replicas.Ready, Replicas: e.replicas.Spec}
+	o := policy.Observation{Poll: policy.Poll{Time: at, Ready: e.replicas.Ready, Replicas: e.replicas.Spec},
+		Err: sample.Err, Value: sample.Value, Active: sample.Active}
 	if c := sample.Counters; c != nil {
 		o.Backlog, o.Produced, o.Consumed = c.Backlog, c.Produced, c.Consumed
 		if c.Consumers > 0 && c.Consumers <= math.MaxInt32 {

@@ -78,21 +78,8 @@ func md(kv ...string) map[string]string {
 	return m
 }
 
-// with returns a copy of m with the key, value pairs added; an empty value removes the key.
-func with(m map[string]string, kv ...string) map[string]string {
-	out := map[string]string{}
-	for k, v := range m {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			delete(out, kv[i])
-			continue
-		}
-		out[kv[i]] = kv[i+1]
-	}
-	return out
-}
+// with returns a copy of m with the key, value pairs set; an empty value removes the key.
+func with(m map[string]string, kv ...string) map[string]string { return sourcetest.With(m, kv...) }
 
 // protocols lists, for each protocol, the metadata that reads queue on b, KEDA's way or
 // the statistics plugin's.

@@ -27,17 +27,7 @@ import (
 func TestCounters(t *testing.T) {
 	tc := lagFixture(t)
 	base := map[string]string{"bootstrapServers": tc.addrs, "consumerGroup": "workers", "topic": "orders", "targetBacklogAge": "30s"}
-	with := func(kv ...string) map[string]string {
-		md := maps.Clone(base)
-		for i := 0; i+1 < len(kv); i += 2 {
-			if kv[i+1] == "" {
-				delete(md, kv[i])
-			} else {
-				md[kv[i]] = kv[i+1]
-			}
-		}
-		return md
-	}
+	with := func(kv ...string) map[string]string { return sourcetest.With(base, kv...) }
 	tests := []struct {
 		name      string
 		md        map[string]string

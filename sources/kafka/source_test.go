@@ -1,7 +1,6 @@
 package kafka_test
 
 import (
-	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/qscale/qscale/sources"
+	"github.com/qscale/qscale/sources/internal/sourcetest"
 	"github.com/qscale/qscale/sources/kafka"
 )
 
@@ -37,17 +37,7 @@ func lagFixture(t *testing.T) *testCluster {
 func TestLagSemantics(t *testing.T) {
 	tc := lagFixture(t)
 	base := map[string]string{"bootstrapServers": tc.addrs, "consumerGroup": "workers", "topic": "orders"}
-	with := func(kv ...string) map[string]string {
-		md := maps.Clone(base)
-		for i := 0; i+1 < len(kv); i += 2 {
-			if kv[i+1] == "" {
-				delete(md, kv[i])
-			} else {
-				md[kv[i]] = kv[i+1]
-			}
-		}
-		return md
-	}
+	with := func(kv ...string) map[string]string { return sourcetest.With(base, kv...) }
 	tests := []struct {
 		name       string
 		md         map[string]string

@@ -7,6 +7,7 @@ package sourcetest
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -183,4 +184,21 @@ func WantSample(t testing.TB, got sources.Sample, secret string, value float64, 
 	if got.Value != value || got.Active != active {
 		t.Errorf("value, active = %v, %v; want %v, %v", got.Value, got.Active, value, active)
 	}
+}
+
+// With returns a copy of metadata with the key, value pairs set; an empty value removes the
+// key.
+func With(metadata map[string]string, kv ...string) map[string]string {
+	out := maps.Clone(metadata)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			delete(out, kv[i])
+			continue
+		}
+		out[kv[i]] = kv[i+1]
+	}
+	return out
 }
