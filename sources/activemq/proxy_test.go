@@ -1,6 +1,8 @@
 package activemq_test
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -37,6 +39,17 @@ func newHTTPProxy(t testing.TB, target string, refusePost bool) *httpProxy {
 				return
 			}
 		}
+		// The body is read here, whole, before it is forwarded: a transport that streams it
+		// from the incoming connection still reads it, looking for its end, when the
+		// agent's answer arrives, and the server may close it then; the transport takes
+		// that for a failed request and closes its connection to the agent mid-answer.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
 		forward.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
