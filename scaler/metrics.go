@@ -14,6 +14,7 @@ type Metrics struct {
 	triggerValue    *prometheus.GaugeVec
 	triggerActive   *prometheus.GaugeVec
 	desiredReplicas *prometheus.GaugeVec
+	configInvalid   *prometheus.GaugeVec
 	fallbackActive  *prometheus.GaugeVec
 	sourceErrors    *prometheus.CounterVec
 	sourcePanics    *prometheus.CounterVec
@@ -34,6 +35,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		desiredReplicas: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "qscale_desired_replicas", Help: "The replica count the scaling loop aims at for a workload.",
 		}, []string{"namespace", "target"}),
+		configInvalid: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qscale_config_invalid", Help: "1 while a workload's qscale.io annotations are invalid, or the API server refuses the HPA they describe; the workload keeps its last valid configuration, if it had one.",
+		}, []string{"namespace", "target"}),
 		fallbackActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "qscale_fallback_active", Help: "1 while a trigger is served its fallback value.",
 		}, triggerLabels),
@@ -48,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"type"}),
 	}
-	reg.MustRegister(m.triggerValue, m.triggerActive, m.desiredReplicas, m.fallbackActive, m.sourceErrors, m.sourcePanics, m.pollDuration)
+	reg.MustRegister(m.triggerValue, m.triggerActive, m.desiredReplicas, m.configInvalid, m.fallbackActive, m.sourceErrors, m.sourcePanics, m.pollDuration)
 	return m
 }
 
@@ -93,6 +97,24 @@ func (m *Metrics) Decided(t store.Target, triggers []sources.Trigger, d policy.D
 			m.fallbackActive.With(labels(t, tr)).Set(v)
 		}
 	}
+}
+
+// setConfigInvalid records whether a workload's configuration is invalid; an unknown
+// workload's series is deleted.
+func (m *Metrics) setConfigInvalid(t store.Target, invalid, known bool) {
+	if m == nil {
+		return
+	}
+	l := prometheus.Labels{"namespace": t.Namespace, "target": t.Kind + "/" + t.Name}
+	if !known {
+		m.configInvalid.Delete(l)
+		return
+	}
+	v := 0.0
+	if invalid {
+		v = 1
+	}
+	m.configInvalid.With(l).Set(v)
 }
 
 func (m *Metrics) sourcePanicked(typ string) {

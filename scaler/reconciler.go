@@ -33,6 +33,7 @@ type Reconciler struct {
 	Poller   *Poller
 	Secrets  *Secrets
 	Recorder Recorder
+	Metrics  *Metrics // nil records nothing
 	// IsLeader reports whether this replica may write; nil means always.
 	IsLeader func() bool
 
@@ -55,6 +56,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, reconcile.TerminalError(errors.New("a Reconciler not built by Setup has no record of workloads"))
 	}
 	t := store.Target{Namespace: req.Namespace, Kind: k.name, Name: req.Name}
+	defer func() {
+		invalid, known := r.records.configInvalid(t)
+		r.Metrics.setConfigInvalid(t, invalid, known)
+	}()
 	obj := k.newObject()
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/qscale/qscale/scaler/spec"
 	"github.com/qscale/qscale/scaler/store"
@@ -75,6 +78,7 @@ type harness struct {
 	now    time.Time
 	leader bool
 	r      *Reconciler
+	reg    *prometheus.Registry
 }
 
 func newHarness(t *testing.T, kind string, objs ...client.Object) *harness {
@@ -90,7 +94,7 @@ func newHarnessIntercepted(t *testing.T, kind string, funcs interceptor.Funcs, o
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, events: &eventLog{}, now: t0, leader: true}
+	h := &harness{t: t, events: &eventLog{}, now: t0, leader: true, reg: prometheus.NewRegistry()}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 		WithIndex(&autoscalingv2.HorizontalPodAutoscaler{}, IndexScaleTarget, IndexHPAByScaleTarget).
 		WithInterceptorFuncs(funcs).Build()
@@ -100,7 +104,7 @@ func newHarnessIntercepted(t *testing.T, kind string, funcs interceptor.Funcs, o
 	pool := sources.NewPool(reg)
 	t.Cleanup(pool.Close)
 	h.r = &Reconciler{Client: interceptor.NewClient(c, leanReads()), Kind: kind, Registry: reg, Store: h.store,
-		Poller: NewPoller(pool, h.store, nil, nil), Secrets: NewSecrets(h.client), Recorder: h.events, IsLeader: func() bool { return h.leader }, records: newRecords()}
+		Poller: NewPoller(pool, h.store, nil, nil), Secrets: NewSecrets(h.client), Recorder: h.events, Metrics: NewMetrics(h.reg), IsLeader: func() bool { return h.leader }, records: newRecords()}
 	return h
 }
 
@@ -287,6 +291,7 @@ func TestReconcileBadConfiguration(t *testing.T) {
 	}
 	h.reconcile("broken")
 	wantEvents(t, h.events.take()) // the same problem is not reported again
+	h.wantConfigInvalid(map[string]float64{"broken": 1, "good": 0})
 
 	// A valid workload that breaks keeps its HPA unchanged, then recovers.
 	before, _ := h.hpa("qscale-good")
@@ -302,6 +307,36 @@ func TestReconcileBadConfiguration(t *testing.T) {
 	wantEvents(t, h.events.take(), ReasonScalingConfigValid)
 	if hpa, _ := h.hpa("qscale-good"); hpa.Spec.MaxReplicas != 30 {
 		t.Errorf("max after the fix = %d", hpa.Spec.MaxReplicas)
+	}
+	// The series goes with the workload's triggers.
+	h.update("broken", func(d *appsv1.Deployment) { delete(d.Annotations, spec.AnnotationTriggers) })
+	h.reconcile("broken")
+	h.wantConfigInvalid(map[string]float64{"good": 0})
+}
+
+// wantConfigInvalid checks the qscale_config_invalid series: the value for each workload of
+// "shop", and no other series.
+func (h *harness) wantConfigInvalid(want map[string]float64) {
+	h.t.Helper()
+	families, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "qscale_config_invalid" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			got[strings.TrimPrefix(l["target"], store.KindDeployment+"/")] = m.GetGauge().GetValue()
+		}
+	}
+	if !maps.Equal(got, want) {
+		h.t.Errorf("qscale_config_invalid = %v, want %v", got, want)
 	}
 }
 
@@ -617,6 +652,7 @@ func TestReconcileTellsWhatTheAPIServerRefuses(t *testing.T) {
 	if writes != before {
 		t.Errorf("the refused HPA was sent %d more times; it should wait for an edit", writes-before)
 	}
+	h.wantConfigInvalid(map[string]float64{"orders": 1})
 	h.update("orders", func(d *appsv1.Deployment) {
 		d.Annotations[spec.AnnotationHPABehavior] = "scaleUp: {policies: [{type: Pods, value: 4, periodSeconds: 15}]}"
 	})
@@ -625,6 +661,7 @@ func TestReconcileTellsWhatTheAPIServerRefuses(t *testing.T) {
 		t.Fatal("no HPA once the behavior is valid")
 	}
 	wantEvents(t, h.events.take(), ReasonScalingConfigValid)
+	h.wantConfigInvalid(map[string]float64{"orders": 0})
 
 	h.update("orders", func(d *appsv1.Deployment) { d.Annotations[spec.AnnotationHPABehavior] = bad })
 	h.reconcile("orders")

@@ -62,6 +62,18 @@ func (rs *records) invalid(t store.Target, problem string) bool {
 	return set(&rs.get(t).problem, problem)
 }
 
+// configInvalid reports whether the workload's configuration is invalid now, its annotations
+// or the HPA the API server refused, and whether the workload is known at all.
+func (rs *records) configInvalid(t store.Target) (invalid, known bool) {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	r, ok := rs.m[t]
+	if !ok {
+		return false, false
+	}
+	return r.problem != "" || r.rejection != "", true
+}
+
 // current returns the workload's last valid configuration and its triggers.
 func (rs *records) current(t store.Target) (*spec.Spec, []sources.Trigger) {
 	rs.mu.RLock()

@@ -76,7 +76,7 @@ func Setup(mgr manager.Manager, o Options) (*store.Store, error) {
 	}
 	for kind, k := range workloadKinds {
 		r := &Reconciler{Client: mgr.GetClient(), Kind: kind, Registry: o.Registry, Store: st, Poller: poller,
-			Secrets: secrets, Recorder: o.Recorder, IsLeader: o.IsLeader, records: recs}
+			Secrets: secrets, Recorder: o.Recorder, Metrics: o.Metrics, IsLeader: o.IsLeader, records: recs}
 		err := ctrl.NewControllerManagedBy(mgr).
 			Named("qscale-"+kind).
 			For(k.newObject(), builderPredicate()).
