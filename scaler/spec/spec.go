@@ -7,7 +7,8 @@
 // SecretTargetRef mappings from one key to one parameter); Load does both.
 // Spec.Policy is what the replica decision (package policy) reads of a Spec. CheckManifests
 // checks the workloads of manifests offline, as `qscale check` does, into a Report of
-// Findings.
+// Findings; ReadManifests splits manifests into their objects for other readers (package
+// keda).
 package spec
 
 import (
