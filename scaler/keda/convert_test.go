@@ -3,8 +3,9 @@ package keda_test
 import (
 	"bytes"
 	"encoding/json"
+	"io/fs"
+	"maps"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -24,11 +25,7 @@ func convert(t *testing.T, files ...string) *keda.Result {
 	t.Helper()
 	inputs := make([]spec.Input, len(files))
 	for i, f := range files {
-		data, err := os.ReadFile(filepath.Join("testdata", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		inputs[i] = spec.Input{Name: f, Data: bytes.NewReader(data)}
+		inputs[i] = spec.Input{Name: f, Data: bytes.NewReader(fixture(t, f))}
 	}
 	manifests, unreadable, err := spec.ReadManifests(inputs)
 	if err != nil || len(unreadable) > 0 {
@@ -37,34 +34,43 @@ func convert(t *testing.T, files ...string) *keda.Result {
 	return keda.Convert(manifests, registry)
 }
 
+// fixture returns a file of testdata.
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := fs.ReadFile(os.DirFS("testdata"), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 // KEDA's defaults, written out since qscale's differ.
 var kedaDefaults = map[string]string{
 	spec.AnnotationMinReplicas: "0", spec.AnnotationMaxReplicas: "100",
 	spec.AnnotationPollingInterval: "30s", spec.AnnotationCooldownPeriod: "5m0s",
 }
 
-func with(base map[string]string, kv ...string) map[string]string {
-	out := map[string]string{}
-	for k, v := range base {
-		out[k] = v
-	}
-	for i := 0; i < len(kv); i += 2 {
-		out[kv[i]] = kv[i+1]
-	}
+// with returns base with the annotations of more.
+func with(base, more map[string]string) map[string]string {
+	out := maps.Clone(base)
+	maps.Copy(out, more)
 	return out
 }
 
+// convertCase is a case of TestConvert: fixtures and what their one KEDA object becomes.
+type convertCase struct {
+	name     string
+	files    []string
+	status   string
+	target   *keda.Target
+	settings map[string]string  // every annotation but qscale.io/triggers
+	triggers []spec.TriggerSpec // qscale.io/triggers, parsed
+	unmapped []string           // the fields reported, in order
+	fromIn   bool               // the Object is the workload of the input
+}
+
 func TestConvert(t *testing.T) {
-	tests := []struct {
-		name     string
-		files    []string
-		status   string
-		target   *keda.Target
-		settings map[string]string  // every annotation but qscale.io/triggers
-		triggers []spec.TriggerSpec // qscale.io/triggers, parsed
-		unmapped []string           // the fields reported, in order
-		fromIn   bool               // the Object is the workload of the input
-	}{
+	tests := []convertCase{
 		{
 			name: "Kafka with SASL from a TriggerAuthentication's secretTargetRef", files: []string{"kafka.yaml"},
 			status: keda.StatusConverted, target: &keda.Target{Kind: "Deployment", Namespace: "default", Name: "azure-functions-deployment"},
@@ -80,7 +86,7 @@ func TestConvert(t *testing.T) {
 		{
 			name: "RabbitMQ with the host from a Secret, the workload in the input", files: []string{"rabbitmq.yaml"},
 			status: keda.StatusConverted, target: &keda.Target{Kind: "Deployment", Namespace: "default", Name: "rabbitmq-consumer"}, fromIn: true,
-			settings: with(kedaDefaults, spec.AnnotationMinReplicas, "1", spec.AnnotationMaxReplicas, "30", spec.AnnotationCooldownPeriod, "2m0s"),
+			settings: with(kedaDefaults, map[string]string{spec.AnnotationMinReplicas: "1", spec.AnnotationMaxReplicas: "30", spec.AnnotationCooldownPeriod: "2m0s"}),
 			triggers: []spec.TriggerSpec{{Type: "rabbitmq", Name: "rabbitmq-0",
 				Metadata:          spec.Metadata{"protocol": "amqp", "queueName": "testqueue", "mode": "QueueLength", "value": "20"},
 				AuthenticationRef: &spec.AuthenticationRef{SecretTargetRef: []spec.SecretTargetRef{{Parameter: "host", Name: "keda-rabbitmq-secret", Key: "host"}}}}},
@@ -88,8 +94,7 @@ func TestConvert(t *testing.T) {
 		{
 			name: "ActiveMQ scaling a StatefulSet, with fallback, paused replicas and KEDA's accepted metric fields", files: []string{"activemq.yaml"},
 			status: keda.StatusConverted, target: &keda.Target{Kind: "StatefulSet", Namespace: "activemq-test", Name: "activemq-consumer"},
-			settings: with(kedaDefaults, spec.AnnotationPollingInterval, "5s", spec.AnnotationFallbackReplicas, "6", spec.AnnotationFallbackFailures, "3",
-				spec.AnnotationPausedReplicas, "2"),
+			settings: with(kedaDefaults, map[string]string{spec.AnnotationPollingInterval: "5s", spec.AnnotationFallbackReplicas: "6", spec.AnnotationFallbackFailures: "3", spec.AnnotationPausedReplicas: "2"}),
 			triggers: []spec.TriggerSpec{{Type: "activemq", Name: "activemq-0",
 				Metadata: spec.Metadata{"managementEndpoint": "activemq.activemq-test:8161", "destinationName": "testQueue", "brokerName": "activemq_broker",
 					"targetQueueSize": "100", "activationTargetQueueSize": "10"},
@@ -105,7 +110,7 @@ func TestConvert(t *testing.T) {
 		{
 			name: "cpu and prometheus triggers are left out, the kafka one kept", files: []string{"unsupported.yaml"},
 			status: keda.StatusPartial, target: &keda.Target{Kind: "Deployment", Namespace: "shop", Name: "orders"},
-			settings: with(kedaDefaults, spec.AnnotationMinReplicas, "2"),
+			settings: with(kedaDefaults, map[string]string{spec.AnnotationMinReplicas: "2"}),
 			triggers: []spec.TriggerSpec{{Type: "kafka", Name: "orders",
 				Metadata: spec.Metadata{"bootstrapServers": "kafka.shop:9092", "consumerGroup": "orders", "topic": "orders"}}},
 			unmapped: []string{"spec.triggers[0].type", "spec.triggers[1].type"},
@@ -114,9 +119,7 @@ func TestConvert(t *testing.T) {
 			name:   "scaling modifiers, the HPA's name and other KEDA-only settings are reported; behavior, fallback and pause carried over",
 			files:  []string{"scaling-modifiers.yaml"},
 			status: keda.StatusPartial, target: &keda.Target{Kind: "Deployment", Namespace: "shop", Name: "payments"},
-			settings: with(kedaDefaults, spec.AnnotationMaxReplicas, "20", spec.AnnotationFallbackReplicas, "4", spec.AnnotationFallbackFailures, "5",
-				spec.AnnotationPaused, "true",
-				spec.AnnotationHPABehavior, "scaleDown:\n  policies:\n  - periodSeconds: 60\n    type: Percent\n    value: 50\n  stabilizationWindowSeconds: 300\n"),
+			settings: with(kedaDefaults, map[string]string{spec.AnnotationMaxReplicas: "20", spec.AnnotationFallbackReplicas: "4", spec.AnnotationFallbackFailures: "5", spec.AnnotationPaused: "true", spec.AnnotationHPABehavior: "scaleDown:\n  policies:\n  - periodSeconds: 60\n    type: Percent\n    value: 50\n  stabilizationWindowSeconds: 300\n"}),
 			triggers: []spec.TriggerSpec{
 				{Type: "kafka", Name: "incoming", Metadata: spec.Metadata{"bootstrapServers": "kafka.shop:9092", "consumerGroup": "payments", "topic": "payments"}},
 				{Type: "kafka", Name: "retries", Metadata: spec.Metadata{"bootstrapServers": "kafka.shop:9092", "consumerGroup": "payments", "topic": "payments-retry"}},
@@ -159,43 +162,47 @@ func TestConvert(t *testing.T) {
 			if len(r.Conversions) != 1 {
 				t.Fatalf("%d conversions, want 1: %+v", len(r.Conversions), r.Conversions)
 			}
-			c := r.Conversions[0]
-			if c.Status != tt.status || !reflect.DeepEqual(c.Target, tt.target) || c.WorkloadFromInput != tt.fromIn {
-				t.Errorf("status %s, target %+v, from input %t; want %s, %+v, %t", c.Status, c.Target, c.WorkloadFromInput, tt.status, tt.target, tt.fromIn)
-			}
-			var fields []string
-			for _, u := range c.Unmapped {
-				fields = append(fields, u.Field)
-			}
-			if !reflect.DeepEqual(fields, tt.unmapped) {
-				t.Errorf("unmapped %q, want %q\n%v", fields, tt.unmapped, c.Unmapped)
-			}
-			if len(c.Invalid) > 0 {
-				t.Fatalf("the annotations do not pass qscale's checks: %v", c.Invalid)
-			}
-			if tt.status == keda.StatusFailed {
-				if c.Object != nil {
-					t.Errorf("an object to apply for a failed conversion: %v", c.Object)
-				}
-				return
-			}
-			settings := with(c.Annotations)
-			delete(settings, spec.AnnotationTriggers)
-			if !reflect.DeepEqual(settings, tt.settings) {
-				t.Errorf("annotations %v, want %v", settings, tt.settings)
-			}
-			s, err := spec.ParseSpec(c.Annotations)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(s.Triggers, tt.triggers) {
-				t.Errorf("triggers\n%+v\nwant\n%+v", s.Triggers, tt.triggers)
-			}
-			md, _ := c.Object["metadata"].(map[string]any)
-			if c.Object["kind"] != tt.target.Kind || md["name"] != tt.target.Name || md["annotations"] == nil {
-				t.Errorf("object to apply %v", c.Object)
-			}
+			tt.check(t, r.Conversions[0])
 		})
+	}
+}
+
+func (tt convertCase) check(t *testing.T, c keda.Conversion) {
+	t.Helper()
+	if c.Status != tt.status || !reflect.DeepEqual(c.Target, tt.target) || c.WorkloadFromInput != tt.fromIn {
+		t.Errorf("status %s, target %+v, from input %t; want %s, %+v, %t", c.Status, c.Target, c.WorkloadFromInput, tt.status, tt.target, tt.fromIn)
+	}
+	var fields []string
+	for _, u := range c.Unmapped {
+		fields = append(fields, u.Field)
+	}
+	if !reflect.DeepEqual(fields, tt.unmapped) {
+		t.Errorf("unmapped %q, want %q\n%v", fields, tt.unmapped, c.Unmapped)
+	}
+	if len(c.Invalid) > 0 {
+		t.Fatalf("the annotations do not pass qscale's checks: %v", c.Invalid)
+	}
+	if tt.status == keda.StatusFailed {
+		if c.Object != nil {
+			t.Errorf("an object to apply for a failed conversion: %v", c.Object)
+		}
+		return
+	}
+	settings := maps.Clone(c.Annotations)
+	delete(settings, spec.AnnotationTriggers)
+	if !reflect.DeepEqual(settings, tt.settings) {
+		t.Errorf("annotations %v, want %v", settings, tt.settings)
+	}
+	s, err := spec.ParseSpec(c.Annotations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(s.Triggers, tt.triggers) {
+		t.Errorf("triggers\n%+v\nwant\n%+v", s.Triggers, tt.triggers)
+	}
+	md, _ := c.Object["metadata"].(map[string]any)
+	if c.Object["kind"] != tt.target.Kind || md["name"] != tt.target.Name || md["annotations"] == nil {
+		t.Errorf("object to apply %v", c.Object)
 	}
 }
 
@@ -260,39 +267,18 @@ func TestConvertReports(t *testing.T) {
 // The objects written pass `qscale check` with the Secrets of the input, carrying the
 // converted annotations.
 func TestConvertRoundTrip(t *testing.T) {
-	files := []string{"kafka.yaml", "rabbitmq.yaml", "activemq.yaml", "unsupported.yaml", "scaling-modifiers.yaml", "scaledjob.yaml"}
-	r := convert(t, files...)
+	r := convert(t, "kafka.yaml", "rabbitmq.yaml", "activemq.yaml", "unsupported.yaml", "scaling-modifiers.yaml", "scaledjob.yaml")
 	var out bytes.Buffer
 	if err := r.WriteObjects(&out); err != nil {
 		t.Fatal(err)
 	}
 	inputs := []spec.Input{{Name: "converted.yaml", Data: bytes.NewReader(out.Bytes())}}
 	for _, f := range []string{"kafka.yaml", "rabbitmq.yaml", "activemq.yaml"} { // for their Secrets
-		data, err := os.ReadFile(filepath.Join("testdata", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		inputs = append(inputs, spec.Input{Name: f, Data: bytes.NewReader(data)})
+		inputs = append(inputs, spec.Input{Name: f, Data: bytes.NewReader(fixture(t, f))})
 	}
 	report, err := spec.CheckManifests(inputs, registry)
 	if err != nil {
 		t.Fatal(err)
-	}
-	manifests, _, err := spec.ReadManifests([]spec.Input{{Name: "converted.yaml", Data: bytes.NewReader(out.Bytes())}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	written := map[string]map[string]string{}
-	for _, m := range manifests {
-		var o struct {
-			Metadata struct {
-				Annotations map[string]string `json:"annotations"`
-			} `json:"metadata"`
-		}
-		if err := json.Unmarshal(m.JSON, &o); err != nil {
-			t.Fatal(err)
-		}
-		written[m.Kind+" "+m.InNamespace()+"/"+m.Name] = o.Metadata.Annotations
 	}
 	var checked []string
 	for _, f := range report.Findings {
@@ -309,12 +295,35 @@ func TestConvertRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(checked, want) {
 		t.Fatalf("checked %q, want %q\n%s", checked, want, out.String())
 	}
+	written := writtenAnnotations(t, out.Bytes())
 	for _, c := range r.Conversions {
-		if c.Target == nil || c.Object == nil {
+		if c.Object == nil {
 			continue
 		}
 		if got := written[c.Target.Kind+" "+c.Target.Namespace+"/"+c.Target.Name]; !reflect.DeepEqual(got, c.Annotations) {
 			t.Errorf("%s written with annotations %v, want %v", c.Name, got, c.Annotations)
 		}
 	}
+}
+
+// writtenAnnotations returns the annotations of each object of YAML, by `Kind namespace/name`.
+func writtenAnnotations(t *testing.T, yaml []byte) map[string]map[string]string {
+	t.Helper()
+	manifests, _, err := spec.ReadManifests([]spec.Input{{Name: "converted.yaml", Data: bytes.NewReader(yaml)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]string{}
+	for _, m := range manifests {
+		var o struct {
+			Metadata struct {
+				Annotations map[string]string `json:"annotations"`
+			} `json:"metadata"`
+		}
+		if err := json.Unmarshal(m.JSON, &o); err != nil {
+			t.Fatal(err)
+		}
+		out[m.Kind+" "+m.InNamespace()+"/"+m.Name] = o.Metadata.Annotations
+	}
+	return out
 }

@@ -120,29 +120,15 @@ func (a authParams) mayHave(param string) bool { return a.unseenAll || a.unseen[
 // Problem; the parameters it would supply are then not reported missing as well, since the
 // Problem already says why. Other lookup errors are returned.
 func resolveAuth(t TriggerSpec, prefix string, reg sources.Registry, lookup SecretLookup) (authParams, []Problem, error) {
-	var a authParams
+	r := &authResolver{prefix: prefix + ".authenticationRef", lookup: lookup}
 	ref := t.AuthenticationRef
 	if ref == nil {
-		return a, nil, nil
+		return r.a, nil, nil
 	}
-	var problems []Problem
-	add := func(field, format string, args ...any) {
-		problems = append(problems, Problem{AnnotationTriggers, prefix + ".authenticationRef" + field, fmt.Sprintf(format, args...)})
-	}
-	a.data = map[string]string{} // never the lookup's map, which mappings would change
+	r.a.data = map[string]string{} // never the lookup's map, which mappings would change
 	if ref.Name != "" {
-		data, err := lookup(ref.Name)
-		switch {
-		case errors.Is(err, ErrSecretUnavailable):
-			a.unseenAll = true
-		case errors.Is(err, ErrSecretNotFound):
-			a.unseenAll = true
-			add(".name", "Secret %q does not exist in the workload's namespace", ref.Name)
-		case err != nil:
-			return a, nil, fmt.Errorf("reading Secret %q: %w", ref.Name, err)
-		}
-		for k, v := range data {
-			a.data[k] = v
+		if err := r.named(ref.Name); err != nil {
+			return r.a, nil, err
 		}
 	}
 	var known map[string]bool // read only when there are mappings: it builds a config
@@ -155,29 +141,67 @@ func resolveAuth(t TriggerSpec, prefix string, reg sources.Registry, lookup Secr
 			known = reg.Params(t.Type)
 		}
 		if known != nil && !known[m.Parameter] { // nil: an unknown type, which Parse reports
-			add(at+".parameter", "%q is not a parameter of a %s trigger%s", m.Parameter, t.Type, sources.Suggest(m.Parameter, known))
+			r.add(at+".parameter", "%q is not a parameter of a %s trigger%s", m.Parameter, t.Type, sources.Suggest(m.Parameter, known))
 		}
-		data, err := lookup(m.Name)
-		switch {
-		case errors.Is(err, ErrSecretUnavailable):
-			a.markUnseen(m.Parameter)
-			continue
-		case errors.Is(err, ErrSecretNotFound):
-			a.markUnseen(m.Parameter)
-			add(at+".name", "Secret %q does not exist in the workload's namespace", m.Name)
-			continue
-		case err != nil:
-			return a, nil, fmt.Errorf("reading Secret %q: %w", m.Name, err)
+		if err := r.mapping(at, m); err != nil {
+			return r.a, nil, err
 		}
-		v, ok := data[m.Key]
-		if !ok {
-			a.markUnseen(m.Parameter)
-			add(at+".key", "Secret %q has no key %q", m.Name, m.Key)
-			continue
-		}
-		a.data[m.Parameter] = v
 	}
-	return a, problems, nil
+	return r.a, r.problems, nil
+}
+
+// authResolver collects what one authenticationRef supplies, and its problems.
+type authResolver struct {
+	prefix   string // the trigger's authenticationRef, as problems name it
+	lookup   SecretLookup
+	a        authParams
+	problems []Problem
+}
+
+func (r *authResolver) add(field, format string, args ...any) {
+	r.problems = append(r.problems, Problem{AnnotationTriggers, r.prefix + field, fmt.Sprintf(format, args...)})
+}
+
+// named reads the Secret whose keys are parameters.
+func (r *authResolver) named(name string) error {
+	data, err := r.lookup(name)
+	switch {
+	case errors.Is(err, ErrSecretUnavailable):
+		r.a.unseenAll = true
+	case errors.Is(err, ErrSecretNotFound):
+		r.a.unseenAll = true
+		r.add(".name", "Secret %q does not exist in the workload's namespace", name)
+	case err != nil:
+		return fmt.Errorf("reading Secret %q: %w", name, err)
+	}
+	for k, v := range data {
+		r.a.data[k] = v
+	}
+	return nil
+}
+
+// mapping reads the key of one secretTargetRef entry into its parameter.
+func (r *authResolver) mapping(at string, m SecretTargetRef) error {
+	data, err := r.lookup(m.Name)
+	switch {
+	case errors.Is(err, ErrSecretUnavailable):
+		r.a.markUnseen(m.Parameter)
+		return nil
+	case errors.Is(err, ErrSecretNotFound):
+		r.a.markUnseen(m.Parameter)
+		r.add(at+".name", "Secret %q does not exist in the workload's namespace", m.Name)
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading Secret %q: %w", m.Name, err)
+	}
+	v, ok := data[m.Key]
+	if !ok {
+		r.a.markUnseen(m.Parameter)
+		r.add(at+".key", "Secret %q has no key %q", m.Name, m.Key)
+		return nil
+	}
+	r.a.data[m.Parameter] = v
+	return nil
 }
 
 func (a *authParams) markUnseen(param string) {
