@@ -59,7 +59,7 @@ metadata:
           - {parameter: username, name: kafka-user, key: user}
           - {parameter: password, name: kafka-secrets, key: sasl-password}
 `
-	mappedCreds = `apiVersion: v1
+	kafkaMapped = `apiVersion: v1
 kind: Secret
 metadata: {name: kafka-secrets, namespace: shop}
 stringData: {password: s3cret}
@@ -133,7 +133,7 @@ func TestCheckManifests(t *testing.T) {
 		},
 		{
 			name:   "the Secrets of secretTargetRef are read from the input, and a missing key is an error",
-			inputs: []input{{"app.yaml", mappedCreds + "---\n" + mapped}},
+			inputs: []input{{"app.yaml", kafkaMapped + "---\n" + mapped}},
 			want: []wantFinding{{where: "app.yaml: Deployment shop/mapped", status: spec.StatusError, says: []string{
 				`[0] (kafka-0).authenticationRef.secretTargetRef[1].key: Secret "kafka-secrets" has no key "sasl-password"`,
 				`Secret "kafka-user" is not in the input: the parameters it may supply were not checked`,
@@ -142,7 +142,7 @@ func TestCheckManifests(t *testing.T) {
 		},
 		{
 			name:   "the Secrets of secretTargetRef that the input holds serve the trigger",
-			inputs: []input{{"app.yaml", strings.Replace(mappedCreds, "password:", "sasl-password:", 1) + "---\n" + mapped}},
+			inputs: []input{{"app.yaml", strings.Replace(kafkaMapped, "password:", "sasl-password:", 1) + "---\n" + mapped}},
 			want: []wantFinding{{where: "app.yaml: Deployment shop/mapped", status: spec.StatusOK,
 				says: []string{`Secret "kafka-user" is not in the input`}}},
 			checked: 1, secrets: 1, skipped: map[string]int{},
