@@ -583,6 +583,61 @@ func TestReconcileKeepsTheStateOfAnUnchangedTrigger(t *testing.T) {
 	}
 }
 
+// A Secret that a secretTargetRef mapping names is read, indexed and refreshed as the one
+// that name names: its creation makes the workload valid, a key no mapping reads changes
+// nothing, and a rotated mapped key makes a new trigger.
+func TestReconcileReadsTheMappedSecrets(t *testing.T) {
+	withMapping := "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, sasl: plain}\n" +
+		"  authenticationRef:\n    name: creds\n    secretTargetRef: [{parameter: password, name: kafka-secrets, key: sasl-password}]\n"
+	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "shop"}, Data: map[string][]byte{"username": []byte("u")}}
+	h := newHarness(t, store.KindDeployment, deployment("orders", 1, map[string]string{spec.AnnotationTriggers: withMapping}), creds)
+	h.reconcile("orders")
+	events := h.events.take()
+	wantEvents(t, events, ReasonInvalidScalingConfig)
+	if !strings.Contains(events[0].note, `secretTargetRef[0].name: Secret "kafka-secrets" does not exist`) {
+		t.Errorf("note %q", events[0].note)
+	}
+	for _, name := range []string{"creds", "kafka-secrets"} {
+		if got := h.r.records.usingSecret("shop", name); len(got) != 1 {
+			t.Fatalf("the workload is not indexed under its Secret %q: %v", name, got)
+		}
+	}
+	mapped := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "kafka-secrets", Namespace: "shop"}, Data: map[string][]byte{"sasl-password": []byte("hunter2")}}
+	if err := h.client.Create(context.Background(), mapped); err != nil {
+		t.Fatal(err)
+	}
+	h.refreshSecrets()
+	h.reconcile("orders")
+	if _, ok := h.hpa("qscale-orders"); !ok {
+		t.Fatal("no HPA once the mapped Secret exists")
+	}
+	target := inShop("orders")
+	h.sample(sources.Sample{Err: errors.New("down")})
+	failures := func() int32 { return h.store.States(target)[0].Failures }
+	edit := func(change func(map[string][]byte)) {
+		t.Helper()
+		change(mapped.Data)
+		if err := h.client.Update(context.Background(), mapped); err != nil {
+			t.Fatal(err)
+		}
+		h.refreshSecrets()
+		h.reconcile("orders")
+	}
+	edit(func(d map[string][]byte) { d["password"] = []byte("a key no mapping reads") })
+	if got := failures(); got != 1 {
+		t.Fatalf("a key no mapping reads made a new trigger: %d failed polls counted, want 1", got)
+	}
+	edit(func(d map[string][]byte) { d["sasl-password"] = []byte("rotated") })
+	if got := failures(); got != 0 {
+		t.Fatalf("a rotated mapped key makes a new trigger; it kept %d failed polls", got)
+	}
+	for _, e := range append(events, h.events.take()...) {
+		if strings.Contains(e.note, "hunter2") || strings.Contains(e.note, "rotated") {
+			t.Errorf("an Event reveals the Secret: %q", e.note)
+		}
+	}
+}
+
 // refuseBehavior answers the creation or update of an HPA with a scale-up policy of 0 s as
 // the API server's validation does: 422, with the field and the reason.
 func refuseBehavior(writes *int) interceptor.Funcs {

@@ -136,7 +136,8 @@ type Params struct {
 	Type     string
 	Name     string
 	Metadata map[string]string
-	// Secret holds the data of the Secret named by authenticationRef; nil when there is none.
+	// Secret holds the parameters that authenticationRef supplies (the keys of its Secret, and
+	// its secretTargetRef mappings); nil when there is none.
 	Secret map[string]string
 }
 
@@ -186,6 +187,21 @@ func validateProblems(cfg Config, decoded []FieldError) []FieldError {
 		if !refused[m.Param] && (!m.Missing || !choiceRefused) {
 			out = append(out, m)
 		}
+	}
+	return out
+}
+
+// Params returns the parameter names that a trigger of type typ reads, or nil for a type
+// that is not registered.
+func (r Registry) Params(typ string) map[string]bool {
+	kind, ok := r[typ]
+	if !ok {
+		return nil
+	}
+	names := Names(kind.NewConfig())
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
 	}
 	return out
 }

@@ -27,6 +27,8 @@ const usage = `usage: qscale <command> [flags]
 commands:
   run       run the controller, the pollers and the external metrics API
   check     validate the qscale.io annotations of manifests: qscale check -f FILE|DIR|- [-o json]
+  import-keda
+            convert KEDA ScaledObjects into qscale.io annotations: qscale import-keda -f FILE|DIR|-
   simulate  replay an arrival trace through the scaling policy and a model of the HPA
   version   print the version
 
@@ -47,6 +49,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runController(args[1:], stderr)
 	case "check":
 		return check(args[1:], stdin, stdout, stderr)
+	case "import-keda":
+		return importKEDA(args[1:], stdin, stdout, stderr)
 	case "simulate":
 		return simulate(args[1:], stdout, stderr)
 	case "version":

@@ -36,7 +36,8 @@ type Finding struct {
 	Errors    []Problem `json:"errors,omitempty"`
 	Warnings  []string  `json:"warnings,omitempty"`
 	// NotChecked names what the check could not see: a Secret that authenticationRef names
-	// and the input does not hold, whose parameters are then not reported missing.
+	// (by name or in secretTargetRef) and the input does not hold, whose parameters are then
+	// not reported missing.
 	NotChecked []string `json:"notChecked,omitempty"`
 }
 
@@ -218,14 +219,15 @@ var kedaAdvice = map[string]string{
 	"ScaledObject": "convert it: put its triggers on the %s %q that it scales as the qscale.io/triggers annotation, and its settings as qscale.io annotations " +
 		"(minReplicaCount → qscale.io/min-replicas, maxReplicaCount → qscale.io/max-replicas, pollingInterval → qscale.io/polling-interval, " +
 		"cooldownPeriod → qscale.io/cooldown-period, fallback → qscale.io/fallback-replicas and qscale.io/fallback-failures, " +
-		"advanced.horizontalPodAutoscalerConfig.behavior → qscale.io/hpa-behavior); then remove the ScaledObject, so that two autoscalers do not scale one workload",
+		"advanced.horizontalPodAutoscalerConfig.behavior → qscale.io/hpa-behavior), as qscale import-keda -f does; then remove the ScaledObject, so that two autoscalers do not scale one workload",
 	"ScaledJob":                    "qscale scales Deployments and StatefulSets, not Jobs: it has no equivalent",
 	"TriggerAuthentication":        triggerAuthenticationAdvice,
 	"ClusterTriggerAuthentication": triggerAuthenticationAdvice,
 }
 
-const triggerAuthenticationAdvice = "a qscale trigger's authenticationRef names a Secret directly, whose keys are the trigger's parameters " +
-	"(username, password, …): point authenticationRef at that Secret"
+const triggerAuthenticationAdvice = "a qscale trigger's authenticationRef reads Secrets directly: copy this object's secretTargetRef " +
+	"into the trigger's authenticationRef, or name a Secret whose keys are the trigger's parameters (username, password, …); " +
+	"qscale import-keda -f does this for the ScaledObjects and TriggerAuthentications it is given"
 
 func (c *checker) kedaWarning(o *object) string {
 	advice := kedaAdvice[o.Kind]

@@ -45,6 +45,25 @@ metadata: {name: orders, namespace: shop}
 spec:
   ports: [{port: 80, targetPort: 8080}]
 `
+	mapped = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: mapped
+  namespace: shop
+  annotations:
+    qscale.io/triggers: |
+      - type: kafka
+        metadata: {bootstrapServers: "k:9092", consumerGroup: g, topic: orders, sasl: plain}
+        authenticationRef:
+          secretTargetRef:
+          - {parameter: username, name: kafka-user, key: user}
+          - {parameter: password, name: kafka-secrets, key: sasl-password}
+`
+	kafkaMapped = `apiVersion: v1
+kind: Secret
+metadata: {name: kafka-secrets, namespace: shop}
+stringData: {password: s3cret}
+`
 	scaledObject = `apiVersion: keda.sh/v1alpha1
 kind: ScaledObject
 metadata: {name: orders-scaler, namespace: shop}
@@ -113,13 +132,29 @@ func TestCheckManifests(t *testing.T) {
 			checked: 1, skipped: map[string]int{},
 		},
 		{
+			name:   "the Secrets of secretTargetRef are read from the input, and a missing key is an error",
+			inputs: []input{{"app.yaml", kafkaMapped + "---\n" + mapped}},
+			want: []wantFinding{{where: "app.yaml: Deployment shop/mapped", status: spec.StatusError, says: []string{
+				`[0] (kafka-0).authenticationRef.secretTargetRef[1].key: Secret "kafka-secrets" has no key "sasl-password"`,
+				`Secret "kafka-user" is not in the input: the parameters it may supply were not checked`,
+			}}},
+			checked: 1, secrets: 1, skipped: map[string]int{},
+		},
+		{
+			name:   "the Secrets of secretTargetRef that the input holds serve the trigger",
+			inputs: []input{{"app.yaml", strings.Replace(kafkaMapped, "password:", "sasl-password:", 1) + "---\n" + mapped}},
+			want: []wantFinding{{where: "app.yaml: Deployment shop/mapped", status: spec.StatusOK,
+				says: []string{`Secret "kafka-user" is not in the input`}}},
+			checked: 1, secrets: 1, skipped: map[string]int{},
+		},
+		{
 			name:   "a ScaledObject is a warning that says how to convert it",
 			inputs: []input{{"keda.yaml", scaledObject + "---\napiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: auth}\n"}},
 			want: []wantFinding{
 				{where: "keda.yaml: ScaledObject shop/orders-scaler", status: spec.StatusWarning,
 					says: []string{`a KEDA ScaledObject, which qscale does not read: convert it: put its triggers on the Deployment "orders" that it scales as the qscale.io/triggers annotation`}},
 				{where: "keda.yaml: TriggerAuthentication default/auth", status: spec.StatusWarning,
-					says: []string{"a KEDA TriggerAuthentication, which qscale does not read: a qscale trigger's authenticationRef names a Secret directly"}},
+					says: []string{"a KEDA TriggerAuthentication, which qscale does not read: a qscale trigger's authenticationRef reads Secrets directly: copy this object's secretTargetRef"}},
 			},
 			skipped: map[string]int{},
 		},

@@ -17,10 +17,13 @@ var ErrSecretNotFound = errors.New("not found")
 // offline check): parameters the Secret could supply are then not reported missing.
 var ErrSecretUnavailable = errors.New("unavailable")
 
-// Compile parses every trigger's parameters through reg, with the data of the Secret its
-// authenticationRef names. Every problem of every trigger is reported at once, in an *Error.
-// A trigger without a type, which ParseSpec reports, is skipped.
+// Compile parses every trigger's parameters through reg, with the parameters its
+// authenticationRef supplies from Secrets (see AuthenticationRef). Every Secret it names is
+// looked up, once, even when another is missing, so that a caller recording the lookups knows
+// every Secret the configuration depends on. Every problem of every trigger is reported at
+// once, in an *Error. A trigger without a type, which ParseSpec reports, is skipped.
 func (s *Spec) Compile(reg sources.Registry, secrets SecretLookup) ([]sources.Trigger, error) {
+	lookup := memoize(secrets)
 	var problems []Problem
 	out := make([]sources.Trigger, 0, len(s.Triggers))
 	for i, t := range s.Triggers {
@@ -28,28 +31,17 @@ func (s *Spec) Compile(reg sources.Registry, secrets SecretLookup) ([]sources.Tr
 			continue // ParseSpec reported it: there is nothing to parse the parameters as
 		}
 		prefix := fmt.Sprintf("[%d] (%s)", i, t.Name)
-		var data map[string]string
-		lenient := false
-		if t.AuthenticationRef != nil {
-			var err error
-			data, err = secrets(t.AuthenticationRef.Name)
-			switch {
-			case errors.Is(err, ErrSecretUnavailable):
-				lenient = true
-			case errors.Is(err, ErrSecretNotFound):
-				problems = append(problems, Problem{AnnotationTriggers, prefix + ".authenticationRef",
-					fmt.Sprintf("Secret %q does not exist in the workload's namespace", t.AuthenticationRef.Name)})
-				continue
-			case err != nil:
-				return nil, fmt.Errorf("reading Secret %q: %w", t.AuthenticationRef.Name, err)
-			}
+		auth, authProblems, err := resolveAuth(t, prefix, reg, lookup)
+		if err != nil {
+			return nil, err
 		}
-		tr, err := reg.Parse(sources.Params{Type: t.Type, Name: t.Name, Metadata: t.Metadata, Secret: data})
+		problems = append(problems, authProblems...)
+		tr, err := reg.Parse(sources.Params{Type: t.Type, Name: t.Name, Metadata: t.Metadata, Secret: auth.data})
 		var ce *sources.ConfigError
 		switch {
 		case errors.As(err, &ce):
 			for _, fp := range ce.Problems {
-				if lenient && fp.Missing {
+				if fp.Missing && auth.mayHave(fp.Param) {
 					continue
 				}
 				field := prefix + ".metadata." + fp.Param

@@ -32,6 +32,51 @@ type object struct {
 	StringData json.RawMessage   `json:"stringData"`
 	Spec       json.RawMessage   `json:"spec"`
 	Items      []json.RawMessage `json:"items"`
+
+	raw json.RawMessage // the object whole, for ReadManifests
+}
+
+// Manifest is one object of the inputs, as ReadManifests splits them: where it is, what it is,
+// and its JSON, for a reader that decodes the kinds it knows with types of its own.
+type Manifest struct {
+	File       string
+	Document   int // 1-based, in File
+	APIVersion string
+	Kind       string
+	Namespace  string // as written: "" when the object names none
+	Name       string
+	JSON       json.RawMessage
+
+	o *object
+}
+
+// Group is the API group of the object's apiVersion: "" for the core group.
+func (m Manifest) Group() string { return m.o.group() }
+
+// InNamespace is the namespace the object is in once applied: "default" when it names none.
+func (m Manifest) InNamespace() string { return m.o.namespace() }
+
+// SecretData returns a Secret's data and stringData, decoded, as the API server would.
+func (m Manifest) SecretData() (map[string]string, error) { return m.o.secretData() }
+
+// ReadManifests splits the inputs into their objects, Lists expanded, in the order of the
+// inputs. A document that cannot be read is a Finding with an error, and the documents after
+// it are still read; only an input that cannot be read at all is an error.
+func ReadManifests(inputs []Input) ([]Manifest, []Finding, error) {
+	var out []Manifest
+	var unreadable []Finding
+	for _, in := range inputs {
+		objects, bad, err := readObjects(in)
+		if err != nil {
+			return nil, nil, err
+		}
+		unreadable = append(unreadable, bad...)
+		for _, o := range objects {
+			out = append(out, Manifest{File: o.file, Document: o.document, APIVersion: o.APIVersion, Kind: o.Kind,
+				Namespace: o.Metadata.Namespace, Name: o.Metadata.Name, JSON: o.raw, o: o})
+		}
+	}
+	return out, unreadable, nil
 }
 
 func (o *object) namespace() string {
@@ -177,7 +222,7 @@ func readObjects(in Input) ([]*object, []Finding, error) {
 
 // decodeObjects decodes a document's object, and the items of a List.
 func decodeObjects(js []byte, file string, doc int) ([]*object, string) {
-	o := &object{file: file, document: doc}
+	o := &object{file: file, document: doc, raw: js}
 	if err := json.Unmarshal(js, o); err != nil {
 		return nil, "not a Kubernetes object: " + err.Error()
 	}

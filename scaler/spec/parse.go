@@ -129,8 +129,9 @@ func (p *specParser) triggers() []TriggerSpec {
 			p.add(AnnotationTriggers, field("name"), fmt.Sprintf("%q is also the name of trigger %d", t.Name, j))
 		}
 		seen[t.Name] = i
-		if t.AuthenticationRef != nil && t.AuthenticationRef.Name == "" {
-			p.add(AnnotationTriggers, fmt.Sprintf("[%d] (%s).authenticationRef.name", i, t.Name), "is required: the name of a Secret in the workload's namespace")
+		if a := t.AuthenticationRef; a != nil && a.Name == "" && len(a.SecretTargetRef) == 0 {
+			p.add(AnnotationTriggers, fmt.Sprintf("[%d] (%s).authenticationRef.name", i, t.Name),
+				"is required unless secretTargetRef is given: the name of a Secret in the workload's namespace whose keys are the trigger's parameters")
 		}
 		ts = append(ts, t)
 	}

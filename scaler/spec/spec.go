@@ -2,10 +2,13 @@
 //
 // ParseSpec parses and validates the annotations, reporting every Problem at once in an
 // *Error; Spec.Compile parses each TriggerSpec's parameters through the sources registry
-// into ready-to-poll triggers, with the Secrets a SecretLookup returns; Load does both.
+// into ready-to-poll triggers, with the parameters its AuthenticationRef supplies from the
+// Secrets a SecretLookup returns (a Secret whose keys are the parameters, and KEDA's
+// SecretTargetRef mappings from one key to one parameter); Load does both.
 // Spec.Policy is what the replica decision (package policy) reads of a Spec. CheckManifests
 // checks the workloads of manifests offline, as `qscale check` does, into a Report of
-// Findings.
+// Findings; ReadManifests splits manifests into their objects for other readers (package
+// keda).
 package spec
 
 import (
@@ -13,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,9 +104,40 @@ type TriggerSpec struct {
 	AuthenticationRef *AuthenticationRef `json:"authenticationRef,omitempty"`
 }
 
-// AuthenticationRef names a Secret in the workload's namespace.
+// AuthenticationRef names where a trigger's secret parameters come from: a Secret in the
+// workload's namespace whose keys are the parameters (Name), KEDA's secretTargetRef mappings
+// from parameters to keys of Secrets in that namespace (SecretTargetRef), or both, the
+// mappings winning. A TriggerAuthentication converted from KEDA keeps its Secrets unchanged
+// through SecretTargetRef.
 type AuthenticationRef struct {
-	Name string `json:"name"`
+	Name            string            `json:"name,omitempty"`
+	SecretTargetRef []SecretTargetRef `json:"secretTargetRef,omitempty"`
+}
+
+// SecretTargetRef supplies one trigger parameter from one key of a Secret, as in KEDA's
+// TriggerAuthentication.
+type SecretTargetRef struct {
+	Parameter string `json:"parameter"` // the trigger parameter
+	Name      string `json:"name"`      // a Secret in the workload's namespace
+	Key       string `json:"key"`       // the key of that Secret
+}
+
+// SecretNames returns the Secrets the reference reads, each once, Name first: the Secrets
+// qscale must read, and only those.
+func (a *AuthenticationRef) SecretNames() []string {
+	if a == nil {
+		return nil
+	}
+	var names []string
+	if a.Name != "" {
+		names = append(names, a.Name)
+	}
+	for _, m := range a.SecretTargetRef {
+		if m.Name != "" && !slices.Contains(names, m.Name) {
+			names = append(names, m.Name)
+		}
+	}
+	return names
 }
 
 // Metadata holds a trigger's parameters. Values are strings, as in KEDA; an unquoted YAML

@@ -203,7 +203,7 @@ func TestCompile(t *testing.T) {
 		{name: "valid without a Secret", trig: kafkaTrigger},
 		{name: "password from the Secret", trig: withAuth, secrets: secretsOf(map[string]string{"password": "pw"})},
 		{name: "missing Secret", trig: withAuth, secrets: secretsOf(nil),
-			want: []string{`qscale.io/triggers: [0] (orders).authenticationRef: Secret "creds" does not exist`}},
+			want: []string{`qscale.io/triggers: [0] (orders).authenticationRef.name: Secret "creds" does not exist`}},
 		{name: "Secret without the password", trig: withAuth, secrets: secretsOf(map[string]string{}),
 			want: []string{"qscale.io/triggers: [0] (orders).metadata.password: is required when sasl is plain"}},
 		{name: "offline: a Secret the check cannot see may hold the password", trig: withAuth,
@@ -236,6 +236,117 @@ func TestCompile(t *testing.T) {
 				t.Errorf("error reveals the Secret: %v", err)
 			}
 		})
+	}
+}
+
+// A secretTargetRef mapping supplies one parameter from one key of a Secret, over the keys
+// of the Secret that name names; every Secret it names is looked up once.
+func TestCompileSecretTargetRef(t *testing.T) {
+	const trig = "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, sasl: plain}\n  authenticationRef:\n"
+	const mapped = "    secretTargetRef:\n    - {parameter: username, name: kafka-user, key: user}\n    - {parameter: password, name: kafka-secrets, key: sasl-password}\n"
+	inCluster := map[string]map[string]string{
+		"kafka-user":    {"user": "orders"},
+		"kafka-secrets": {"sasl-password": "pw", "password": "not this one"},
+		"creds":         {"username": "from-creds", "password": "old"},
+	}
+	tests := []struct {
+		name    string
+		ref     string
+		secrets map[string]map[string]string // by name; nil: the lookup cannot see Secrets
+		want    []string                     // problems; none: the trigger compiles
+		looked  []string                     // the Secrets looked up, in order
+	}{
+		{name: "every parameter from a mapping", ref: mapped, secrets: inCluster, looked: []string{"kafka-user", "kafka-secrets"}},
+		{name: "a mapping overrides the named Secret's key", ref: "    name: creds\n    secretTargetRef: [{parameter: password, name: kafka-secrets, key: sasl-password}]\n",
+			secrets: inCluster, looked: []string{"creds", "kafka-secrets"}},
+		{name: "one Secret behind two mappings is looked up once",
+			ref:     "    secretTargetRef:\n    - {parameter: username, name: kafka-secrets, key: password}\n    - {parameter: password, name: kafka-secrets, key: sasl-password}\n",
+			secrets: inCluster, looked: []string{"kafka-secrets"}},
+		{name: "a missing mapped Secret", ref: mapped, secrets: map[string]map[string]string{"kafka-user": {"user": "orders"}},
+			want:   []string{`[0] (orders).authenticationRef.secretTargetRef[1].name: Secret "kafka-secrets" does not exist in the workload's namespace`},
+			looked: []string{"kafka-user", "kafka-secrets"}},
+		{name: "a missing key", ref: mapped, secrets: map[string]map[string]string{"kafka-user": {"user": "orders"}, "kafka-secrets": {"password": "pw"}},
+			want:   []string{`[0] (orders).authenticationRef.secretTargetRef[1].key: Secret "kafka-secrets" has no key "sasl-password"`},
+			looked: []string{"kafka-user", "kafka-secrets"}},
+		{name: "a missing named Secret and a missing mapped one, both told",
+			ref: "    name: creds\n    secretTargetRef: [{parameter: password, name: kafka-secrets, key: sasl-password}]\n", secrets: map[string]map[string]string{},
+			want: []string{
+				`[0] (orders).authenticationRef.name: Secret "creds" does not exist`,
+				`[0] (orders).authenticationRef.secretTargetRef[0].name: Secret "kafka-secrets" does not exist`,
+			},
+			looked: []string{"creds", "kafka-secrets"}},
+		{name: "a parameter the trigger type does not have", ref: mapped + "    - {parameter: passwrod, name: kafka-secrets, key: sasl-password}\n", secrets: inCluster,
+			want:   []string{`[0] (orders).authenticationRef.secretTargetRef[2].parameter: "passwrod" is not a parameter of a kafka trigger (did you mean "password"?)`},
+			looked: []string{"kafka-user", "kafka-secrets"}},
+		{name: "a mapped key left empty counts as not set", ref: mapped, secrets: map[string]map[string]string{"kafka-user": {"user": "orders"}, "kafka-secrets": {"sasl-password": ""}},
+			want:   []string{"[0] (orders).metadata.password: is required when sasl is plain"},
+			looked: []string{"kafka-user", "kafka-secrets"}},
+		{name: "offline: mapped Secrets the check cannot see may hold their parameters", ref: mapped,
+			looked: []string{"kafka-user", "kafka-secrets"}},
+		{name: "an incomplete mapping, which ParseSpec reports, is not looked up", ref: mapped + "    - {parameter: ca, name: tls}\n", secrets: inCluster,
+			looked: []string{"kafka-user", "kafka-secrets"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := spec.ParseSpec(map[string]string{spec.AnnotationTriggers: trig + tt.ref})
+			var looked []string
+			trs, err := s.Compile(registry, func(name string) (map[string]string, error) {
+				looked = append(looked, name)
+				if tt.secrets == nil {
+					return nil, spec.ErrSecretUnavailable
+				}
+				data, ok := tt.secrets[name]
+				if !ok {
+					return nil, spec.ErrSecretNotFound
+				}
+				return data, nil
+			})
+			if !reflect.DeepEqual(looked, tt.looked) {
+				t.Errorf("looked up %q, want %q", looked, tt.looked)
+			}
+			if len(tt.want) > 0 {
+				checkProblems(t, err, tt.want)
+				if strings.Contains(err.Error(), "pw") {
+					t.Errorf("error reveals the Secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if len(trs) != 1 && tt.secrets != nil {
+				t.Fatalf("compiled %d triggers, want 1", len(trs))
+			}
+		})
+	}
+	if inCluster["kafka-secrets"]["password"] != "not this one" || len(inCluster["creds"]) != 2 {
+		t.Error("Compile changed a Secret's data as the lookup returned it")
+	}
+}
+
+// Parameters mapped from Secrets make the trigger they compile to: a rotated key makes
+// another trigger, as a rotated key of the named Secret does.
+func TestCompileSecretTargetRefValues(t *testing.T) {
+	ann := map[string]string{spec.AnnotationTriggers: "- type: kafka\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, sasl: plain, username: u}\n" +
+		"  authenticationRef:\n    name: creds\n    secretTargetRef: [{parameter: password, name: kafka-secrets, key: sasl-password}]\n"}
+	compile := func(password string) sources.Trigger {
+		t.Helper()
+		_, trs, err := spec.Load(ann, registry, func(name string) (map[string]string, error) {
+			if name == "creds" {
+				return map[string]string{"password": "overridden"}, nil
+			}
+			return map[string]string{"sasl-password": password}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return trs[0]
+	}
+	if a, b := compile("pw"), compile("pw"); !a.Equal(b) {
+		t.Error("the same Secrets made different triggers")
+	}
+	if a, b := compile("pw"), compile("rotated"); a.Equal(b) {
+		t.Error("a rotated mapped key made the same trigger")
 	}
 }
 

@@ -78,34 +78,18 @@ func defaultTriggerName(typ string, i int) string { return fmt.Sprintf("%s-%d", 
 // text reads a string field. type and name are read before the trigger's label is known, so
 // their problems name the trigger by its index only.
 func (d *triggerDecoder) text(fields map[string]json.RawMessage, key string, into *string) {
+	d.textAt(fields, key, key, into)
+}
+
+// textAt reads the string field key of fields, which problems name by path within the trigger.
+func (d *triggerDecoder) textAt(fields map[string]json.RawMessage, key, path string, into *string) {
 	v, ok := fields[key]
 	if !ok || bytes.Equal(v, []byte("null")) {
 		return
 	}
 	if err := json.Unmarshal(v, into); err != nil {
-		d.add(key, "must be a string, got %s", jsonKind(v))
+		d.add(path, "must be a string, got %s", jsonKind(v))
 	}
-}
-
-// authenticationRef reads KEDA's authenticationRef, which names a Secret in qscale.
-func (d *triggerDecoder) authenticationRef(raw json.RawMessage) *AuthenticationRef {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
-		d.add(fieldAuthenticationRef, "must be a map with the name of a Secret, got %s", jsonKind(raw))
-		return nil
-	}
-	ref := &AuthenticationRef{}
-	d.text(fields, "name", &ref.Name)
-	for _, key := range sortedKeys(fields) {
-		switch key {
-		case "name":
-		case "kind":
-			d.add(fieldAuthenticationRef+".kind", "qscale reads a Secret, not a KEDA TriggerAuthentication: remove kind and name the Secret whose keys are the trigger's parameters (username, password, …)")
-		default:
-			d.add(fieldAuthenticationRef+"."+key, "unknown field: authenticationRef has only name, the Secret's")
-		}
-	}
-	return ref
 }
 
 // metricType accepts KEDA's AverageValue, which is how qscale serves every trigger: the HPA

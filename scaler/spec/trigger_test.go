@@ -42,14 +42,14 @@ func TestTriggerFields(t *testing.T) {
 		{name: "unknown field of the second trigger", trig: "- type: kafka\n" + md + "- type: rabbitmq\n  authRef: {name: x}\n",
 			want: []string{`qscale.io/triggers: [1] (rabbitmq-1).authRef: unknown field: a trigger has type, name, metadata, authenticationRef, metricType and useCachedMetrics`}},
 		{name: "KEDA's authenticationRef kind", trig: "- type: kafka\n  authenticationRef: {name: creds, kind: ClusterTriggerAuthentication}\n" + md,
-			want: []string{"qscale.io/triggers: [0] (kafka-0).authenticationRef.kind: qscale reads a Secret, not a KEDA TriggerAuthentication"}},
+			want: []string{"qscale.io/triggers: [0] (kafka-0).authenticationRef.kind: qscale reads Secrets, not a KEDA TriggerAuthentication: remove kind, and either name the Secret whose keys are the trigger's parameters (username, password, …) or copy the TriggerAuthentication's secretTargetRef"}},
 		{name: "authenticationRef without name", trig: "- type: kafka\n  authenticationRef: {secret: creds}\n" + md,
 			want: []string{
-				"qscale.io/triggers: [0] (kafka-0).authenticationRef.secret: unknown field: authenticationRef has only name",
-				"qscale.io/triggers: [0] (kafka-0).authenticationRef.name: is required: the name of a Secret",
+				"qscale.io/triggers: [0] (kafka-0).authenticationRef.secret: unknown field: authenticationRef has name and secretTargetRef",
+				"qscale.io/triggers: [0] (kafka-0).authenticationRef.name: is required unless secretTargetRef is given: the name of a Secret",
 			}},
 		{name: "authenticationRef not a map", trig: "- type: kafka\n  authenticationRef: creds\n" + md,
-			want: []string{"qscale.io/triggers: [0] (kafka-0).authenticationRef: must be a map with the name of a Secret, got a string"}},
+			want: []string{"qscale.io/triggers: [0] (kafka-0).authenticationRef: must be a map with the name of a Secret or a secretTargetRef list, got a string"}},
 		{name: "type not a string", trig: "- type: {kafka: true}\n" + md,
 			want: []string{"qscale.io/triggers: [0].type: must be a string, got a map", "qscale.io/triggers: [0].type: is required"}},
 		{name: "metadata not a map", trig: "- type: kafka\n  metadata: [a]\n",
@@ -78,6 +78,70 @@ func TestTriggerFields(t *testing.T) {
 			}
 			if len(s.Triggers) != 1 || !reflect.DeepEqual(s.Triggers[0], kafka) {
 				t.Errorf("triggers %+v, want [%+v]", s.Triggers, kafka)
+			}
+		})
+	}
+}
+
+// authenticationRef takes a Secret's name, KEDA's secretTargetRef mappings, or both; every
+// problem of a mapping names its index and field.
+func TestAuthenticationRef(t *testing.T) {
+	const head = "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g}\n  authenticationRef:\n"
+	tests := []struct {
+		name string
+		ref  string // the lines under authenticationRef
+		want *spec.AuthenticationRef
+		errs []string // problems, in order; none: the reference reads as want
+	}{
+		{name: "name alone", ref: "    name: creds\n", want: &spec.AuthenticationRef{Name: "creds"}},
+		{name: "secretTargetRef alone",
+			ref: "    secretTargetRef:\n    - {parameter: password, name: kafka-secrets, key: sasl-password}\n    - {parameter: username, name: kafka-user, key: user}\n",
+			want: &spec.AuthenticationRef{SecretTargetRef: []spec.SecretTargetRef{
+				{Parameter: "password", Name: "kafka-secrets", Key: "sasl-password"}, {Parameter: "username", Name: "kafka-user", Key: "user"}}}},
+		{name: "name and secretTargetRef",
+			ref:  "    name: creds\n    secretTargetRef: [{parameter: password, name: kafka-secrets, key: sasl-password}]\n",
+			want: &spec.AuthenticationRef{Name: "creds", SecretTargetRef: []spec.SecretTargetRef{{Parameter: "password", Name: "kafka-secrets", Key: "sasl-password"}}}},
+		{name: "an empty secretTargetRef without name", ref: "    secretTargetRef: []\n",
+			errs: []string{"[0] (orders).authenticationRef.name: is required unless secretTargetRef is given"}},
+		{name: "secretTargetRef not a list", ref: "    secretTargetRef: {parameter: password}\n",
+			errs: []string{"[0] (orders).authenticationRef.secretTargetRef: must be a list of entries with parameter, name and key, got a map",
+				"[0] (orders).authenticationRef.name: is required unless secretTargetRef is given"}},
+		{name: "an entry that is not a map", ref: "    secretTargetRef: [password]\n",
+			errs: []string{"[0] (orders).authenticationRef.secretTargetRef[0]: must be a map with parameter, name and key, got a string"}},
+		{name: "every missing field of an entry", ref: "    secretTargetRef: [{parameter: password}]\n",
+			errs: []string{
+				"[0] (orders).authenticationRef.secretTargetRef[0].name: is required: a Secret in the workload's namespace",
+				"[0] (orders).authenticationRef.secretTargetRef[0].key: is required: the key of that Secret",
+			}},
+		{name: "a field that is not a string", ref: "    secretTargetRef: [{parameter: password, name: s, key: [k]}]\n",
+			errs: []string{
+				"[0] (orders).authenticationRef.secretTargetRef[0].key: must be a string, got a list",
+				"[0] (orders).authenticationRef.secretTargetRef[0].key: is required",
+			}},
+		{name: "a misspelt field", ref: "    secretTargetRef: [{parameter: password, name: s, kye: k}]\n",
+			errs: []string{
+				`[0] (orders).authenticationRef.secretTargetRef[0].kye: unknown field: a secretTargetRef entry has parameter, name and key (did you mean "key"?)`,
+				"[0] (orders).authenticationRef.secretTargetRef[0].key: is required",
+			}},
+		{name: "a parameter supplied twice", ref: "    secretTargetRef:\n    - {parameter: password, name: a, key: k}\n    - {parameter: password, name: b, key: k}\n",
+			errs: []string{`[0] (orders).authenticationRef.secretTargetRef[1].parameter: "password" is also supplied by secretTargetRef[0]`}},
+		{name: "a misspelt secretTargetRef", ref: "    name: creds\n    secretTargetRefs: []\n",
+			errs: []string{`[0] (orders).authenticationRef.secretTargetRefs: unknown field: authenticationRef has name and secretTargetRef (did you mean "secretTargetRef"?)`}},
+		{name: "KEDA's kind beside a TriggerAuthentication's name", ref: "    name: kafka-auth\n    kind: TriggerAuthentication\n",
+			errs: []string{"[0] (orders).authenticationRef.kind: qscale reads Secrets, not a KEDA TriggerAuthentication"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := spec.ParseSpec(map[string]string{spec.AnnotationTriggers: head + tt.ref})
+			if len(tt.errs) > 0 {
+				checkProblems(t, err, tt.errs)
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if got := s.Triggers[0].AuthenticationRef; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("authenticationRef %+v, want %+v", got, tt.want)
 			}
 		})
 	}
