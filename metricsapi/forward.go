@@ -194,6 +194,10 @@ func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, metric strin
 	}
 	if err != nil {
 		f.unreachable(err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // the URL is in the message already
+		}
 		msg := fmt.Sprintf("external metric %s: the adapter at %s did not answer: %v", metric, f.base, err)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			msg = fmt.Sprintf("external metric %s: the adapter at %s did not answer within %s", metric, f.base, f.timeout)

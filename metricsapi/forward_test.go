@@ -195,8 +195,10 @@ func TestForwardToAnAdapterThatIsDown(t *testing.T) {
 
 	for range 2 {
 		rec := get(h, otherMetric, "hpa")
-		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "external metric s0-rabbitmq-orders: the adapter at https://127.0.0.1:") {
-			t.Fatalf("answer %d %s, want 503 naming the metric and the adapter", rec.Code, rec.Body)
+		body := rec.Body.String()
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(body, "external metric s0-rabbitmq-orders: the adapter at https://127.0.0.1:") ||
+			!strings.Contains(body, "did not answer: dial tcp") || !strings.Contains(body, "connection refused") {
+			t.Fatalf("answer %d %s, want 503 naming the metric, the adapter and why", rec.Code, body)
 		}
 		if rec := get(h, ownMetric, "hpa"); rec.Code != http.StatusOK {
 			t.Fatalf("qscale's own metric: %d %s, want 200", rec.Code, rec.Body)
