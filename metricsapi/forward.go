@@ -30,6 +30,10 @@ const OwnMetricPrefix = "qscale-"
 // sync at most this long.
 const DefaultForwardTimeout = 10 * time.Second
 
+// unlimitedForwards bounds the forwards at once of a server with no limit of requests in
+// flight: half of the API server library's default limit.
+const unlimitedForwards = 200
+
 var externalMetricsVersion = schema.GroupVersion{Group: externalMetrics.Group, Version: "v1beta1"}
 
 // Forward says where, and as whom, the external metrics qscale does not serve are forwarded.
@@ -141,9 +145,14 @@ func Forwarding(cfg *genericapiserver.Config, f *Forwarder) {
 
 // handler answers the requests forwardable names from the other adapter and the rest from
 // local. It forwards at most half of the server's requests in flight at once, so that a slow
-// adapter leaves room for qscale's own metrics.
+// adapter leaves room for qscale's own metrics (and unlimitedForwards when the server sets no
+// limit).
 func (f *Forwarder) handler(local http.Handler, c *genericapiserver.Config) http.Handler {
-	slots := make(chan struct{}, max(c.MaxRequestsInFlight/2, 1))
+	limit := unlimitedForwards
+	if c.MaxRequestsInFlight > 0 {
+		limit = max(c.MaxRequestsInFlight/2, 1)
+	}
+	slots := make(chan struct{}, limit)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		metric, ok := forwardable(r)
 		if !ok {
