@@ -220,6 +220,43 @@ check "no-apiservice: no --tls-cert-file" lacks "$n" Deployment qscale '--tls-ce
 check "no-apiservice: forced --leader-elect with one replica" has "$n" Deployment qscale '- --leader-elect$'
 check "no-apiservice: Service still exposes metrics" has "$n" Service qscale 'name: metrics'
 
+### 5b. forwarding the external metrics qscale does not serve to another adapter
+check "default: no --forward-external-metrics" lacks "$d" Deployment qscale '--forward-'
+check "default: qscale may not read external metrics" absent "$d" ClusterRoleBinding qscale-forward-external-metrics
+check "default: no forward CA ConfigMap" absent "$d" ConfigMap qscale-forward-ca
+f=$tmp/forward.yaml
+if render "$f" -f "$chart/ci/forward-values.yaml"; then pass "template: ci/forward-values.yaml"; else fail "template: ci/forward-values.yaml: $(cat "$f.err")"; fi
+check "forward: --forward-external-metrics" has "$f" Deployment qscale '- --forward-external-metrics=https://keda-operator-metrics-apiserver.keda.svc:443$'
+check "forward: --forward-timeout" has "$f" Deployment qscale '- --forward-timeout=5s$'
+check "forward: --forward-ca-file" has "$f" Deployment qscale '- --forward-ca-file=/var/run/qscale/forward-ca/ca.crt$'
+check "forward: verification kept" lacks "$f" Deployment qscale 'forward-insecure-skip-tls-verify'
+check "forward: CA mounted" has "$f" Deployment qscale 'mountPath: /var/run/qscale/forward-ca$'
+check "forward: CA from the ConfigMap" has "$f" Deployment qscale '^ +name: qscale-forward-ca$'
+check "forward: pods restart on a new CA" has "$f" Deployment qscale 'checksum/forward-ca: [0-9a-f]{64}$'
+ca_forward=$(awk '$1 == "caBundle:" { print $2 }' "$chart/ci/forward-values.yaml")
+check "forward: ConfigMap holds the CA bundle" test -n "$ca_forward" -a "$(field "$f" ConfigMap qscale-forward-ca ca.crt)" = "$ca_forward"
+check "forward: qscale's ServiceAccount may read external metrics" has "$f" ClusterRoleBinding qscale-forward-external-metrics '^  name: qscale-external-metrics-reader$'
+check "forward: bound to qscale's ServiceAccount" bash -c "$(declare -f doc); doc '$f' ClusterRoleBinding qscale-forward-external-metrics | grep -A2 'kind: ServiceAccount' | grep -q 'name: qscale$'"
+check "forward: the reader role is get and list on external metrics" bash -c "$(declare -f doc); doc '$f' ClusterRole qscale-external-metrics-reader | grep -A2 'external.metrics.k8s.io' | grep -q 'verbs: \[\"get\", \"list\"\]'"
+check "forward: the HPA controller gets nothing new" bash -c "$(declare -f doc); [ \"\$(doc '$f' ClusterRoleBinding qscale-hpa-external-metrics)\" = \"\$(doc '$d' ClusterRoleBinding qscale-hpa-external-metrics)\" ]"
+fi=$tmp/forward-insecure.yaml
+if render "$fi" --set forward.url=https://keda-operator-metrics-apiserver.keda.svc:443 --set forward.insecureSkipTLSVerify=true; then
+  pass "template: forward.insecureSkipTLSVerify"
+else fail "template: forward.insecureSkipTLSVerify: $(cat "$fi.err")"; fi
+check "forward insecure: --forward-insecure-skip-tls-verify" has "$fi" Deployment qscale '- --forward-insecure-skip-tls-verify$'
+check "forward insecure: default --forward-timeout=10s" has "$fi" Deployment qscale '- --forward-timeout=10s$'
+check "forward insecure: no --forward-ca-file" lacks "$fi" Deployment qscale 'forward-ca'
+check "forward insecure: no CA ConfigMap" absent "$fi" ConfigMap qscale-forward-ca
+refused() { # refused DESCRIPTION MESSAGE helm-args...: helm template fails with MESSAGE
+  local d=$1 m=$2; shift 2
+  check "$d" bash -c "'$helm' template $release '$chart' -n $namespace ${kube[*]} $* 2>&1 | grep -qF '$m'"
+}
+refused "forward: needs the APIService" "forward.url needs apiService.create" \
+  --set forward.url=https://keda:443 --set apiService.create=false
+refused "forward: a CA and no verification exclude each other" "exclude each other" \
+  --set forward.url=https://keda:443 --set forward.caBundle=QUJD --set forward.insecureSkipTLSVerify=true
+refused "forward: a CA without a URL" "need forward.url" --set forward.caBundle=QUJD
+
 ### 6. the Grafana dashboard and the PrometheusRule
 # rule FILE ALERT: the lines of one rule of the PrometheusRule.
 rule() {
@@ -305,6 +342,12 @@ bad prometheusRule-unknown-alert 'prometheusRule: {alerts: {QscaleConfigInvalid:
 bad prometheusRule-unknown-alert-key 'prometheusRule: {alerts: {QscaleSourceFailing: {threshold: 3}}}'
 bad prometheusRule-for-not-duration 'prometheusRule: {alerts: {QscaleSourceFailing: {for: 10 minutes}}}'
 bad prometheusRule-label-not-string 'prometheusRule: {alertLabels: {page: true}}'
+bad forward-url-plain-http 'forward: {url: "http://keda-operator-metrics-apiserver.keda.svc:80"}'
+bad forward-url-with-path 'forward: {url: "https://keda:443/apis"}'
+bad forward-url-with-credentials 'forward: {url: "https://qscale:secret@keda:443"}'
+bad forward-caBundle-not-base64 'forward: {caBundle: "-----BEGIN CERTIFICATE-----"}'
+bad forward-timeout-not-duration 'forward: {timeout: 10 seconds}'
+bad forward-unknown-key 'forward: {caFile: /etc/ca.crt}'
 
 ### 8. the chart README documents every value (a map may be documented as a whole)
 # values_leaves: the dotted path of every value set in values.yaml (two-space indentation).

@@ -135,8 +135,16 @@ func TestQscaleWaitsForTheAPIServer(t *testing.T) {
 // partitions hold a lag of 35 (so 4 replicas at lagThreshold 10). It returns the namespace.
 func (c *cluster) laggingWorkload(t *testing.T, name, interval string) string {
 	t.Helper()
-	ns := c.namespace(name)
-	topic := name + "-" + fmt.Sprint(time.Now().UnixNano())
+	ns, _ := c.laggingWorkloadOn(t, name, interval)
+	return ns
+}
+
+// laggingWorkloadOn is laggingWorkload, returning the topic too (its consumer group has the
+// same name), for a scenario that produces more.
+func (c *cluster) laggingWorkloadOn(t *testing.T, name, interval string) (ns, topic string) {
+	t.Helper()
+	ns = c.namespace(name)
+	topic = name + "-" + fmt.Sprint(time.Now().UnixNano())
 	kafkaTopic(t, topic, 8)
 	commitAt(t, topic, topic, atStart(8))
 	produce(t, topic, map[int32]int{0: 20, 1: 15})
@@ -145,5 +153,5 @@ func (c *cluster) laggingWorkload(t *testing.T, name, interval string) string {
 		"qscale.io/polling-interval": interval,
 		"qscale.io/hpa-behavior":     fastHPA,
 	})
-	return ns
+	return ns, topic
 }

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,8 +29,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/qscale/qscale/e2e/controlplane"
 )
@@ -101,10 +98,12 @@ func TestChart(t *testing.T) {
 		c.checkAccess(t, clusterWideAccess)
 	})
 
-	t.Run("helm upgrade: one namespace, two replicas", func(t *testing.T) {
+	t.Run("helm upgrade: one namespace, two replicas, forwarding", func(t *testing.T) {
 		c.unexpose() // helm puts its own Service back
 		c.helm(append([]string{"upgrade", chartRelease, chartDir(t), "-n", chartNamespace,
-			"--set", "watchNamespace=" + chartApps, "--set", "replicaCount=2"}, values...)...)
+			"--set", "watchNamespace=" + chartApps, "--set", "replicaCount=2",
+			"--set", "forward.url=https://keda-operator-metrics-apiserver.keda.svc:443",
+			"--set", "forward.caBundle=" + c.clusterCABundle()}, values...)...)
 		if got := c.servingCertificate(); !bytes.Equal(got.ca, ca.ca) || !bytes.Equal(got.cert, ca.cert) {
 			t.Fatal("helm upgrade replaced the serving certificate or the APIService's caBundle")
 		}
@@ -173,10 +172,12 @@ var clusterWideAccess = []access{
 	{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: chartNamespace}, // one replica: no leader election
 	{verb: "create", group: "rbac.authorization.k8s.io", resource: "rolebindings", namespace: chartApps},
 	{verb: "create", group: "apiregistration.k8s.io", resource: "apiservices"},
+	{verb: "get", group: "external.metrics.k8s.io", resource: "s0-rabbitmq-orders", namespace: chartApps}, // nothing forwarded
 }
 
-// With watchNamespace, nothing outside that namespace but the Lease and the delegated
-// authentication qscale needs as an aggregated API server.
+// With watchNamespace, nothing outside that namespace but the Lease, the delegated
+// authentication qscale needs as an aggregated API server, and, as it forwards, reading
+// external metrics.
 var namespacedAccess = []access{
 	{verb: "watch", group: "apps", resource: "deployments", namespace: chartApps, allowed: true},
 	{verb: "update", group: "apps", resource: "deployments", subresource: "scale", namespace: chartApps, allowed: true},
@@ -200,6 +201,10 @@ var namespacedAccess = []access{
 	{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: chartApps},
 	{verb: "update", group: "apps", resource: "deployments", namespace: chartApps},
 	{verb: "create", resource: "pods", namespace: chartApps},
+	// Forwarding (forward.url): qscale reads the other adapter's metrics wherever its HPAs are.
+	{verb: "get", group: "external.metrics.k8s.io", resource: "s0-rabbitmq-orders", namespace: "default", allowed: true},
+	{verb: "list", group: "external.metrics.k8s.io", resource: "s0-rabbitmq-orders", namespace: chartApps, allowed: true},
+	{verb: "create", group: "external.metrics.k8s.io", resource: "s0-rabbitmq-orders", namespace: chartApps},
 }
 
 // chartCluster is the chart test's own control plane: the shared one already has an APIService
@@ -352,6 +357,10 @@ func (c *chartCluster) runQscale(t *testing.T, port int, logName string) *contro
 	if strings.Join(container.Command, " ") != "qscale run" {
 		t.Fatalf("the chart runs %q, want qscale run", container.Command)
 	}
+	args := container.Args
+	if ca := c.forwardCA(d.Spec.Template.Spec); ca != "" {
+		args = append(args, "--forward-ca-file="+ca)
+	}
 	if !mountsSecret(d.Spec.Template.Spec, "qscale-tls") {
 		t.Fatalf("the chart's pod does not mount the qscale-tls Secret: %+v", d.Spec.Template.Spec.Volumes)
 	}
@@ -365,7 +374,7 @@ func (c *chartCluster) runQscale(t *testing.T, port int, logName string) *contro
 			t.Fatal(err)
 		}
 	}
-	args := append(container.Args,
+	args = append(args,
 		"--tls-cert-file="+filepath.Join(certDir, "tls.crt"), "--tls-private-key-file="+filepath.Join(certDir, "tls.key"),
 		"--cert-dir="+filepath.Join(c.dir, "scratch"))
 	q, err := c.cp.RunQscale(ctx, qscaleBin(), controlplane.QscaleOptions{
@@ -382,6 +391,38 @@ func (c *chartCluster) runQscale(t *testing.T, port int, logName string) *contro
 	return q
 }
 
+// clusterCABundle is the control plane's CA, base64-encoded as forward.caBundle takes it: a
+// certificate authority qscale can load, though nothing is forwarded here.
+func (c *chartCluster) clusterCABundle() string {
+	c.t.Helper()
+	pem, err := os.ReadFile(c.cp.Config.CAFile)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(pem)
+}
+
+// forwardCA writes the CA bundle of the ConfigMap the chart's pod mounts for
+// --forward-ca-file to a local file, and returns its path; "" when the pod mounts none.
+func (c *chartCluster) forwardCA(pod corev1.PodSpec) string {
+	c.t.Helper()
+	for _, v := range pod.Volumes {
+		if v.Name != "forward-ca" || v.ConfigMap == nil {
+			continue
+		}
+		cm, err := c.kube.CoreV1().ConfigMaps(chartNamespace).Get(ctxFor(c.t, 10*time.Second), v.ConfigMap.Name, metav1.GetOptions{})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		path := filepath.Join(c.dir, "forward-ca.crt")
+		if err := os.WriteFile(path, cm.BinaryData["ca.crt"], 0o600); err != nil {
+			c.t.Fatal(err)
+		}
+		return path
+	}
+	return ""
+}
+
 func mountsSecret(pod corev1.PodSpec, name string) bool {
 	for _, v := range pod.Volumes {
 		if v.Secret != nil && v.Secret.SecretName == name {
@@ -393,28 +434,10 @@ func mountsSecret(pod corev1.PodSpec, name string) bool {
 
 // serviceAccountKubeconfig writes a kubeconfig holding a token of the chart's ServiceAccount.
 func (c *chartCluster) serviceAccountKubeconfig() string {
-	t := c.t
-	t.Helper()
-	expiry := int64(3600)
-	tr, err := c.kube.CoreV1().ServiceAccounts(chartNamespace).CreateToken(ctxFor(t, 10*time.Second), "qscale",
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	c.t.Helper()
+	path, err := c.cp.ServiceAccountKubeconfig(ctxFor(c.t, 10*time.Second), chartNamespace, "qscale")
 	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := clientcmd.LoadFromFile(c.cp.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := clientcmdapi.NewConfig()
-	for name, cluster := range admin.Clusters {
-		cfg.Clusters[name] = cluster
-		cfg.AuthInfos["qscale"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-		cfg.Contexts["qscale"] = &clientcmdapi.Context{Cluster: name, AuthInfo: "qscale"}
-		cfg.CurrentContext = "qscale"
-	}
-	path := filepath.Join(c.dir, "qscale-sa.kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
 	return path
 }

@@ -10,8 +10,9 @@ import (
 
 // Metrics are the Prometheus metrics of the metrics API.
 type Metrics struct {
-	requests *prometheus.CounterVec
-	duration prometheus.Histogram
+	requests  *prometheus.CounterVec
+	duration  prometheus.Histogram
+	forwarded *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics API's metrics and registers them with reg.
@@ -24,8 +25,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "qscale_metricsapi_request_duration_seconds", Help: "Time to answer a request to the external metrics API.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "qscale_metricsapi_forwarded_requests_total",
+			Help: "Requests for external metrics that qscale does not serve, forwarded to another adapter, by the HTTP status code answered.",
+		}, []string{"code"}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	reg.MustRegister(m.requests, m.duration, m.forwarded)
 	return m
 }
 

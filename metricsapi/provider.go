@@ -3,7 +3,9 @@
 // Provider implements custom-metrics-apiserver's ExternalMetricsProvider over Values, a small
 // read-only view of the store. Nothing here can reach a broker: an HPA request reads what the
 // last poll recorded, or fails so that the HPA keeps the workload's size. Instrument wraps the
-// server's handler chain with the request metrics.
+// server's handler chain with the request metrics. A Forwarder, when configured, passes the
+// requests for every external metric that is not qscale's to another adapter (KEDA's metrics
+// server, say), so that qscale can own the APIService beside it.
 package metricsapi
 
 import (

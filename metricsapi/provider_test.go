@@ -48,6 +48,13 @@ func (f *fakeValues) MetricNames() []string { return []string{"qscale-broken", "
 // read, "nobody" may not) and no anonymous access.
 func newHandler(t *testing.T, values metricsapi.Values, m *metricsapi.Metrics) http.Handler {
 	t.Helper()
+	return newHandlerWith(t, values, m, nil)
+}
+
+// newHandlerWith is newHandler with the server's configuration passed through adjust, when
+// not nil, before the server is built.
+func newHandlerWith(t *testing.T, values metricsapi.Values, m *metricsapi.Metrics, adjust func(*genericapiserver.Config)) http.Handler {
+	t.Helper()
 	cfg := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
 	cfg.LoopbackClientConfig = &rest.Config{}
 	cfg.ExternalAddress = "localhost:443"
@@ -63,6 +70,9 @@ func newHandler(t *testing.T, values metricsapi.Values, m *metricsapi.Metrics) h
 		}
 		return authorizer.DecisionDeny, "not allowed", nil
 	})
+	if adjust != nil {
+		adjust(&cfg.Config)
+	}
 	srv, err := metricsapi.NewServer(&cfg.Config, metricsapi.NewProvider(values), m)
 	if err != nil {
 		t.Fatal(err)
@@ -116,21 +126,21 @@ func TestExternalMetricsAPI(t *testing.T) {
 		})
 	}
 	for code, want := range map[string]float64{"200": 2, "401": 1, "403": 1, "404": 2, "503": 1, "400": 1} {
-		if got := requestsWithCode(t, reg, code); got != want {
+		if got := counterWithCode(t, reg, "qscale_metricsapi_requests_total", code); got != want {
 			t.Errorf("qscale_metricsapi_requests_total{code=%q} = %v, want %v", code, got, want)
 		}
 	}
 }
 
-// requestsWithCode reads qscale_metricsapi_requests_total{code} from reg.
-func requestsWithCode(t *testing.T, reg *prometheus.Registry, code string) float64 {
+// counterWithCode reads the counter name{code} from reg.
+func counterWithCode(t *testing.T, reg *prometheus.Registry, name, code string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "qscale_metricsapi_requests_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {

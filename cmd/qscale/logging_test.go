@@ -64,7 +64,7 @@ func TestRunHelp(t *testing.T) {
 		t.Fatalf("no %q heading:\n%s", apiFlagsTitle, help)
 	}
 	listed := func(flag string) int { return strings.Index(help, "\n      "+flag+" ") } // a flag's own line
-	for _, own := range []string{"--kubeconfig", "--namespace", "--leader-elect", "--metrics-bind-address", "--log-level", "--log-format"} {
+	for _, own := range []string{"--kubeconfig", "--namespace", "--leader-elect", "--metrics-bind-address", "--log-level", "--log-format", "--forward-external-metrics", "--forward-ca-file"} {
 		if i := listed(own); i < 0 || i > title {
 			t.Errorf("%s is not listed before the API server flags", own)
 		}

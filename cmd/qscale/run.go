@@ -45,6 +45,7 @@ type runOptions struct {
 	qps                     float32
 	burst                   int
 	log                     *logOptions
+	forward                 forwardOptions
 	adapter                 *basecmd.AdapterBase
 }
 
@@ -86,6 +87,7 @@ func (o *runOptions) addFlags(fs *pflag.FlagSet) {
 	fs.Float32Var(&o.qps, "kube-api-qps", 50, "requests per second to the Kubernetes API (HPAs, scale, Events)")
 	fs.IntVar(&o.burst, "kube-api-burst", 100, "burst of requests to the Kubernetes API")
 	o.log.addFlags(fs)
+	o.forward.addFlags(fs)
 }
 
 func runController(args []string, stderr io.Writer) int {
@@ -94,6 +96,10 @@ func runController(args []string, stderr io.Writer) int {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintf(stderr, "qscale run: %v\n", err)
+		return 2
+	}
+	if err := o.forward.validate(); err != nil {
 		fmt.Fprintf(stderr, "qscale run: %v\n", err)
 		return 2
 	}
@@ -159,6 +165,9 @@ func (o *runOptions) run(ctx context.Context) error {
 		return fmt.Errorf("metrics API: %w", err)
 	}
 	metricsapi.Instrumented(apiCfg.GenericConfig, apiMetrics)
+	if err := o.forward.apply(apiCfg.GenericConfig, cfg, apiMetrics); err != nil {
+		return err
+	}
 	srv, err := a.Server()
 	if err != nil {
 		return fmt.Errorf("metrics API: %w", err)

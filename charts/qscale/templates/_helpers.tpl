@@ -101,3 +101,28 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: ["secrets"]
   verbs: ["get"]
 {{- end }}
+
+{{- /*
+  "true" when qscale forwards the external metrics it does not serve; fails on values that
+  cannot work together. Forwarding needs the APIService: only requests that reach qscale
+  through it can be forwarded.
+*/}}
+{{- define "qscale.forward" -}}
+{{- with .Values.forward }}
+{{- if .url }}
+{{- if not $.Values.apiService.create }}
+{{- fail "forward.url needs apiService.create: qscale forwards only what reaches it through the APIService" }}
+{{- end }}
+{{- if and .caBundle .insecureSkipTLSVerify }}
+{{- fail "forward.caBundle and forward.insecureSkipTLSVerify exclude each other" }}
+{{- end }}true
+{{- else if or .caBundle .insecureSkipTLSVerify }}
+{{- fail "forward.caBundle and forward.insecureSkipTLSVerify need forward.url" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the ConfigMap holding forward.caBundle. */}}
+{{- define "qscale.forwardCAName" -}}
+{{- printf "%s-forward-ca" (include "qscale.fullname" .) }}
+{{- end }}
