@@ -92,15 +92,20 @@ func Setup(mgr manager.Manager, o Options) (*store.Store, error) {
 }
 
 // builderPredicate passes the workloads that have, or had, qscale.io/triggers: removing the
-// annotation must still reach the reconciler, which then deletes the HPA.
+// annotation must still reach the reconciler, which then deletes the HPA and the status. A
+// workload that carries a status and no triggers passes too: its triggers went while qscale
+// was not running, and its status must go.
 func builderPredicate() builder.Predicates {
+	ours := func(o client.Object) bool {
+		a := o.GetAnnotations()
+		_, hasStatus := a[spec.AnnotationStatus]
+		return spec.HasTriggers(a) || hasStatus
+	}
 	return builder.WithPredicates(predicate.Funcs{
-		CreateFunc:  func(e event.CreateEvent) bool { return spec.HasTriggers(e.Object.GetAnnotations()) },
-		DeleteFunc:  func(e event.DeleteEvent) bool { return spec.HasTriggers(e.Object.GetAnnotations()) },
+		CreateFunc:  func(e event.CreateEvent) bool { return ours(e.Object) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return ours(e.Object) },
 		GenericFunc: func(event.GenericEvent) bool { return true },
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			return spec.HasTriggers(e.ObjectOld.GetAnnotations()) || spec.HasTriggers(e.ObjectNew.GetAnnotations())
-		},
+		UpdateFunc:  func(e event.UpdateEvent) bool { return ours(e.ObjectOld) || ours(e.ObjectNew) },
 	})
 }
 
