@@ -13,6 +13,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/qscale/qscale/scaler/status"
 )
@@ -158,9 +159,16 @@ func checkStatusJSON(t *testing.T, out []byte) {
 // waitStatus waits until the Deployment's status annotation satisfies ok.
 func waitStatus(t *testing.T, ns, name string, ok func(*status.Status) bool) {
 	t.Helper()
+	waitStatusIn(t, env.kube, env.qscaleLog, ns, name, ok)
+}
+
+// waitStatusIn waits until the status annotation of a Deployment in the cluster kube, which
+// the qscale logging to qscaleLog serves, satisfies ok.
+func waitStatusIn(t *testing.T, kube kubernetes.Interface, qscaleLog, ns, name string, ok func(*status.Status) bool) {
+	t.Helper()
 	var last string
 	err := waitUntil(context.Background(), 60*time.Second, func() (bool, error) {
-		d, err := env.kube.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+		d, err := kube.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
@@ -169,7 +177,7 @@ func waitStatus(t *testing.T, ns, name string, ok func(*status.Status) bool) {
 		return err == nil && ok(s), nil
 	})
 	if err != nil {
-		t.Fatalf("%s/%s: status %s: %v\nqscale log:\n%s", ns, name, last, err, tailQscale())
+		t.Fatalf("%s/%s: status %s: %v\nqscale log:\n%s", ns, name, last, err, env.cp.TailFile(qscaleLog, 30))
 	}
 }
 
