@@ -95,7 +95,7 @@ func TestStatusCommand(t *testing.T) {
 	if err := os.Symlink(bin, plugin); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(plugin, "status", "-n", ns)
+	cmd := exec.Command(plugin, "status", "-n", ns) //nolint:gosec // the binary under test, by its plugin name
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.cp.Kubeconfig)
 	out, err = cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "deployment/lagging") || strings.Contains(string(out), "NAMESPACE") {

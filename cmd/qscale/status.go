@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
@@ -205,13 +206,7 @@ func gatherStatus(ctx context.Context, c statusClients, namespace string, values
 	if err != nil {
 		return nil, fmt.Errorf("listing HorizontalPodAutoscalers: %w", err)
 	}
-	desired := map[string]int32{} // by namespace/Kind/name of the workload
-	for _, h := range hpas.Items {
-		ref := h.Spec.ScaleTargetRef
-		if h.Name == scaler.HPAName(ref.Name) {
-			desired[h.Namespace+"/"+ref.Kind+"/"+ref.Name] = h.Status.DesiredReplicas
-		}
-	}
+	desired := desiredReplicas(hpas.Items)
 	var rows []workloadStatus
 	add := func(meta metav1.ObjectMeta, kind string, replicas *int32, current int32) {
 		if !spec.HasTriggers(meta.Annotations) {
@@ -221,7 +216,7 @@ func gatherStatus(ctx context.Context, c statusClients, namespace string, values
 		if replicas != nil { // a workload without an HPA: paused, or never valid
 			w.Replicas.Desired = *replicas
 		}
-		if d, ok := desired[meta.Namespace+"/"+kind+"/"+meta.Name]; ok {
+		if d, ok := desired[workloadKey(meta.Namespace, kind, meta.Name)]; ok {
 			w.Replicas.Desired = d
 		}
 		w.Status, w.Unknown = readStatus(meta.Annotations)
@@ -233,21 +228,33 @@ func gatherStatus(ctx context.Context, c statusClients, namespace string, values
 	for _, s := range statefulSets.Items {
 		add(s.ObjectMeta, "StatefulSet", s.Spec.Replicas, s.Status.Replicas)
 	}
-	sort.Slice(rows, func(i, j int) bool {
-		a, b := rows[i], rows[j]
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
-		}
-		return a.Name < b.Name
-	})
+	sort.Slice(rows, func(i, j int) bool { return rows[i].key() < rows[j].key() })
 	if values {
 		readValues(c.metrics, rows)
 	}
 	return rows, nil
 }
+
+// desiredReplicas maps each workload that one of qscale's HPAs scales, by its key, to the
+// replicas the HPA asks for.
+func desiredReplicas(hpas []autoscalingv2.HorizontalPodAutoscaler) map[string]int32 {
+	desired := map[string]int32{}
+	for _, h := range hpas {
+		ref := h.Spec.ScaleTargetRef
+		if h.Name == scaler.HPAName(ref.Name) {
+			desired[workloadKey(h.Namespace, ref.Kind, ref.Name)] = h.Status.DesiredReplicas
+		}
+	}
+	return desired
+}
+
+// workloadKey orders and finds workloads: by namespace, kind, then name. The separator sorts
+// before any character a name may hold, so that "shop" comes before "shop-eu".
+func workloadKey(namespace, kind, name string) string {
+	return namespace + "\x00" + kind + "\x00" + name
+}
+
+func (w workloadStatus) key() string { return workloadKey(w.Namespace, w.Kind, w.Name) }
 
 // readStatus reads a workload's status annotation, and says why it cannot be trusted when it
 // cannot: absent, unreadable, or written for annotations that have changed since.
