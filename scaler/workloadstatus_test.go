@@ -39,11 +39,11 @@ func statusWrites(t *testing.T, n *int) interceptor.Funcs {
 	}
 }
 
-// status reads the status annotation of the Deployment name as the API server holds it.
-func (h *harness) status(name string) (*status.Status, string) {
+// status reads the status annotation of "orders" as the API server holds it.
+func (h *harness) status() (*status.Status, string) {
 	h.t.Helper()
 	var d appsv1.Deployment
-	if err := h.client.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: name}, &d); err != nil {
+	if err := h.client.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "orders"}, &d); err != nil {
 		h.t.Fatal(err)
 	}
 	v, ok := d.Annotations[status.Annotation]
@@ -64,7 +64,7 @@ func (h *harness) status(name string) (*status.Status, string) {
 // them; it goes with the triggers.
 func TestReconcileWritesTheStatus(t *testing.T) {
 	broken := "- type: kafka\n  metadata: {bootstrapServers: 'k:9092'}\n"
-	withSecret := "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, sasl: plain, username: u}\n  authenticationRef: {name: creds}\n"
+	withAuth := "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, sasl: plain, username: u}\n  authenticationRef: {name: creds}\n"
 	tests := []struct {
 		name    string
 		ann     map[string]string
@@ -87,7 +87,7 @@ func TestReconcileWritesTheStatus(t *testing.T) {
 			want:    status.Status{Ready: true, Fallback: true, Triggers: []status.Trigger{{Name: "orders", Type: "kafka", Target: "50"}}}},
 		{name: "backlog age", ann: map[string]string{spec.AnnotationTriggers: "- type: kafka\n  name: orders\n  metadata: {bootstrapServers: 'k:9092', consumerGroup: g, topic: t, targetBacklogAge: 30s}\n"},
 			want: status.Status{Ready: true, Triggers: []status.Trigger{{Name: "orders", Type: "kafka", TargetBacklogAge: "30s"}}}},
-		{name: "a Secret is never told", ann: map[string]string{spec.AnnotationTriggers: withSecret},
+		{name: "a Secret is never told", ann: map[string]string{spec.AnnotationTriggers: withAuth},
 			want: status.Status{Ready: true, Triggers: []status.Trigger{{Name: "orders", Type: "kafka", Target: "10"}}}},
 	}
 	for _, tt := range tests {
@@ -100,7 +100,7 @@ func TestReconcileWritesTheStatus(t *testing.T) {
 				h.sample(s)
 			}
 			h.reconcile("orders")
-			got, raw := h.status("orders")
+			got, raw := h.status()
 			if got == nil {
 				t.Fatal("no status annotation")
 			}
@@ -117,7 +117,7 @@ func TestReconcileWritesTheStatus(t *testing.T) {
 
 			h.update("orders", func(d *appsv1.Deployment) { delete(d.Annotations, spec.AnnotationTriggers) })
 			h.reconcile("orders")
-			if s, _ := h.status("orders"); s != nil {
+			if s, _ := h.status(); s != nil {
 				t.Errorf("the status stayed after the triggers went: %+v", s)
 			}
 		})
@@ -230,7 +230,7 @@ func TestReconcileStatusThroughALaggingCache(t *testing.T) {
 	h.sample(sources.Sample{Value: 80, Active: true})
 	h.reconcile("orders")
 	first := t0.Add(10 * time.Second) // the first reconcile
-	if s, _ := h.status("orders"); writes != 2 || !s.Active || !s.Since.Ready.Equal(first) {
+	if s, _ := h.status(); writes != 2 || !s.Active || !s.Since.Ready.Equal(first) {
 		t.Fatalf("%d writes; status %+v: want a second write, active, ready since %v", writes, s, first)
 	}
 }
@@ -246,7 +246,7 @@ func TestReconcileOnlyTheLeaderWritesTheStatus(t *testing.T) {
 	}
 	h.leader = true
 	h.reconcile("orders")
-	if s, _ := h.status("orders"); s == nil || writes != 1 {
+	if s, _ := h.status(); s == nil || writes != 1 {
 		t.Fatalf("the leader wrote %d times: %+v", writes, s)
 	}
 }
