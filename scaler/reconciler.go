@@ -37,6 +37,8 @@ type Reconciler struct {
 	// records is the record of workloads that Setup shares among the reconcilers of every
 	// kind and the Secret refresher.
 	records *records
+	// statuses writes the status annotations, shared as records is.
+	statuses *statusWriter
 }
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
@@ -49,7 +51,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if !ok {
 		return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("unknown workload kind %q", r.Kind))
 	}
-	if r.records == nil {
+	if r.records == nil || r.statuses == nil {
 		return reconcile.Result{}, reconcile.TerminalError(errors.New("a Reconciler not built by Setup has no record of workloads"))
 	}
 	t := store.Target{Namespace: req.Namespace, Kind: k.name, Name: req.Name}
@@ -94,7 +96,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, err
 		}
 	}
-	return reconcile.Result{}, r.writeStatus(ctx, t, obj, d)
+	r.writeStatus(t, obj, d)
+	return reconcile.Result{}, nil
 }
 
 // reconfigure loads the workload's configuration when its qscale.io annotations or the Secrets
@@ -216,4 +219,5 @@ func (r *Reconciler) forget(t store.Target) {
 	r.Poller.Remove(t)
 	r.Store.Remove(t)
 	r.records.remove(t)
+	r.statuses.drop(t)
 }

@@ -196,6 +196,7 @@ func (h *harness) restart() {
 	h.t.Cleanup(pool.Close)
 	r := *h.r
 	r.Store, r.Poller, r.records = h.store, NewPoller(pool, h.store, nil, nil), newRecords()
+	r.statuses = newStatusWriter(r.Client, r.records, nil, r.IsLeader)
 	h.r = &r
 }
 

@@ -149,6 +149,9 @@ func (o *runOptions) run(ctx context.Context) error {
 	st, err := scaler.Setup(mgr, scaler.Options{
 		Registry: registry, Metrics: loopMetrics, Recorder: mgr.GetEventRecorder("qscale"),
 		IsLeader: isLeader, SecretRefresh: o.secretRefresh,
+		// A fifth of the API server budget for statuses, which are informational: the HPA
+		// and scale writes keep the rest.
+		StatusQPS: float64(o.qps) / 5,
 	})
 	if err != nil {
 		return err
