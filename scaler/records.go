@@ -100,11 +100,14 @@ func (rs *records) lastStatus(t store.Target) statusWrite {
 	return statusWrite{}
 }
 
-// setStatus records the status written on the workload.
+// setStatus records the status written on the workload. A workload forgotten while its
+// status was being written stays forgotten.
 func (rs *records) setStatus(t store.Target, w statusWrite) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	rs.get(t).status = w
+	if r, ok := rs.m[t]; ok {
+		r.status = w
+	}
 }
 
 // current returns the workload's last valid configuration and its triggers.

@@ -65,6 +65,7 @@ func TestStatusWriter(t *testing.T) {
 			writes := 0
 			c := newWriterClient(t, &writes, "orders")
 			recs := newRecords()
+			recs.setFingerprint(inShop("orders"), "configured") // a workload the reconciler knows
 			leader = tt.leader
 			w := newStatusWriter(c, recs, nil, func() bool { return leader })
 			tt.run(w)
@@ -76,6 +77,19 @@ func TestStatusWriter(t *testing.T) {
 				t.Errorf("recorded %+v, want the value %q", last, tt.want)
 			}
 		})
+	}
+}
+
+// A workload forgotten while its status was being written is not recorded again.
+func TestStatusWriterForgets(t *testing.T) {
+	writes := 0
+	c := newWriterClient(t, &writes, "orders")
+	recs := newRecords()
+	w := newStatusWriter(c, recs, nil, nil)
+	w.want(inShop("orders"), deployment("orders", 1, nil), `{"ready":true}`, "1")
+	w.flush(context.Background())
+	if _, known := recs.m[inShop("orders")]; known || writes != 1 {
+		t.Errorf("%d writes; the records hold the forgotten workload: %t", writes, known)
 	}
 }
 
