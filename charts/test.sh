@@ -125,6 +125,9 @@ check "default: ClusterRole reads Secrets by name" bash -c "$(declare -f doc); d
 check "default: ClusterRole never lists or watches Secrets" bash -c "! { $(declare -f doc); doc '$d' ClusterRole qscale | grep -A1 'resources: \[\"secrets\"\]' | grep -E 'list|watch'; }"
 check "default: ClusterRole scale subresources get/update" bash -c "$(declare -f doc); doc '$d' ClusterRole qscale | grep -A1 'deployments/scale' | grep -q 'verbs: \[\"get\", \"update\"\]'"
 check "default: ClusterRole HPAs" has "$d" ClusterRole qscale 'horizontalpodautoscalers'
+check "default: ClusterRole patches its HPAs" bash -c "$(declare -f doc); doc '$d' ClusterRole qscale | grep -A1 'resources: \[\"horizontalpodautoscalers\"\]' | grep -q '\"patch\"'"
+check "default: ClusterRole patches workloads (the status annotation)" bash -c "$(declare -f doc); doc '$d' ClusterRole qscale | grep -A1 'resources: \[\"deployments\", \"statefulsets\"\]' | grep -q 'verbs: \[\"get\", \"list\", \"watch\", \"patch\"\]'"
+check "default: ClusterRole never updates or deletes workloads" bash -c "! { $(declare -f doc); doc '$d' ClusterRole qscale | grep -A1 'resources: \[\"deployments\", \"statefulsets\"\]' | grep -E '\"(update|delete|create)\"'; }"
 check "default: ClusterRole events.k8s.io" has "$d" ClusterRole qscale 'events.k8s.io'
 check "default: ClusterRole grants no wildcard verbs" lacks "$d" ClusterRole qscale 'verbs: \[.*"\*"'
 check "default: no namespaced workload Role" absent "$d" Role qscale

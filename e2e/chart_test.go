@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/qscale/qscale/e2e/controlplane"
+	"github.com/qscale/qscale/scaler/status"
 )
 
 // The chart is installed as `helm install qscale charts/qscale -n qscale`; its workloads live in
@@ -93,6 +94,10 @@ func TestChart(t *testing.T) {
 		if strings.Contains(note, "does not exist") {
 			t.Errorf("qscale could not read the Secret the trigger names: %s", note)
 		}
+		// The status is written with the chart's rights too, on the workload with an HPA and
+		// on the one without.
+		waitStatusIn(t, c.kube, q.Log, chartApps, "workers", func(s *status.Status) bool { return s.Ready })
+		waitStatusIn(t, c.kube, q.Log, chartApps, "broken", func(s *status.Status) bool { return !s.Ready })
 		q.Stop()
 		checkNothingRefused(t, q.Log)
 		c.checkAccess(t, clusterWideAccess)
@@ -151,6 +156,9 @@ var clusterWideAccess = []access{
 	{verb: "update", group: "apps", resource: "deployments", subresource: "scale", namespace: "default", allowed: true},
 	{verb: "update", group: "apps", resource: "statefulsets", subresource: "scale", namespace: chartApps, allowed: true},
 	{verb: "create", group: "autoscaling", resource: "horizontalpodautoscalers", namespace: chartApps, allowed: true},
+	{verb: "patch", group: "autoscaling", resource: "horizontalpodautoscalers", namespace: chartApps, allowed: true},
+	{verb: "patch", group: "apps", resource: "deployments", namespace: chartApps, allowed: true}, // the status annotation
+	{verb: "patch", group: "apps", resource: "statefulsets", namespace: "default", allowed: true},
 	{verb: "get", resource: "secrets", namespace: chartApps, allowed: true}, // trigger Secrets, by name
 	{verb: "list", resource: "secrets"}, // never every Secret
 	{verb: "watch", resource: "secrets"},
@@ -162,7 +170,6 @@ var clusterWideAccess = []access{
 	{verb: "get", resource: "configmaps", namespace: "kube-system", name: "extension-apiserver-authentication", allowed: true},
 	// Never more than that.
 	{verb: "update", group: "apps", resource: "deployments", namespace: chartApps},
-	{verb: "patch", group: "apps", resource: "deployments", namespace: chartApps},
 	{verb: "delete", group: "apps", resource: "deployments", namespace: chartApps},
 	{verb: "create", resource: "pods", namespace: chartApps},
 	{verb: "create", resource: "secrets", namespace: chartApps},
@@ -181,6 +188,7 @@ var clusterWideAccess = []access{
 var namespacedAccess = []access{
 	{verb: "watch", group: "apps", resource: "deployments", namespace: chartApps, allowed: true},
 	{verb: "update", group: "apps", resource: "deployments", subresource: "scale", namespace: chartApps, allowed: true},
+	{verb: "patch", group: "apps", resource: "deployments", namespace: chartApps, allowed: true}, // the status annotation
 	{verb: "delete", group: "autoscaling", resource: "horizontalpodautoscalers", namespace: chartApps, allowed: true},
 	{verb: "get", resource: "secrets", namespace: chartApps, allowed: true},
 	{verb: "list", resource: "secrets", namespace: chartApps},
@@ -195,6 +203,7 @@ var namespacedAccess = []access{
 	{verb: "get", resource: "secrets", namespace: chartNamespace},
 	{verb: "watch", group: "apps", resource: "deployments"},
 	{verb: "list", group: "apps", resource: "deployments", namespace: "default"},
+	{verb: "patch", group: "apps", resource: "deployments", namespace: "default"},
 	{verb: "update", group: "apps", resource: "deployments", subresource: "scale", namespace: "default"},
 	{verb: "create", group: "autoscaling", resource: "horizontalpodautoscalers", namespace: "default"},
 	{verb: "create", group: "events.k8s.io", resource: "events", namespace: "default"},

@@ -42,6 +42,15 @@ func (f *fakeValues) Value(w metricsapi.Workload, metric string) (int64, time.Ti
 	return 0, time.Time{}, metricsapi.ErrUnknownMetric
 }
 
+// RawValue answers as Value does, with the raw figure of the steered value 640500m.
+func (f *fakeValues) RawValue(w metricsapi.Workload, metric string) (int64, time.Time, error) {
+	milli, at, err := f.Value(w, metric)
+	if milli == 640500 {
+		milli = 600000
+	}
+	return milli, at, err
+}
+
 func (f *fakeValues) MetricNames() []string { return []string{"qscale-broken", "qscale-lag"} }
 
 // newHandler builds the real API server handler chain with a token authenticator ("hpa" may
@@ -92,8 +101,16 @@ func TestExternalMetricsAPI(t *testing.T) {
 		token     string
 		wantCode  int
 		wantValue string
+		wantRaw   bool // the value's labels say it is raw
 	}{
 		{name: "the value of a metric", path: metricPath + "qscale-lag?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders", token: "hpa", wantCode: 200, wantValue: "640500m"},
+		{name: "the raw value", path: metricPath + "qscale-lag?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders,qscale.io/raw=true", token: "hpa", wantCode: 200, wantValue: "600", wantRaw: true},
+		{name: "raw=false is the HPA's value", path: metricPath + "qscale-lag?labelSelector=qscale.io/raw=false,qscale.io/kind=deployment,qscale.io/name=orders", token: "hpa", wantCode: 200, wantValue: "640500m"},
+		{name: "raw neither true nor false", path: metricPath + "qscale-lag?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders,qscale.io/raw=yes", token: "hpa", wantCode: 400},
+		{name: "no fresh raw value", path: metricPath + "qscale-broken?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders,qscale.io/raw=true", token: "hpa", wantCode: 503},
+		{name: "unknown metric, raw", path: metricPath + "qscale-nosuch?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders,qscale.io/raw=true", token: "hpa", wantCode: 404},
+		{name: "raw needs the workload too", path: metricPath + "qscale-lag?labelSelector=qscale.io/raw=true", token: "hpa", wantCode: 400},
+		{name: "raw, not authorised", path: metricPath + "qscale-lag?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders,qscale.io/raw=true", token: "nobody", wantCode: 403},
 		{name: "unknown metric", path: metricPath + "qscale-nosuch?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders", token: "hpa", wantCode: 404},
 		{name: "another workload", path: metricPath + "qscale-lag?labelSelector=qscale.io/kind=statefulset,qscale.io/name=orders", token: "hpa", wantCode: 404},
 		{name: "no fresh value", path: metricPath + "qscale-broken?labelSelector=qscale.io/kind=deployment,qscale.io/name=orders", token: "hpa", wantCode: 503},
@@ -123,9 +140,12 @@ func TestExternalMetricsAPI(t *testing.T) {
 			if len(list.Items) != 1 || list.Items[0].Value.String() != tt.wantValue || !list.Items[0].Timestamp.Time.Equal(readAt) {
 				t.Fatalf("items %+v, want one of %s at %v", list.Items, tt.wantValue, readAt)
 			}
+			if raw := list.Items[0].MetricLabels["qscale.io/raw"] == "true"; raw != tt.wantRaw {
+				t.Errorf("labels %v: raw %t, want %t", list.Items[0].MetricLabels, raw, tt.wantRaw)
+			}
 		})
 	}
-	for code, want := range map[string]float64{"200": 2, "401": 1, "403": 1, "404": 2, "503": 1, "400": 1} {
+	for code, want := range map[string]float64{"200": 4, "401": 1, "403": 2, "404": 3, "503": 2, "400": 3} {
 		if got := counterWithCode(t, reg, "qscale_metricsapi_requests_total", code); got != want {
 			t.Errorf("qscale_metricsapi_requests_total{code=%q} = %v, want %v", code, got, want)
 		}

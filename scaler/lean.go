@@ -23,7 +23,8 @@ import (
 //   - Deployments and StatefulSets: name, namespace, UID and resourceVersion (the Event's
 //     reference, the HPA's ownerReference, the scale subresource's address), the qscale.io/
 //     annotations (the configuration, and whether qscale.io/triggers is there: its removal
-//     must still be seen so that the HPA goes), spec.replicas, status.replicas and
+//     must still be seen so that the HPA goes; and qscale.io/status, which qscale compares
+//     with the status it computes so as to write it only when it changed), spec.replicas, status.replicas and
 //     status.readyReplicas (the decision). Every other annotation, the labels, the selector,
 //     the pod template, the strategy, the managed fields and the rest of the status go. A
 //     workload without qscale.io annotations keeps the same fields, which are then its
@@ -40,7 +41,8 @@ import (
 //   - Any other object: its managed fields go.
 //
 // qscale never writes a workload from the cache: it scales through the scale subresource,
-// read fresh from the API server, so no stripped field can be written back. Lean changes
+// read fresh from the API server, and writes its status as a merge patch of that one
+// annotation, so no stripped field can be written back. Lean changes
 // the object in place (the informer hands it over before anyone else sees it) and is
 // idempotent, as a transform must be.
 func Lean(obj any) (any, error) {

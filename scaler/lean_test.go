@@ -111,7 +111,7 @@ func leanMeta(name string, annotations map[string]string) metav1.ObjectMeta {
 }
 
 func TestLean(t *testing.T) {
-	qscale := map[string]string{"qscale.io/triggers": ordersTrigger, "qscale.io/max-replicas": "20"}
+	qscale := map[string]string{"qscale.io/triggers": ordersTrigger, "qscale.io/max-replicas": "20", "qscale.io/status": `{"ready":true}`}
 	statefulSet := &appsv1.StatefulSet{
 		ObjectMeta: fullMeta("ledger", qscale),
 		Spec: appsv1.StatefulSetSpec{
@@ -257,7 +257,11 @@ func TestReconcileOnLeanReadsLeavesTheWorkloadWhole(t *testing.T) {
 	}
 	orig.Annotations[spec.AnnotationPausedReplicas] = "1"
 	orig.Spec.Replicas = ptr[int32](1)
+	if _, ok := got.Annotations[spec.AnnotationStatus]; !ok {
+		t.Fatal("no status written")
+	}
+	delete(got.Annotations, spec.AnnotationStatus)
 	if !reflect.DeepEqual(got.Spec, orig.Spec) || !reflect.DeepEqual(got.Labels, orig.Labels) || !reflect.DeepEqual(got.Annotations, orig.Annotations) {
-		t.Fatalf("the Deployment changed beyond its replicas:\n%s\nwant\n%s", asJSON(t, got), asJSON(t, orig))
+		t.Fatalf("the Deployment changed beyond its replicas and status:\n%s\nwant\n%s", asJSON(t, got), asJSON(t, orig))
 	}
 }

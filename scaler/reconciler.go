@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -40,6 +38,8 @@ type Reconciler struct {
 	// records is the record of workloads that Setup shares among the reconcilers of every
 	// kind and the Secret refresher.
 	records *records
+	// statuses writes the status annotations, shared as records is.
+	statuses *statusWriter
 }
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
@@ -52,7 +52,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if !ok {
 		return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("unknown workload kind %q", r.Kind))
 	}
-	if r.records == nil {
+	if r.records == nil || r.statuses == nil {
 		return reconcile.Result{}, reconcile.TerminalError(errors.New("a Reconciler not built by Setup has no record of workloads"))
 	}
 	t := store.Target{Namespace: req.Namespace, Kind: k.name, Name: req.Name}
@@ -70,10 +70,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	if !spec.HasTriggers(obj.GetAnnotations()) {
 		r.forget(t)
-		if r.leader() {
-			return reconcile.Result{}, r.deleteHPA(ctx, obj)
+		if !r.leader() {
+			return reconcile.Result{}, nil
 		}
-		return reconcile.Result{}, nil
+		if err := r.deleteHPA(ctx, obj); err != nil {
+			return reconcile.Result{}, err
+		}
+		return reconcile.Result{}, r.removeStatus(ctx, obj)
 	}
 	recovered, err := r.reconfigure(ctx, t, obj)
 	if err != nil {
@@ -85,10 +88,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if recovered {
 		events = append(events, store.Event{Reason: ReasonScalingConfigValid, Message: "the qscale.io annotations are valid again"})
 	}
-	d, ok := r.Store.Decide(t, k.replicas(obj))
-	if !ok {
-		return reconcile.Result{}, nil
-	}
+	d, decided := r.Store.Decide(t, k.replicas(obj))
 	events = append(events, r.Store.Events(t)...)
 	if !r.leader() {
 		return reconcile.Result{}, nil
@@ -96,7 +96,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	for _, e := range events {
 		r.event(obj, e)
 	}
-	return reconcile.Result{}, r.apply(ctx, k, obj, d)
+	if decided { // a workload never valid has nothing to apply, but a status to tell
+		if err := r.apply(ctx, k, obj, d); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	r.writeStatus(t, obj, d)
+	return reconcile.Result{}, nil
 }
 
 // reconfigure loads the workload's configuration when its qscale.io annotations or the Secrets
@@ -114,8 +120,9 @@ func (r *Reconciler) reconfigure(ctx context.Context, t store.Target, obj client
 	var se *spec.Error
 	switch {
 	case errors.As(err, &se):
-		if r.records.invalid(t, se.Error()) && r.leader() {
-			r.event(obj, store.Event{Warning: true, Reason: ReasonInvalidScalingConfig, Message: summary(se)})
+		note := summary(se)
+		if r.records.invalid(t, se.Error(), note) && r.leader() {
+			r.event(obj, store.Event{Warning: true, Reason: ReasonInvalidScalingConfig, Message: note})
 		}
 	case err != nil:
 		return false, err
@@ -128,22 +135,13 @@ func (r *Reconciler) reconfigure(ctx context.Context, t store.Target, obj client
 	return recovered, nil
 }
 
-// fingerprint digests what a configuration is loaded from: the qscale.io annotations and the
-// resource versions of the Secrets the last load found named (unchanged annotations name the
-// same Secrets), as Secrets last read them.
+// fingerprint digests what a configuration is loaded from: the qscale.io annotations that
+// configure (the status qscale writes is not one: writing it must not reload anything) and
+// the resource versions of the Secrets the last load found named (unchanged annotations name
+// the same Secrets), as Secrets last read them.
 func (r *Reconciler) fingerprint(ctx context.Context, t store.Target, obj client.Object) (string, error) {
 	h := sha256.New()
-	ann := obj.GetAnnotations()
-	keys := make([]string, 0, len(ann))
-	for k := range ann {
-		if strings.HasPrefix(k, spec.AnnotationPrefix) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(h, "%s=%q\n", k, ann[k])
-	}
+	fmt.Fprintf(h, "annotations %s\n", spec.ConfigDigest(obj.GetAnnotations()))
 	for _, name := range r.records.secretNames(t) {
 		_, version, err := r.Secrets.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: name})
 		if err != nil && !errors.Is(err, spec.ErrSecretNotFound) {
@@ -226,4 +224,5 @@ func (r *Reconciler) forget(t store.Target) {
 	r.Poller.Remove(t)
 	r.Store.Remove(t)
 	r.records.remove(t)
+	r.statuses.drop(t)
 }

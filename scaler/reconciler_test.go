@@ -103,8 +103,11 @@ func newHarnessIntercepted(t *testing.T, kind string, funcs interceptor.Funcs, o
 	reg := sources.Registry{"kafka": kafka.Kind}
 	pool := sources.NewPool(reg)
 	t.Cleanup(pool.Close)
-	h.r = &Reconciler{Client: interceptor.NewClient(c, leanReads()), Kind: kind, Registry: reg, Store: h.store,
-		Poller: NewPoller(pool, h.store, nil, nil), Secrets: NewSecrets(h.client), Recorder: h.events, Metrics: NewMetrics(h.reg), IsLeader: func() bool { return h.leader }, records: newRecords()}
+	recs, leader := newRecords(), func() bool { return h.leader }
+	reads := interceptor.NewClient(c, leanReads())
+	h.r = &Reconciler{Client: reads, Kind: kind, Registry: reg, Store: h.store,
+		Poller: NewPoller(pool, h.store, nil, nil), Secrets: NewSecrets(h.client), Recorder: h.events, Metrics: NewMetrics(h.reg), IsLeader: leader,
+		records: recs, statuses: newStatusWriter(reads, recs, nil, leader)}
 	return h
 }
 
@@ -149,6 +152,7 @@ func (h *harness) reconcile(name string) {
 	if _, err := h.r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "shop", Name: name}}); err != nil {
 		h.t.Fatalf("reconcile: %v", err)
 	}
+	h.r.statuses.flush(context.Background()) // as the statusWriter would, soon after
 }
 
 // sample records a poll outcome for every trigger of "orders", as the Poller would.

@@ -26,10 +26,16 @@ type record struct {
 	secrets     []string          // Secrets the annotations name, valid or not
 	fingerprint string            // of what the configuration was last loaded from
 	problem     string            // the current configuration error, "" when valid
+	note        string            // problem in at most noteLimit bytes, as Events and the status tell it
 	conflict    string            // why qscale cannot own the workload's HPA, "" when it can
 	rejected    string            // the spec hash of an HPA the API server refused, "" when none
 	rejection   string            // why it refused it
+	status      statusWrite       // the status qscale last wrote on the workload
 }
+
+// statusWrite is a status written on a workload, and the resourceVersion of the workload it
+// was computed from: while the cache still holds that version, it has not seen the write.
+type statusWrite struct{ from, value string }
 
 func newRecords() *records { return &records{m: map[store.Target]*record{}} }
 
@@ -49,17 +55,59 @@ func (rs *records) valid(t store.Target, s *spec.Spec, triggers []sources.Trigge
 	defer rs.mu.Unlock()
 	r := rs.get(t)
 	wasInvalid := r.problem != ""
-	r.spec, r.triggers, r.problem = s, triggers, ""
+	r.spec, r.triggers, r.problem, r.note = s, triggers, "", ""
 	return wasInvalid
 }
 
-// invalid records a configuration problem. It reports whether the problem is new, so that
-// an Event is recorded once per distinct problem. A workload that was valid before keeps its
-// last valid configuration, so it keeps scaling while its annotations are being fixed.
-func (rs *records) invalid(t store.Target, problem string) bool {
+// invalid records a configuration problem, and note, its summary. It reports whether the
+// problem is new, so that an Event is recorded once per distinct problem. A workload that was
+// valid before keeps its last valid configuration, so it keeps scaling while its annotations
+// are being fixed.
+func (rs *records) invalid(t store.Target, problem, note string) bool {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	return set(&rs.get(t).problem, problem)
+	r := rs.get(t)
+	r.note = note
+	return set(&r.problem, problem)
+}
+
+// trouble says why qscale cannot apply the workload's configuration as it stands: a
+// configuration error, an HPA the API server refused, or an HPA that is not qscale's; ""
+// when nothing stands in the way.
+func (rs *records) trouble(t store.Target) string {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	r, ok := rs.m[t]
+	switch {
+	case !ok:
+		return ""
+	case r.note != "":
+		return r.note
+	case r.rejection != "":
+		return r.rejection
+	}
+	return r.conflict
+}
+
+// lastStatus returns the status last written on the workload and the resourceVersion it was
+// computed from.
+func (rs *records) lastStatus(t store.Target) statusWrite {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	if r, ok := rs.m[t]; ok {
+		return r.status
+	}
+	return statusWrite{}
+}
+
+// setStatus records the status written on the workload. A workload forgotten while its
+// status was being written stays forgotten.
+func (rs *records) setStatus(t store.Target, w statusWrite) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if r, ok := rs.m[t]; ok {
+		r.status = w
+	}
 }
 
 // configInvalid reports whether the workload's configuration is invalid now, its annotations

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/time/rate"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -33,6 +34,9 @@ type Options struct {
 	// SecretRefresh is how often the Secrets that triggers name are read again; default
 	// DefaultSecretRefresh.
 	SecretRefresh time.Duration
+	// StatusQPS is how many status annotations are written a second at most, apart from the
+	// HPA and scale writes, which it never delays; default DefaultStatusQPS.
+	StatusQPS float64
 }
 
 // Setup adds to mgr a controller per workload kind, the Poller and the Secret refresher, and
@@ -42,6 +46,9 @@ type Options struct {
 func Setup(mgr manager.Manager, o Options) (*store.Store, error) {
 	if o.SecretRefresh == 0 {
 		o.SecretRefresh = DefaultSecretRefresh
+	}
+	if o.StatusQPS <= 0 {
+		o.StatusQPS = DefaultStatusQPS
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &autoscalingv2.HorizontalPodAutoscaler{}, IndexScaleTarget, IndexHPAByScaleTarget); err != nil {
 		return nil, err
@@ -74,9 +81,13 @@ func Setup(mgr manager.Manager, o Options) (*store.Store, error) {
 	if err := mgr.Add(allReplicas{secretRefresher{secrets: secrets, records: recs, notify: notify, interval: o.SecretRefresh}}); err != nil {
 		return nil, err
 	}
+	statuses := newStatusWriter(mgr.GetClient(), recs, rate.NewLimiter(rate.Limit(o.StatusQPS), max(1, int(o.StatusQPS))), o.IsLeader)
+	if err := mgr.Add(allReplicas{statuses}); err != nil {
+		return nil, err
+	}
 	for kind, k := range workloadKinds {
 		r := &Reconciler{Client: mgr.GetClient(), Kind: kind, Registry: o.Registry, Store: st, Poller: poller,
-			Secrets: secrets, Recorder: o.Recorder, Metrics: o.Metrics, IsLeader: o.IsLeader, records: recs}
+			Secrets: secrets, Recorder: o.Recorder, Metrics: o.Metrics, IsLeader: o.IsLeader, records: recs, statuses: statuses}
 		err := ctrl.NewControllerManagedBy(mgr).
 			Named("qscale-"+kind).
 			For(k.newObject(), builderPredicate()).
@@ -92,15 +103,20 @@ func Setup(mgr manager.Manager, o Options) (*store.Store, error) {
 }
 
 // builderPredicate passes the workloads that have, or had, qscale.io/triggers: removing the
-// annotation must still reach the reconciler, which then deletes the HPA.
+// annotation must still reach the reconciler, which then deletes the HPA and the status. A
+// workload that carries a status and no triggers passes too: its triggers went while qscale
+// was not running, and its status must go.
 func builderPredicate() builder.Predicates {
+	ours := func(o client.Object) bool {
+		a := o.GetAnnotations()
+		_, hasStatus := a[spec.AnnotationStatus]
+		return spec.HasTriggers(a) || hasStatus
+	}
 	return builder.WithPredicates(predicate.Funcs{
-		CreateFunc:  func(e event.CreateEvent) bool { return spec.HasTriggers(e.Object.GetAnnotations()) },
-		DeleteFunc:  func(e event.DeleteEvent) bool { return spec.HasTriggers(e.Object.GetAnnotations()) },
+		CreateFunc:  func(e event.CreateEvent) bool { return ours(e.Object) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return ours(e.Object) },
 		GenericFunc: func(event.GenericEvent) bool { return true },
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			return spec.HasTriggers(e.ObjectOld.GetAnnotations()) || spec.HasTriggers(e.ObjectNew.GetAnnotations())
-		},
+		UpdateFunc:  func(e event.UpdateEvent) bool { return ours(e.ObjectOld) || ours(e.ObjectNew) },
 	})
 }
 

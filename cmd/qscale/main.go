@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/qscale/qscale/sources"
 	"github.com/qscale/qscale/sources/activemq"
@@ -22,26 +24,48 @@ var registry = sources.Registry{
 	"rabbitmq": rabbitmq.Kind,
 }
 
-const usage = `usage: qscale <command> [flags]
+const usage = `usage: %[1]s <command> [flags]
 
 commands:
   run       run the controller, the pollers and the external metrics API
-  check     validate the qscale.io annotations of manifests: qscale check -f FILE|DIR|- [-o json]
+  check     validate the qscale.io annotations of manifests: %[1]s check -f FILE|DIR|- [-o json]
   import-keda
-            convert KEDA ScaledObjects into qscale.io annotations: qscale import-keda -f FILE|DIR|-
+            convert KEDA ScaledObjects into qscale.io annotations: %[1]s import-keda -f FILE|DIR|-
+  status    show the state of every scaled workload: %[1]s status [-n NS | -A] [-o wide|json|yaml]
   simulate  replay an arrival trace through the scaling policy and a model of the HPA
   version   print the version
 
-Run "qscale <command> --help" for the flags of a command.
+Run "%[1]s <command> --help" for the flags of a command.
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(entry(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// pluginName is the name kubectl finds a plugin by: installed as kubectl-qscale on the PATH,
+// qscale answers `kubectl qscale status` as `qscale status`.
+const pluginName = "kubectl-qscale"
+
+// entry runs the command line argv, argv[0] included: invoked as kubectl-qscale, qscale
+// behaves as itself and names itself "kubectl qscale" in its messages.
+func entry(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	prog := "qscale"
+	if len(argv) > 0 && strings.TrimSuffix(filepath.Base(argv[0]), ".exe") == pluginName {
+		prog = "kubectl qscale"
+	}
+	if len(argv) > 0 {
+		argv = argv[1:]
+	}
+	return runAs(prog, argv, stdin, stdout, stderr)
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runAs("qscale", args, stdin, stdout, stderr)
+}
+
+func runAs(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprintf(stderr, usage, prog)
 		return 2
 	}
 	switch args[0] {
@@ -51,15 +75,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return check(args[1:], stdin, stdout, stderr)
 	case "import-keda":
 		return importKEDA(args[1:], stdin, stdout, stderr)
+	case "status":
+		return statusCmd(prog, args[1:], stdout, stderr)
 	case "simulate":
 		return simulate(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "qscale", version)
 		return 0
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprintf(stdout, usage, prog)
 		return 0
 	}
-	fmt.Fprintf(stderr, "qscale: unknown command %q\n\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "%s: unknown command %q\n\n", prog, args[0])
+	fmt.Fprintf(stderr, usage, prog)
 	return 2
 }

@@ -155,6 +155,9 @@ func (o *runOptions) run(ctx context.Context) error {
 	st, err := scaler.Setup(mgr, scaler.Options{
 		Registry: registry, Metrics: loopMetrics, Recorder: mgr.GetEventRecorder("qscale"),
 		IsLeader: isLeader, SecretRefresh: o.secretRefresh,
+		// A fifth of the API server budget for statuses, which are informational: the HPA
+		// and scale writes keep the rest.
+		StatusQPS: float64(o.qps) / 5,
 	})
 	if err != nil {
 		return err
@@ -287,7 +290,15 @@ func (everyReplica) NeedLeaderElection() bool { return false }
 type storeValues struct{ store *store.Store }
 
 func (v storeValues) Value(w metricsapi.Workload, metric string) (int64, time.Time, error) {
-	milli, at, err := v.store.Value(store.Target{Namespace: w.Namespace, Kind: w.Kind, Name: w.Name}, metric)
+	return apiErrors(v.store.Value(store.Target{Namespace: w.Namespace, Kind: w.Kind, Name: w.Name}, metric))
+}
+
+func (v storeValues) RawValue(w metricsapi.Workload, metric string) (int64, time.Time, error) {
+	return apiErrors(v.store.RawValue(store.Target{Namespace: w.Namespace, Kind: w.Kind, Name: w.Name}, metric))
+}
+
+// apiErrors turns the Store's errors into the metrics API's.
+func apiErrors(milli int64, at time.Time, err error) (int64, time.Time, error) {
 	switch {
 	case errors.Is(err, store.ErrUnknownMetric):
 		return 0, at, metricsapi.ErrUnknownMetric

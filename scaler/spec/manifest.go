@@ -119,7 +119,7 @@ func (o *object) annotations() (map[string]string, []string) {
 // hasQscaleAnnotation reports whether any annotation is a qscale.io one.
 func hasQscaleAnnotation(annotations map[string]json.RawMessage) bool {
 	for k := range annotations {
-		if strings.HasPrefix(k, AnnotationPrefix) {
+		if IsConfigAnnotation(k) {
 			return true
 		}
 	}

@@ -13,10 +13,13 @@ package spec
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -38,6 +41,11 @@ const (
 	AnnotationPaused           = "qscale.io/paused"
 	AnnotationPausedReplicas   = "qscale.io/paused-replicas"
 	AnnotationHPABehavior      = "qscale.io/hpa-behavior"
+
+	// AnnotationStatus is written by qscale, never read as configuration: the workload's
+	// state (package status). It is not one of the annotations a user sets, so ParseSpec
+	// neither reads it nor calls it unknown, and it is no part of ConfigDigest.
+	AnnotationStatus = "qscale.io/status"
 
 	// AnnotationPrefix starts every qscale.io annotation; one that is not known is an error.
 	AnnotationPrefix = "qscale.io/"
@@ -168,6 +176,29 @@ func (m *Metadata) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// IsConfigAnnotation reports whether key is one of the qscale.io annotations that configure
+// a workload: every qscale.io annotation but the status qscale writes.
+func IsConfigAnnotation(key string) bool {
+	return strings.HasPrefix(key, AnnotationPrefix) && key != AnnotationStatus
+}
+
+// ConfigDigest digests a workload's configuration annotations, so that a status can say which
+// configuration it describes. Other annotations, qscale's status among them, do not count.
+func ConfigDigest(annotations map[string]string) string {
+	keys := make([]string, 0, len(annotations))
+	for k := range annotations {
+		if IsConfigAnnotation(k) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s=%q\n", k, annotations[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
 // HasTriggers reports whether annotations opt a workload in.
 func HasTriggers(annotations map[string]string) bool {
 	_, ok := annotations[AnnotationTriggers]
@@ -198,7 +229,7 @@ func ParseSpec(annotations map[string]string) (*Spec, error) {
 		p.add(AnnotationMaxReplicas, "", fmt.Sprintf("must be at least min-replicas (%d), got %d", s.MinReplicas, s.MaxReplicas))
 	}
 	for key := range annotations {
-		if strings.HasPrefix(key, AnnotationPrefix) && !knownAnnotations[key] {
+		if IsConfigAnnotation(key) && !knownAnnotations[key] {
 			p.add(key, "", "unknown annotation"+sources.Suggest(key, knownAnnotations))
 		}
 	}

@@ -86,6 +86,15 @@ func TestParseSpec(t *testing.T) {
 				`qscale.io/triggers: [2].name: "x" is also the name of trigger 1`,
 			},
 		},
+		{
+			name: "qscale's own status is no configuration",
+			ann:  map[string]string{spec.AnnotationTriggers: kafkaTrigger, spec.AnnotationStatus: `{"ready":false}`},
+			spec: &spec.Spec{
+				Triggers: []spec.TriggerSpec{{Type: "kafka", Name: "orders", Metadata: spec.Metadata{
+					"bootstrapServers": "k:9092", "consumerGroup": "g", "topic": "orders", "lagThreshold": "50"}}},
+				MinReplicas: 1, MaxReplicas: 100, PollingInterval: 10 * time.Second, CooldownPeriod: 5 * time.Minute, FallbackFailures: 3,
+			},
+		},
 		{name: "max below min", ann: map[string]string{spec.AnnotationTriggers: kafkaTrigger, spec.AnnotationMinReplicas: "5", spec.AnnotationMaxReplicas: "3"},
 			want: []string{"qscale.io/max-replicas: must be at least min-replicas (5), got 3"}},
 		{name: "triggers not a list", ann: map[string]string{spec.AnnotationTriggers: "type: kafka"},
@@ -129,6 +138,39 @@ func TestParseSpec(t *testing.T) {
 				return
 			}
 			checkProblems(t, err, tt.want)
+		})
+	}
+}
+
+// The digest of a workload's configuration changes with any configuring annotation, and with
+// nothing else: not with qscale's status, nor with another tool's annotation.
+func TestConfigDigest(t *testing.T) {
+	base := map[string]string{spec.AnnotationTriggers: kafkaTrigger, spec.AnnotationMaxReplicas: "7"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for bk, bv := range base {
+			m[bk] = bv
+		}
+		m[k] = v
+		return m
+	}
+	tests := []struct {
+		name string
+		ann  map[string]string
+		same bool
+	}{
+		{name: "the same annotations", ann: with(spec.AnnotationMaxReplicas, "7"), same: true},
+		{name: "a status", ann: with(spec.AnnotationStatus, `{"ready":true}`), same: true},
+		{name: "another tool's annotation", ann: with("deployment.kubernetes.io/revision", "3"), same: true},
+		{name: "an edited value", ann: with(spec.AnnotationMaxReplicas, "8")},
+		{name: "one more annotation", ann: with(spec.AnnotationPaused, "true")},
+		{name: "an unknown qscale.io annotation", ann: with("qscale.io/max-replica", "8")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if same := spec.ConfigDigest(tt.ann) == spec.ConfigDigest(base); same != tt.same {
+				t.Errorf("same digest %t, want %t", same, tt.same)
+			}
 		})
 	}
 }

@@ -78,15 +78,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   so qscale can touch nothing elsewhere.
 */}}
 {{- define "qscale.workloadRules" -}}
+# patch: the qscale.io/status annotation, a merge patch of that one annotation.
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["apps"]
   resources: ["deployments/scale", "statefulsets/scale"]
   verbs: ["get", "update"]
+# qscale updates the HPAs it owns with merge patches.
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
-  verbs: ["get", "list", "watch", "create", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
