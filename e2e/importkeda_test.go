@@ -95,7 +95,7 @@ func importKEDA(t *testing.T, manifests string) []byte {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(qscaleBin(), "import-keda", "-f", in)
+	cmd := exec.Command(qscaleBin(), "import-keda", "-f", in) //nolint:gosec // the binary under test
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("qscale import-keda: %v\n%s", err, stderr.String())
