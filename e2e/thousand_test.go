@@ -56,7 +56,7 @@ var invalidKinds = []invalidKind{
 		annotations: func(_ int, tr string) map[string]string {
 			return map[string]string{"qscale.io/triggers": strings.Replace(tr, "consumerGroup: ", "consumerGroupX: ", 1)}
 		}},
-	{name: "missing-secret", says: []string{`qscale.io/triggers: [0] (lag).authenticationRef: Secret "absent"`},
+	{name: "missing-secret", says: []string{`qscale.io/triggers: [0] (lag).authenticationRef.name: Secret "absent"`},
 		annotations: func(_ int, tr string) map[string]string {
 			return map[string]string{"qscale.io/triggers": tr + "  authenticationRef: {name: absent}\n"}
 		}},
