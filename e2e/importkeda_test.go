@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -73,17 +72,7 @@ spec:
 	if _, err := env.kube.AppsV1().Deployments(ns).Patch(ctxFor(t, 5*time.Second), "consumers", types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatalf("merging the converted annotations: %v\n%s", err, patch)
 	}
-	for i := range 35 {
-		if err := ch.PublishWithContext(ctxFor(t, 5*time.Second), "", queue, false, false, amqp.Publishing{Body: []byte(fmt.Sprint(i))}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitReplicas(t, ns, "consumers", 4, 60*time.Second) // ceil(35/10)
-	waitMetric(t, ns, "qscale-orders", "consumers", 35, 30*time.Second)
-	if _, err := ch.QueuePurge(queue, false); err != nil {
-		t.Fatal(err)
-	}
-	waitReplicas(t, ns, "consumers", 1, 60*time.Second)
+	queueScalesOutAndIn(t, ch, queue, ns, "consumers")
 }
 
 // importKEDA runs `qscale import-keda` on manifests and returns the one object it prints, as

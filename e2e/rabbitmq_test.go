@@ -36,17 +36,25 @@ func TestRabbitMQDepthScalesOutAndIn(t *testing.T) {
 		"qscale.io/polling-interval": "1s",
 		"qscale.io/hpa-behavior":     fastHPA,
 	})
+	queueScalesOutAndIn(t, ch, queue, ns, "workers")
+}
+
+// queueScalesOutAndIn publishes 35 messages to queue and waits for the workload, whose
+// trigger "orders" has value 10, to scale to 4 replicas with the metric at 35; then it
+// purges the queue and waits for 1 replica.
+func queueScalesOutAndIn(t *testing.T, ch *amqp.Channel, queue, ns, workload string) {
+	t.Helper()
 	for i := range 35 {
 		if err := ch.PublishWithContext(ctxFor(t, 5*time.Second), "", queue, false, false, amqp.Publishing{Body: []byte(fmt.Sprint(i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitReplicas(t, ns, "workers", 4, 60*time.Second) // ceil(35/10)
-	waitMetric(t, ns, "qscale-orders", "workers", 35, 30*time.Second)
+	waitReplicas(t, ns, workload, 4, 60*time.Second) // ceil(35/10)
+	waitMetric(t, ns, "qscale-orders", workload, 35, 30*time.Second)
 	if _, err := ch.QueuePurge(queue, false); err != nil {
 		t.Fatal(err)
 	}
-	waitReplicas(t, ns, "workers", 1, 60*time.Second)
+	waitReplicas(t, ns, workload, 1, 60*time.Second)
 }
 
 func rabbitChannel(t testing.TB) *amqp.Channel {

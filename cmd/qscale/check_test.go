@@ -14,7 +14,7 @@ import (
 // leaked is a password written where it must not be: no output may show it.
 const leaked = "s3cret"
 
-// Manifests of the check tests, written under a temporary directory by writeManifests.
+// Manifests of the check tests, written under a temporary directory by writeFiles.
 var checkFiles = map[string]string{
 	"app/config.yaml": `apiVersion: v1
 kind: ConfigMap
@@ -68,10 +68,11 @@ metadata:
 	"empty/README.md": "no manifests here",
 }
 
-func writeManifests(t *testing.T) string {
+// writeFiles writes files, by path, under a new temporary directory and returns it.
+func writeFiles(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for name, text := range checkFiles {
+	for name, text := range files {
 		path := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			t.Fatal(err)
@@ -84,7 +85,7 @@ func writeManifests(t *testing.T) string {
 }
 
 func TestCheck(t *testing.T) {
-	dir := writeManifests(t)
+	dir := writeFiles(t, checkFiles)
 	at := func(name string) string { return filepath.Join(dir, name) }
 	tests := []struct {
 		name       string
@@ -163,7 +164,7 @@ func checkLines(t *testing.T, out string, want []string) {
 }
 
 func TestCheckJSON(t *testing.T) {
-	dir := writeManifests(t)
+	dir := writeFiles(t, checkFiles)
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"check", "-o", "json", "-f", dir}, nil, &stdout, &stderr)
 	if code != 1 {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,23 +56,8 @@ metadata: {name: settings}
 `,
 }
 
-func writeImportFiles(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, text := range importFiles {
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 func TestImportKEDA(t *testing.T) {
-	dir := writeImportFiles(t)
+	dir := writeFiles(t, importFiles)
 	at := func(name string) string { return filepath.Join(dir, name) }
 	tests := []struct {
 		name       string
@@ -125,7 +109,7 @@ func TestImportKEDA(t *testing.T) {
 
 // What import-keda prints, qscale check accepts, with the Secrets the triggers read.
 func TestImportKEDAThenCheck(t *testing.T) {
-	dir := writeImportFiles(t)
+	dir := writeFiles(t, importFiles)
 	var converted, stderr bytes.Buffer
 	if code := run([]string{"import-keda", "-f", filepath.Join(dir, "keda")}, nil, &converted, &stderr); code != 0 {
 		t.Fatalf("import-keda exit %d: %s", code, stderr.String())
@@ -143,7 +127,7 @@ func TestImportKEDAThenCheck(t *testing.T) {
 }
 
 func TestImportKEDAJSON(t *testing.T) {
-	dir := writeImportFiles(t)
+	dir := writeFiles(t, importFiles)
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"import-keda", "-o", "json", "-f", dir}, nil, &stdout, &stderr)
 	if code != 1 || stderr.Len() != 0 {

@@ -13,7 +13,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -152,7 +153,7 @@ func (cv *converter) convert(claimed map[Target]string) {
 	cv.settings(so, ann)
 	cv.pause(so.Metadata.Annotations, ann)
 	triggers := cv.triggers(so.Spec.Triggers)
-	for _, key := range sortedKeys(so.fields) {
+	for _, key := range slices.Sorted(maps.Keys(so.fields)) {
 		if !knownSpecFields[key] {
 			cv.unmapped("spec."+key, "not a ScaledObject field this version of qscale import-keda knows")
 		}
@@ -273,7 +274,7 @@ var pauseAnnotations = map[string]string{
 }
 
 func (cv *converter) pause(annotations map[string]string, ann map[string]string) {
-	for _, k := range sortedKeys(annotations) {
+	for _, k := range slices.Sorted(maps.Keys(annotations)) {
 		if to, ok := pauseAnnotations[k]; ok {
 			ann[to] = annotations[k]
 			continue
@@ -297,15 +298,6 @@ func seconds(v *int32, def time.Duration) string {
 		return def.String()
 	}
 	return (time.Duration(*v) * time.Second).String()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // yamlText writes JSON as YAML, for an annotation whose value is YAML.

@@ -2,6 +2,7 @@ package keda
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -53,7 +54,7 @@ func (cv *converter) triggerFields(field string, t trigger) bool {
 	if t.UseCachedMetrics != nil && !*t.UseCachedMetrics {
 		cv.unmapped(field+".useCachedMetrics", "qscale always serves the value of its last poll and never reads the broker for an HPA request: false is dropped")
 	}
-	for _, key := range sortedKeys(t.fields) {
+	for _, key := range slices.Sorted(maps.Keys(t.fields)) {
 		if !knownTriggerFields[key] {
 			cv.unmapped(field+"."+key, "not a trigger field this version of qscale import-keda knows")
 		}
@@ -92,7 +93,7 @@ func (cv *converter) authentication(field string, ref *kedaAuthRef) (*spec.Authe
 	}
 	at := fmt.Sprintf("%s %q", kind, ref.Name)
 	ok := true
-	for _, key := range sortedKeys(ta.fields) {
+	for _, key := range slices.Sorted(maps.Keys(ta.fields)) {
 		switch {
 		case key == "secretTargetRef":
 		case key == "podIdentity" && (ta.PodIdentity == nil || ta.PodIdentity.Provider == "" || ta.PodIdentity.Provider == "none"):
