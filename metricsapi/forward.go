@@ -111,7 +111,12 @@ func NewForwarder(f Forward, m *Metrics) (*Forwarder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("forward to %s: %w", f.URL, err)
 	}
-	return &Forwarder{base: f.URL, client: &http.Client{Transport: rt}, timeout: f.Timeout, metrics: m, log: f.Log}, nil
+	// A redirect is answered as it is, never followed: the transport adds qscale's
+	// credentials to every request it sends, so following one would hand them to wherever
+	// the adapter points.
+	noRedirects := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client := &http.Client{Transport: rt, CheckRedirect: noRedirects}
+	return &Forwarder{base: f.URL, client: client, timeout: f.Timeout, metrics: m, log: f.Log}, nil
 }
 
 // forwardConfig is the identity's client configuration aimed at the other adapter: its

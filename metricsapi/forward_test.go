@@ -328,6 +328,24 @@ func TestForwardCredentialsAndTrust(t *testing.T) {
 	}
 }
 
+// A redirect from the adapter is answered as it is: qscale's credentials never follow it to
+// another server.
+func TestForwardNeverFollowsARedirect(t *testing.T) {
+	elsewhere := newOtherAdapter(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(otherList)) })
+	adapter := newOtherAdapter(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.srv.URL+r.URL.RequestURI(), http.StatusFound)
+	})
+	f := adapter.forward(t)
+	f.CAFile, f.InsecureSkipTLSVerify = "", true // both servers' certificates
+	rec := get(forwardingHandler(t, f, nil, 0), otherMetric, "hpa")
+	if rec.Code != http.StatusFound {
+		t.Errorf("answer %d %s, want the adapter's 302", rec.Code, rec.Body)
+	}
+	if seen := elsewhere.requests(); len(seen) != 0 {
+		t.Errorf("the redirect was followed, with %+v", seen)
+	}
+}
+
 func TestParseForwardURL(t *testing.T) {
 	tests := []struct {
 		in, want, wantErr string
