@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -184,4 +185,81 @@ func (b byBound) Less(i, j int) bool { return b.bounds[i] < b.bounds[j] }
 func (b byBound) Swap(i, j int) {
 	b.bounds[i], b.bounds[j] = b.bounds[j], b.bounds[i]
 	b.counts[i], b.counts[j] = b.counts[j], b.counts[i]
+}
+
+// waitStatuses waits until every Deployment of the mix, valid or not, carries the
+// qscale.io/status that qscale writes.
+func waitStatuses(t *testing.T, c *cluster, q *controlplane.Qscale, timeout time.Duration) {
+	t.Helper()
+	want := mixValid + mixLong + len(invalidKinds)*mixPerKind
+	var have int
+	err := waitUntil(context.Background(), timeout, func() (bool, error) {
+		list, err := c.kube.AppsV1().Deployments(mixNS).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		have = 0
+		for _, d := range list.Items {
+			if d.Annotations["qscale.io/status"] != "" {
+				have++
+			}
+		}
+		return have >= want, nil
+	})
+	if err != nil {
+		t.Fatalf("%d of %d workloads carry their status after %s: %v\n%s", have, want, timeout, err, tailOf(q))
+	}
+}
+
+// reportSteadyRequests logs the requests qscale sends to the API server over window, by
+// method, once nothing about the workloads changes. Each HPA's metric read costs the metrics
+// API a SubjectAccessReview (a POST) whenever its delegated authorization's cache has none for
+// that read: the label selector, which names the workload, is part of what is authorized, so
+// each workload's reads are cached apart, for 10 s by default.
+func reportSteadyRequests(t *testing.T, q *controlplane.Qscale, window time.Duration) {
+	t.Helper()
+	methods := []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+	count := func() map[string]float64 {
+		out := map[string]float64{}
+		for _, m := range methods {
+			n, err := scrapeSum(q.MetricsURL, "rest_client_requests_total", map[string]string{"method": m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[m] = n
+		}
+		return out
+	}
+	before := count()
+	time.Sleep(window) // a measuring window, not a wait for a condition
+	after := count()
+	var parts []string
+	for _, m := range methods {
+		parts = append(parts, fmt.Sprintf("%s %.2f/s", m, (after[m]-before[m])/window.Seconds()))
+	}
+	t.Logf("API requests from qscale once nothing changes, over %s: %s", window, strings.Join(parts, ", "))
+}
+
+// scrapeSum adds up every sample of a metric that has the labels given.
+func scrapeSum(url, name string, labels map[string]string) (float64, error) {
+	resp, err := http.Get(url) //nolint:noctx,gosec // qscale's own endpoint on loopback
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	s := bufio.NewScanner(resp.Body)
+	s.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	sum := 0.0
+	for s.Scan() {
+		line := s.Text()
+		if !strings.HasPrefix(line, name+"{") || !hasLabels(line, labels) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, s.Err()
 }

@@ -102,8 +102,9 @@ const (
 // of which 100 are invalid in ten ways: the 900 get their HPAs and metrics, a sample of them
 // scales on a backlog, and each of the 100 gets exactly one InvalidScalingConfig Event naming
 // what is wrong. Ten more valid workloads have names longer than a label value may be: they
-// get their HPAs and metrics too, and one of them scales. It reports qscale's memory and poll durations, to be read beside the
-// 1,000-workload figures of BENCHMARKS.md. Control plane, Kafka cluster and qscale are the
+// get their HPAs and metrics too, and one of them scales. Every workload gets its status. It
+// reports qscale's memory, its poll durations and its API requests once nothing changes, to
+// be read beside the 1,000-workload figures of BENCHMARKS.md. Control plane, Kafka cluster and qscale are the
 // test's own: 900 HPAs would slow every other scenario's.
 func TestThousandWorkloadsHundredInvalid(t *testing.T) {
 	t.Parallel()
@@ -142,6 +143,9 @@ func TestThousandWorkloadsHundredInvalid(t *testing.T) {
 	t.Logf("the sample scaled %.1fs after the first Deployment's creation", time.Since(created).Seconds())
 	checkInvalidEvents(t, c)
 	reportMixFigures(t, q)
+	waitStatuses(t, c, q, 3*time.Minute)
+	t.Logf("every workload's status written %.1fs after the first Deployment's creation", time.Since(created).Seconds())
+	reportSteadyRequests(t, q, 20*time.Second)
 	t.Logf("the whole scenario took %.1fs", time.Since(start).Seconds())
 }
 

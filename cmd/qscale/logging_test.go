@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRunLogFlags(t *testing.T) {
@@ -130,4 +131,28 @@ func logLines(out string) []string {
 		}
 	}
 	return lines
+}
+
+// The metrics API remembers an allowed caller for 5 minutes unless told otherwise, and a
+// refused one for the library's 10 seconds.
+func TestRunAuthorizationCache(t *testing.T) {
+	tests := []struct {
+		name                string
+		args                []string
+		wantAllow, wantDeny time.Duration
+	}{
+		{name: "defaults", wantAllow: 5 * time.Minute, wantDeny: 10 * time.Second},
+		{name: "set", args: []string{"--authorization-webhook-cache-authorized-ttl=30s"}, wantAllow: 30 * time.Second, wantDeny: 10 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, o := newRunFlags(io.Discard)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if a := o.adapter.Authorization; a.AllowCacheTTL != tt.wantAllow || a.DenyCacheTTL != tt.wantDeny {
+				t.Errorf("authorized for %s, refused for %s; want %s and %s", a.AllowCacheTTL, a.DenyCacheTTL, tt.wantAllow, tt.wantDeny)
+			}
+		})
+	}
 }

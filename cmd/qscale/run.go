@@ -59,6 +59,7 @@ func newRunFlags(stderr io.Writer) (*pflag.FlagSet, *runOptions) {
 	o.adapter.CustomMetricsAdapterServerOptions = options.NewCustomMetricsAdapterServerOptions()
 	o.adapter.SecureServing.BindPort = 6443
 	o.adapter.SecureServing.ServerCert.CertDirectory = "" // a self-signed certificate in memory unless --cert-dir or --tls-cert-file
+	o.adapter.Authorization.AllowCacheTTL = authorizedTTL
 	o.addFlags(own)
 	o.adapter.InstallFlags()
 	fs.AddFlagSet(own)
@@ -69,6 +70,14 @@ func newRunFlags(stderr io.Writer) (*pflag.FlagSet, *runOptions) {
 	}
 	return fs, o
 }
+
+// authorizedTTL is how long the metrics API remembers that a caller may read a metric
+// (--authorization-webhook-cache-authorized-ttl), as kube-apiserver's webhook authorizer does
+// by default. The library's 10 s would cost a SubjectAccessReview per workload every 10 s,
+// since each HPA's read names its workload in the label selector that is authorized: 90 a
+// second for 900 HPAs. A revoked permission takes this long to apply to a caller already
+// allowed; refusals are remembered 10 s, as before.
+const authorizedTTL = 5 * time.Minute
 
 // apiFlagsTitle heads the flags of the embedded metrics API server in qscale run --help.
 const apiFlagsTitle = "Metrics API server flags (serving, authentication, authorization, audit, …)"
