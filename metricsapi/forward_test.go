@@ -333,7 +333,7 @@ func TestForwardCredentialsAndTrust(t *testing.T) {
 func TestForwardNeverFollowsARedirect(t *testing.T) {
 	elsewhere := newOtherAdapter(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(otherList)) })
 	adapter := newOtherAdapter(t, func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, elsewhere.srv.URL+r.URL.RequestURI(), http.StatusFound)
+		http.Redirect(w, r, elsewhere.srv.URL+"/apis/external.metrics.k8s.io/v1beta1/namespaces/shop/s0-rabbitmq-orders", http.StatusFound)
 	})
 	f := adapter.forward(t)
 	f.CAFile, f.InsecureSkipTLSVerify = "", true // both servers' certificates
