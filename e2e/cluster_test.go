@@ -189,25 +189,42 @@ func tailOf(q *controlplane.Qscale) string { return env.cp.TailFile(q.Log, 30) }
 // scrapeSample reads one sample from a Prometheus endpoint: the metric name with every
 // label given (others may be present too). ok is false when there is none.
 func scrapeSample(url, name string, labels map[string]string) (v float64, ok bool, err error) {
+	err = eachSample(url, name, labels, func(line string) (bool, error) {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			return true, nil
+		}
+		v, err = sampleValue(line)
+		ok = err == nil
+		return false, err
+	})
+	return v, ok, err
+}
+
+// eachSample hands fn, in order, every line of a Prometheus endpoint that begins with prefix
+// and has every label given, until fn says to stop or fails.
+func eachSample(url, prefix string, labels map[string]string, fn func(line string) (more bool, err error)) error {
 	resp, err := http.Get(url) //nolint:noctx,gosec // qscale's own endpoint on loopback
 	if err != nil {
-		return 0, false, err
+		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	s := bufio.NewScanner(resp.Body)
 	s.Buffer(make([]byte, 0, 64<<10), 4<<20)
 	for s.Scan() {
 		line := s.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+		if !strings.HasPrefix(line, prefix) || !hasLabels(line, labels) {
 			continue
 		}
-		if hasLabels(line, labels) {
-			i := strings.LastIndexByte(line, ' ')
-			v, err := strconv.ParseFloat(line[i+1:], 64)
-			return v, err == nil, err
+		if more, err := fn(line); err != nil || !more {
+			return err
 		}
 	}
-	return 0, false, s.Err()
+	return s.Err()
+}
+
+// sampleValue is the value of a sample line: what follows its last space.
+func sampleValue(line string) (float64, error) {
+	return strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 }
 
 func hasLabels(line string, labels map[string]string) bool {

@@ -3,10 +3,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -147,19 +145,8 @@ func (h histogram) quantile(q float64) string {
 // scrapeHistogram reads the histogram name with the given labels from a Prometheus endpoint.
 func scrapeHistogram(url, name string, labels map[string]string) (histogram, error) {
 	var h histogram
-	resp, err := http.Get(url) //nolint:noctx,gosec // qscale's own endpoint on loopback
-	if err != nil {
-		return h, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	s := bufio.NewScanner(resp.Body)
-	s.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	for s.Scan() {
-		line := s.Text()
-		if !strings.HasPrefix(line, name) || !hasLabels(line, labels) {
-			continue
-		}
-		v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+	err := eachSample(url, name, labels, func(line string) (bool, error) {
+		v, _ := sampleValue(line)
 		switch {
 		case strings.HasPrefix(line, name+"_bucket{"):
 			le := line[strings.Index(line, `le="`)+4:]
@@ -173,9 +160,10 @@ func scrapeHistogram(url, name string, labels map[string]string) (histogram, err
 		case strings.HasPrefix(line, name+"_count"):
 			h.count = int(v)
 		}
-	}
+		return true, nil
+	})
 	sort.Sort(byBound(h))
-	return h, s.Err()
+	return h, err
 }
 
 type byBound histogram
@@ -242,24 +230,11 @@ func reportSteadyRequests(t *testing.T, q *controlplane.Qscale, window time.Dura
 
 // scrapeSum adds up every sample of a metric that has the labels given.
 func scrapeSum(url, name string, labels map[string]string) (float64, error) {
-	resp, err := http.Get(url) //nolint:noctx,gosec // qscale's own endpoint on loopback
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	s := bufio.NewScanner(resp.Body)
-	s.Buffer(make([]byte, 0, 64<<10), 4<<20)
 	sum := 0.0
-	for s.Scan() {
-		line := s.Text()
-		if !strings.HasPrefix(line, name+"{") || !hasLabels(line, labels) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			return 0, err
-		}
+	err := eachSample(url, name+"{", labels, func(line string) (bool, error) {
+		v, err := sampleValue(line)
 		sum += v
-	}
-	return sum, s.Err()
+		return true, err
+	})
+	return sum, err
 }

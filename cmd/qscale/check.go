@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,10 +18,52 @@ import (
 	"github.com/qscale/qscale/scaler/spec"
 )
 
-// checkOptions are the flags of qscale check.
-type checkOptions struct {
-	files  []string
-	output string
+// manifestOptions are the flags that qscale check and qscale import-keda share: the manifests
+// to read (-f, repeatable) and the output format (-o), one of formats, the first the default.
+type manifestOptions struct {
+	files   []string
+	output  string
+	formats []string
+}
+
+func (o *manifestOptions) addFlags(fs *pflag.FlagSet, fileHelp, outputHelp string) {
+	fs.StringArrayVarP(&o.files, "filename", "f", nil, fileHelp)
+	fs.StringVarP(&o.output, "output", "o", o.formats[0], outputHelp)
+}
+
+func (o *manifestOptions) validate(args []string) error {
+	var errs []error
+	if len(o.files) == 0 {
+		errs = append(errs, errors.New("-f FILE is required (a file, a directory, or - for standard input)"))
+	}
+	if len(args) > 0 {
+		errs = append(errs, fmt.Errorf("unexpected argument %q: name manifests with -f", args[0]))
+	}
+	if !slices.Contains(o.formats, o.output) {
+		errs = append(errs, fmt.Errorf("--output must be %s, got %q", strings.Join(o.formats, " or "), o.output))
+	}
+	return errors.Join(errs...)
+}
+
+// parseManifestCommand parses the command line of prog into fs, checks o and opens the
+// manifests it names. When ok is false the command ends with code: 0 for --help, 2 for a
+// usage error or an input that cannot be opened, told on stderr.
+func parseManifestCommand(prog string, fs *pflag.FlagSet, o *manifestOptions, args []string, stdin io.Reader, stderr io.Writer) (inputs []spec.Input, code int, ok bool) {
+	err := fs.Parse(args)
+	if errors.Is(err, pflag.ErrHelp) {
+		return nil, 0, false
+	}
+	if err == nil {
+		err = o.validate(fs.Args())
+	}
+	if err == nil {
+		inputs, err = manifestInputs(o.files, stdin)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return nil, 2, false
+	}
+	return inputs, 0, true
 }
 
 const checkUsage = `usage: qscale check -f FILE|DIR|- [-f ...] [-o text|json]
@@ -36,12 +79,11 @@ Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage error or un
 flags:
 `
 
-func newCheckFlags(stderr io.Writer) (*pflag.FlagSet, *checkOptions) {
-	o := &checkOptions{}
+func newCheckFlags(stderr io.Writer) (*pflag.FlagSet, *manifestOptions) {
+	o := &manifestOptions{formats: []string{"text", "json"}}
 	fs := pflag.NewFlagSet("qscale check", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringArrayVarP(&o.files, "filename", "f", nil, "manifest file, directory (read recursively) or - for standard input (repeatable)")
-	fs.StringVarP(&o.output, "output", "o", "text", "text or json")
+	o.addFlags(fs, "manifest file, directory (read recursively) or - for standard input (repeatable)", "text or json")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), checkUsage)
 		fs.PrintDefaults()
@@ -49,37 +91,11 @@ func newCheckFlags(stderr io.Writer) (*pflag.FlagSet, *checkOptions) {
 	return fs, o
 }
 
-func (o *checkOptions) validate(args []string) error {
-	var errs []error
-	if len(o.files) == 0 {
-		errs = append(errs, errors.New("-f FILE is required (a file, a directory, or - for standard input)"))
-	}
-	if len(args) > 0 {
-		errs = append(errs, fmt.Errorf("unexpected argument %q: name manifests with -f", args[0]))
-	}
-	if o.output != "text" && o.output != "json" {
-		errs = append(errs, fmt.Errorf("--output must be text or json, got %q", o.output))
-	}
-	return errors.Join(errs...)
-}
-
 func check(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs, o := newCheckFlags(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "qscale check: %v\n", err)
-		return 2
-	}
-	if err := o.validate(fs.Args()); err != nil {
-		fmt.Fprintf(stderr, "qscale check: %v\n", err)
-		return 2
-	}
-	inputs, err := manifestInputs(o.files, stdin)
-	if err != nil {
-		fmt.Fprintf(stderr, "qscale check: %v\n", err)
-		return 2
+	inputs, code, ok := parseManifestCommand("qscale check", fs, o, args, stdin, stderr)
+	if !ok {
+		return code
 	}
 	report, err := spec.CheckManifests(inputs, registry)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -15,8 +14,7 @@ import (
 
 // importKEDAOptions are the flags of qscale import-keda.
 type importKEDAOptions struct {
-	files        []string
-	output       string
+	manifestOptions
 	allowPartial bool
 }
 
@@ -40,11 +38,11 @@ flags:
 `
 
 func newImportKEDAFlags(stderr io.Writer) (*pflag.FlagSet, *importKEDAOptions) {
-	o := &importKEDAOptions{}
+	o := &importKEDAOptions{manifestOptions: manifestOptions{formats: []string{"yaml", "json"}}}
 	fs := pflag.NewFlagSet("qscale import-keda", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringArrayVarP(&o.files, "filename", "f", nil, "KEDA manifest file, directory (read recursively) or - for standard input (repeatable)")
-	fs.StringVarP(&o.output, "output", "o", "yaml", "yaml (objects on standard output, report on standard error) or json (one report on standard output)")
+	o.addFlags(fs, "KEDA manifest file, directory (read recursively) or - for standard input (repeatable)",
+		"yaml (objects on standard output, report on standard error) or json (one report on standard output)")
 	fs.BoolVar(&o.allowPartial, "allow-partial", false, "exit 0 when some fields or objects could not be converted")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), importKEDAUsage)
@@ -53,37 +51,11 @@ func newImportKEDAFlags(stderr io.Writer) (*pflag.FlagSet, *importKEDAOptions) {
 	return fs, o
 }
 
-func (o *importKEDAOptions) validate(args []string) error {
-	var errs []error
-	if len(o.files) == 0 {
-		errs = append(errs, errors.New("-f FILE is required (a file, a directory, or - for standard input)"))
-	}
-	if len(args) > 0 {
-		errs = append(errs, fmt.Errorf("unexpected argument %q: name manifests with -f", args[0]))
-	}
-	if o.output != "yaml" && o.output != "json" {
-		errs = append(errs, fmt.Errorf("--output must be yaml or json, got %q", o.output))
-	}
-	return errors.Join(errs...)
-}
-
 func importKEDA(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs, o := newImportKEDAFlags(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "qscale import-keda: %v\n", err)
-		return 2
-	}
-	if err := o.validate(fs.Args()); err != nil {
-		fmt.Fprintf(stderr, "qscale import-keda: %v\n", err)
-		return 2
-	}
-	inputs, err := manifestInputs(o.files, stdin)
-	if err != nil {
-		fmt.Fprintf(stderr, "qscale import-keda: %v\n", err)
-		return 2
+	inputs, code, ok := parseManifestCommand("qscale import-keda", fs, &o.manifestOptions, args, stdin, stderr)
+	if !ok {
+		return code
 	}
 	manifests, unreadable, err := spec.ReadManifests(inputs)
 	if err != nil {
