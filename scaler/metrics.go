@@ -64,13 +64,15 @@ var _ store.Observer = (*Metrics)(nil)
 
 // Sampled implements store.Observer: the value and activity of a trigger, or one more
 // failed poll.
-func (m *Metrics) Sampled(t store.Target, tr sources.Trigger, s sources.Sample) {
+func (m *Metrics) Sampled(t store.Target, tr sources.Trigger, s sources.Sample, here bool) {
 	if m == nil {
 		return
 	}
 	l := labels(t, tr)
 	if s.Err != nil {
-		m.sourceErrors.With(l).Inc()
+		if here { // counted once, by the replica that polled
+			m.sourceErrors.With(l).Inc()
+		}
 		return
 	}
 	m.triggerValue.With(l).Set(s.Value)

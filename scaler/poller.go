@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/qscale/qscale/scaler/share"
 	"github.com/qscale/qscale/scaler/store"
 	"github.com/qscale/qscale/sources"
 )
@@ -36,6 +37,7 @@ type Poller struct {
 	store   *store.Store
 	notify  func(store.Target)
 	metrics *Metrics
+	sharing Sharing
 
 	mu      sync.Mutex
 	ctx     context.Context // set by Start; groups started before it wait for it
@@ -44,6 +46,7 @@ type Poller struct {
 }
 
 type group struct {
+	key     string // the connection's
 	members map[store.Target]member
 	wake    chan struct{}
 	stop    context.CancelFunc
@@ -55,13 +58,46 @@ type member struct {
 	interval time.Duration
 }
 
-// NewPoller returns a Poller that reads through pool into st. notify may be nil.
-func NewPoller(pool *sources.Pool, st *store.Store, notify func(store.Target), metrics *Metrics) *Poller {
+// Sharing is how replicas divide the polling among them.
+type Sharing interface {
+	// Owns reports whether this replica polls the connection with key now.
+	Owns(key string) bool
+	// Polled is given the samples of each poll this replica made, for the others; it must
+	// not block.
+	Polled([]share.Polled)
+}
+
+// pollAll is the Sharing of a replica that polls every connection and shares nothing.
+type pollAll struct{}
+
+func (pollAll) Owns(string) bool      { return true }
+func (pollAll) Polled([]share.Polled) {}
+
+// NewPoller returns a Poller that reads through pool into st. notify may be nil; so may
+// sharing, when this replica polls every connection.
+func NewPoller(pool *sources.Pool, st *store.Store, notify func(store.Target), metrics *Metrics, sharing Sharing) *Poller {
 	if notify == nil {
 		notify = func(store.Target) {}
 	}
-	return &Poller{pool: pool, store: st, notify: notify, metrics: metrics,
+	if sharing == nil {
+		sharing = pollAll{}
+	}
+	return &Poller{pool: pool, store: st, notify: notify, metrics: metrics, sharing: sharing,
 		groups: map[string]*group{}, targets: map[store.Target]member{}}
+}
+
+// Reshard is called when the connections this replica owns may have changed: it closes those
+// it no longer owns and polls at once those it may have gained.
+func (p *Poller) Reshard() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pruneLocked()
+	for _, g := range p.groups {
+		select {
+		case g.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Set makes the Poller read a workload's triggers at interval, replacing what it read for the
@@ -83,7 +119,7 @@ func (p *Poller) Set(t store.Target, triggers []sources.Trigger, interval time.D
 	for k, trs := range byKey {
 		g, ok := p.groups[k]
 		if !ok { // a new group's loop polls as soon as it starts
-			g = &group{members: map[store.Target]member{}, wake: make(chan struct{}, 1)}
+			g = &group{key: k, members: map[store.Target]member{}, wake: make(chan struct{}, 1)}
 			p.groups[k] = g
 			g.members[t] = member{triggers: trs, interval: interval}
 			p.startLocked(g)
@@ -121,11 +157,17 @@ func (p *Poller) removeLocked(t store.Target) {
 	}
 }
 
-// pruneLocked closes the connections that no workload reads any more.
+// pruneLocked closes the connections that no workload reads any more, or that another
+// replica polls.
 func (p *Poller) pruneLocked() {
 	var inUse []sources.Trigger
-	for _, m := range p.targets {
-		inUse = append(inUse, m.triggers...)
+	for _, g := range p.groups {
+		if !p.sharing.Owns(g.key) {
+			continue
+		}
+		for _, m := range g.members {
+			inUse = append(inUse, m.triggers...)
+		}
 	}
 	p.pool.Prune(inUse)
 }
@@ -197,9 +239,10 @@ func backoff(interval time.Duration, failed int, r float64) time.Duration {
 	return time.Duration(float64(d) * (1 + backoffJitter*(r-0.5)))
 }
 
-// pollGroup polls every trigger of g once. It returns the interval until the next poll, and
-// whether every trigger failed.
+// pollGroup polls every trigger of g once, if this replica owns g's connection. It returns
+// the interval until the next poll, and whether every trigger failed.
 func (p *Poller) pollGroup(ctx context.Context, g *group) (time.Duration, bool) {
+	owned := p.sharing.Owns(g.key)
 	p.mu.Lock()
 	var triggers []sources.Trigger
 	var owners []store.Target
@@ -217,6 +260,9 @@ func (p *Poller) pollGroup(ctx context.Context, g *group) (time.Duration, bool) 
 	if len(triggers) == 0 {
 		return time.Hour, false // the group is being removed; ctx ends the loop
 	}
+	if !owned { // another replica polls it, and sends the samples; Reshard wakes this loop
+		return interval, false
+	}
 	pctx, cancel := context.WithTimeout(ctx, min(max(interval, minPollTimeout), maxPollTimeout))
 	start := time.Now()
 	samples := p.pool.Poll(pctx, triggers)
@@ -228,11 +274,14 @@ func (p *Poller) pollGroup(ctx context.Context, g *group) (time.Duration, bool) 
 	now := p.store.Now()
 	notified := map[store.Target]bool{}
 	allFailed := true
+	polled := make([]share.Polled, len(samples))
 	for i, s := range samples {
 		p.store.Record(owners[i], triggers[i], s, now)
+		polled[i] = share.Polled{Target: owners[i], Trigger: triggers[i], Sample: s, At: now}
 		notified[owners[i]] = true
 		allFailed = allFailed && s.Err != nil
 	}
+	p.sharing.Polled(polled)
 	for t := range notified {
 		p.notify(t)
 	}

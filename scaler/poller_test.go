@@ -44,7 +44,7 @@ func TestPollerHonoursTheIntervalAndWakesOnChange(t *testing.T) {
 	}
 	st := store.New(time.Now, store.Options{})
 	polled := make(chan store.Target, 16)
-	p := NewPoller(sources.NewPool(reg), st, func(t store.Target) { polled <- t }, nil)
+	p := NewPoller(sources.NewPool(reg), st, func(t store.Target) { polled <- t }, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = p.Start(ctx) }()
@@ -163,7 +163,7 @@ func TestRemovingASlowBrokersWorkloadDoesNotWait(t *testing.T) {
 		}
 		return tr
 	}
-	p := NewPoller(sources.NewPool(reg), store.New(time.Now, store.Options{}), nil, nil)
+	p := NewPoller(sources.NewPool(reg), store.New(time.Now, store.Options{}), nil, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = p.Start(ctx) }()

@@ -106,7 +106,7 @@ func newHarnessIntercepted(t *testing.T, kind string, funcs interceptor.Funcs, o
 	recs, leader := newRecords(), func() bool { return h.leader }
 	reads := interceptor.NewClient(c, leanReads())
 	h.r = &Reconciler{Client: reads, Kind: kind, Registry: reg, Store: h.store,
-		Poller: NewPoller(pool, h.store, nil, nil), Secrets: NewSecrets(h.client), Recorder: h.events, Metrics: NewMetrics(h.reg), IsLeader: leader,
+		Poller: NewPoller(pool, h.store, nil, nil, nil), Secrets: NewSecrets(h.client), Recorder: h.events, Metrics: NewMetrics(h.reg), IsLeader: leader,
 		records: recs, statuses: newStatusWriter(reads, recs, nil, leader)}
 	return h
 }

@@ -3,6 +3,7 @@ package scaler
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -19,6 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/qscale/qscale/internal/shard"
+	"github.com/qscale/qscale/scaler/share"
 	"github.com/qscale/qscale/scaler/spec"
 	"github.com/qscale/qscale/scaler/store"
 	"github.com/qscale/qscale/sources"
@@ -37,13 +40,58 @@ type Options struct {
 	// StatusQPS is how many status annotations are written a second at most, apart from the
 	// HPA and scale writes, which it never delays; default DefaultStatusQPS.
 	StatusQPS float64
+	// Members, when set, divides the polling among replicas: this replica polls only the
+	// connections it owns and sends their samples to the others through PeerClient; nil
+	// means it polls every connection.
+	Members      Members
+	Identity     string
+	PeerClient   func(shard.Member) (*http.Client, error)
+	ShareMetrics *share.Metrics
 }
 
+// Members are the replicas that share the polling, as this replica sees them.
+type Members interface {
+	// Owns reports whether this replica polls the connection with key now.
+	Owns(key string) bool
+	// Peers are the other live replicas.
+	Peers() []shard.Member
+}
+
+// Loop is the scaling loop that Setup adds to a manager.
+type Loop struct {
+	// Store holds the values that the metrics API serves.
+	Store *store.Store
+	// Samples takes the samples that other replicas post to share.Path; it is to be
+	// served behind the metrics API server's authentication and authorization.
+	Samples http.Handler
+
+	poller *Poller
+	sender *share.Sender
+}
+
+// Reshard is to be called when the members change: this replica stops polling the
+// connections it lost, polls those it gained at once, and sends to the peers now live.
+func (l *Loop) Reshard() {
+	l.poller.Reshard()
+	if l.sender != nil {
+		l.sender.Reconcile()
+	}
+}
+
+// sharedPolling is the Sharing of a replica among Members.
+type sharedPolling struct {
+	members Members
+	sender  *share.Sender
+}
+
+func (s sharedPolling) Owns(key string) bool         { return s.members.Owns(key) }
+func (s sharedPolling) Polled(polled []share.Polled) { s.sender.Send(polled) }
+
 // Setup adds to mgr a controller per workload kind, the Poller and the Secret refresher, and
-// returns the Store that the metrics API reads. Everything runs on every replica (each
+// returns the Loop whose Store the metrics API reads. Everything runs on every replica (each
 // serves fresh metrics); only the replica that o.IsLeader names writes to the cluster.
 // Secrets are read by name through the API reader, never cached by an informer.
-func Setup(mgr manager.Manager, o Options) (*store.Store, error) {
+func Setup(mgr manager.Manager, o Options) (*Loop, error) {
 	if o.SecretRefresh == 0 {
 		o.SecretRefresh = DefaultSecretRefresh
 	}
@@ -73,7 +121,18 @@ func Setup(mgr manager.Manager, o Options) (*store.Store, error) {
 		o.Metrics.sourcePanicked(typ)
 		logger.Error(fmt.Errorf("%v", recovered), "a source failed unexpectedly; the poll failed and the source will be opened again", "type", typ, "stack", string(stack))
 	}))
-	poller := NewPoller(pool, st, notify, o.Metrics)
+	loop := &Loop{Store: st, Samples: &share.Handler{Recorder: st, Notify: notify, Metrics: o.ShareMetrics, Log: mgr.GetLogger().WithName("share")}}
+	var sharing Sharing
+	if o.Members != nil {
+		loop.sender = &share.Sender{Self: o.Identity, Peers: o.Members.Peers, Client: o.PeerClient, Metrics: o.ShareMetrics,
+			Log: mgr.GetLogger().WithName("share")}
+		if err := mgr.Add(loop.sender); err != nil {
+			return nil, err
+		}
+		sharing = sharedPolling{members: o.Members, sender: loop.sender}
+	}
+	poller := NewPoller(pool, st, notify, o.Metrics, sharing)
+	loop.poller = poller
 	secrets := NewSecrets(mgr.GetAPIReader())
 	if err := mgr.Add(allReplicas{poller}); err != nil {
 		return nil, err
@@ -99,7 +158,7 @@ func Setup(mgr manager.Manager, o Options) (*store.Store, error) {
 			return nil, err
 		}
 	}
-	return st, nil
+	return loop, nil
 }
 
 // builderPredicate passes the workloads that have, or had, qscale.io/triggers: removing the

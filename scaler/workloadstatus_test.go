@@ -195,7 +195,7 @@ func (h *harness) restart() {
 	pool := sources.NewPool(h.r.Registry)
 	h.t.Cleanup(pool.Close)
 	r := *h.r
-	r.Store, r.Poller, r.records = h.store, NewPoller(pool, h.store, nil, nil), newRecords()
+	r.Store, r.Poller, r.records = h.store, NewPoller(pool, h.store, nil, nil, nil), newRecords()
 	r.statuses = newStatusWriter(r.Client, r.records, nil, r.IsLeader)
 	h.r = &r
 }

@@ -42,6 +42,10 @@ func (t Trigger) Equal(o Trigger) bool {
 	return t.id == o.id
 }
 
+// Identity is the digest by which Equal tells triggers apart: qscale's replicas name a trigger
+// to each other by it, and it is never shown to users. It is empty for a Trigger built by hand.
+func (t Trigger) Identity() string { return t.id }
+
 // paramsDigest digests a trigger's type, name and the value each of its parameters takes
 // (from the Secret or the metadata, as Decode reads them). Parameters written the same way
 // make equal triggers, and a Secret key that names no parameter changes nothing; a rotated

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -30,8 +34,10 @@ import (
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/cmd/options"
 
 	"github.com/qscale/qscale/internal/leader"
+	"github.com/qscale/qscale/internal/shard"
 	"github.com/qscale/qscale/metricsapi"
 	"github.com/qscale/qscale/scaler"
+	"github.com/qscale/qscale/scaler/share"
 	"github.com/qscale/qscale/scaler/store"
 )
 
@@ -41,6 +47,7 @@ type runOptions struct {
 	leaderElectionNamespace string
 	lease                   leader.Config
 	secretRefresh           time.Duration
+	peerAddress             string
 	metricsAddr, probeAddr  string
 	qps                     float32
 	burst                   int
@@ -90,6 +97,7 @@ func (o *runOptions) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.lease.LeaseDuration, "leader-elect-lease-duration", leader.DefaultLeaseDuration, "how long the other replicas wait after the leader's last renewal before one takes over")
 	fs.DurationVar(&o.lease.RenewDeadline, "leader-elect-renew-deadline", leader.DefaultRenewDeadline, "how long the leader tries to renew its Lease before it stops writing (less than the lease duration)")
 	fs.DurationVar(&o.lease.RetryPeriod, "leader-elect-retry-period", leader.DefaultRetryPeriod, "pause between attempts to take or renew the Lease")
+	fs.StringVar(&o.peerAddress, "peer-address", "", "host or host:port at which the other replicas reach this one's metrics API server (port: --secure-port); with --leader-elect, replicas that set it share the polling: each broker connection is polled by one live replica, which sends the samples to the others")
 	fs.DurationVar(&o.secretRefresh, "secret-refresh-interval", scaler.DefaultSecretRefresh, "how often the Secrets that triggers name are read again (qscale reads them by name and never watches Secrets)")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (0 disables it)")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
@@ -125,8 +133,8 @@ func runController(args []string, stderr io.Writer) int {
 // registerMetrics registers with reg every Prometheus metric of qscale's own: the scaling
 // loop's and the metrics API's. The chart's Grafana dashboard and alerting rules are checked
 // against what it registers (monitoring_test.go).
-func registerMetrics(reg prometheus.Registerer) (*scaler.Metrics, *metricsapi.Metrics) {
-	return scaler.NewMetrics(reg), metricsapi.NewMetrics(reg)
+func registerMetrics(reg prometheus.Registerer) (*scaler.Metrics, *metricsapi.Metrics, *share.Metrics) {
+	return scaler.NewMetrics(reg), metricsapi.NewMetrics(reg), share.NewMetrics(reg)
 }
 
 func (o *runOptions) run(ctx context.Context) error {
@@ -156,26 +164,42 @@ func (o *runOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	isLeader, err := o.elect(mgr, cfg)
+	identity, err := replicaIdentity()
 	if err != nil {
 		return err
 	}
-	loopMetrics, apiMetrics := registerMetrics(ctrlmetrics.Registry)
-	st, err := scaler.Setup(mgr, scaler.Options{
+	isLeader, err := o.elect(mgr, cfg, identity)
+	if err != nil {
+		return err
+	}
+	loopMetrics, apiMetrics, shareMetrics := registerMetrics(ctrlmetrics.Registry)
+	// The metrics API server's configuration comes first: its serving certificate is what a
+	// member's Lease names.
+	var loop *scaler.Loop
+	values := &storeValues{} // its Store is set below, before anything reads it
+	a.WithExternalMetrics(metricsapi.NewProvider(values))
+	apiCfg, err := a.Config()
+	if err != nil {
+		return fmt.Errorf("metrics API: %w", err)
+	}
+	opts := scaler.Options{
 		Registry: registry, Metrics: loopMetrics, Recorder: mgr.GetEventRecorder("qscale"),
 		IsLeader: isLeader, SecretRefresh: o.secretRefresh,
 		// A fifth of the API server budget for statuses, which are informational: the HPA
 		// and scale writes keep the rest.
 		StatusQPS: float64(o.qps) / 5,
-	})
-	if err != nil {
+	}
+	if o.sharing() {
+		members, err := o.members(mgr, cfg, identity, apiCfg.GenericConfig.SecureServing, func() { loop.Reshard() })
+		if err != nil {
+			return err
+		}
+		opts.Members, opts.Identity, opts.PeerClient, opts.ShareMetrics = members, identity, share.PinnedClients(cfg), shareMetrics
+	}
+	if loop, err = scaler.Setup(mgr, opts); err != nil {
 		return err
 	}
-	a.WithExternalMetrics(metricsapi.NewProvider(storeValues{st}))
-	apiCfg, err := a.Config()
-	if err != nil {
-		return fmt.Errorf("metrics API: %w", err)
-	}
+	values.store = loop.Store
 	metricsapi.Instrumented(apiCfg.GenericConfig, apiMetrics)
 	if err := o.forward.apply(apiCfg.GenericConfig, cfg, apiMetrics); err != nil {
 		return err
@@ -183,6 +207,9 @@ func (o *runOptions) run(ctx context.Context) error {
 	srv, err := a.Server()
 	if err != nil {
 		return fmt.Errorf("metrics API: %w", err)
+	}
+	if o.sharing() { // behind the server's authentication and authorization, as every path
+		srv.GenericAPIServer.Handler.NonGoRestfulMux.Handle(share.Path, loop.Samples)
 	}
 	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		return srv.GenericAPIServer.PrepareRun().RunWithContext(ctx)
@@ -215,21 +242,90 @@ func cacheOptions(namespace string) cache.Options {
 	return opts
 }
 
+// replicaIdentity names this process among qscale's replicas: in the leader election Lease
+// and in its membership Lease.
+func replicaIdentity() (string, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return "", err
+	}
+	return host + "_" + string(uuid.NewUUID()), nil
+}
+
+// leaseNamespace is the namespace of the leader election and membership Leases.
+func (o *runOptions) leaseNamespace() (string, error) {
+	if o.leaderElectionNamespace != "" {
+		return o.leaderElectionNamespace, nil
+	}
+	b, err := os.ReadFile(inClusterNamespaceFile)
+	if err != nil {
+		return "", errors.New("--leader-elect needs --leader-election-namespace outside a cluster")
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// sharing reports whether this replica shares the polling with others.
+func (o *runOptions) sharing() bool { return o.leaderElect && o.peerAddress != "" }
+
+// members adds to mgr this replica's membership among those that share the polling, with the
+// address and serving certificate by which the others reach it. onChange is called when the
+// members change.
+func (o *runOptions) members(mgr manager.Manager, cfg *rest.Config, identity string, serving *genericapiserver.SecureServingInfo, onChange func()) (*shard.Members, error) {
+	ns, err := o.leaseNamespace()
+	if err != nil {
+		return nil, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	addr, err := peerAddress(o.peerAddress, o.adapter.SecureServing.BindPort)
+	if err != nil {
+		return nil, err
+	}
+	if serving == nil || serving.Cert == nil {
+		return nil, errors.New("--peer-address needs the metrics API server to serve TLS")
+	}
+	m, err := shard.New(shard.Config{
+		Client: kube, Namespace: ns, LeaseDuration: o.lease.LeaseDuration, OnChange: onChange,
+		Self: shard.Member{Identity: identity, Address: addr},
+		Fingerprint: func() string {
+			certPEM, _ := serving.Cert.CurrentCertKeyContent()
+			block, _ := pem.Decode(certPEM)
+			if block == nil {
+				return ""
+			}
+			return share.Fingerprint(block.Bytes)
+		},
+		Log: mgr.GetLogger().WithName("members"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, mgr.Add(m)
+}
+
+// peerAddress is host:port from --peer-address, whose port defaults to the secure port.
+func peerAddress(flag string, securePort int) (string, error) {
+	if _, _, err := net.SplitHostPort(flag); err == nil {
+		return flag, nil
+	}
+	if strings.Contains(strings.Trim(flag, "[]"), ":") && !strings.HasPrefix(flag, "[") { // an IPv6 address without a port
+		return net.JoinHostPort(flag, strconv.Itoa(securePort)), nil
+	}
+	if flag == "" || strings.ContainsAny(flag, "/ ") {
+		return "", fmt.Errorf("--peer-address %q: want a host or host:port", flag)
+	}
+	return net.JoinHostPort(strings.Trim(flag, "[]"), strconv.Itoa(securePort)), nil
+}
+
 // elect adds the leader election to mgr when --leader-elect is set, and returns whether this
 // replica may write; nil means it always may.
-func (o *runOptions) elect(mgr manager.Manager, cfg *rest.Config) (func() bool, error) {
+func (o *runOptions) elect(mgr manager.Manager, cfg *rest.Config, identity string) (func() bool, error) {
 	if !o.leaderElect {
 		return nil, nil
 	}
-	ns := o.leaderElectionNamespace
-	if ns == "" {
-		b, err := os.ReadFile(inClusterNamespaceFile)
-		if err != nil {
-			return nil, errors.New("--leader-elect needs --leader-election-namespace outside a cluster")
-		}
-		ns = strings.TrimSpace(string(b))
-	}
-	host, err := os.Hostname()
+	ns, err := o.leaseNamespace()
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +335,7 @@ func (o *runOptions) elect(mgr manager.Manager, cfg *rest.Config) (func() bool, 
 	}
 	lc := o.lease
 	lc.Client, lc.Namespace, lc.Name = kube, ns, leaseName
-	lc.Identity = host + "_" + string(uuid.NewUUID())
+	lc.Identity = identity
 	lc.Log = mgr.GetLogger().WithName("leader")
 	e, err := leader.New(lc)
 	if err != nil {

@@ -57,7 +57,7 @@ func TestMetricsAPIServesPolledLagWithoutBrokerRequests(t *testing.T) {
 	poller := scaler.NewPoller(sources.NewPool(registry), st, func(t store.Target) {
 		st.Decide(t, store.Replicas{Spec: 4, Status: 4})
 		once.Do(decided.Done)
-	}, nil)
+	}, nil, nil)
 	go func() { _ = poller.Start(ctx) }()
 
 	config, triggers, err := spec.Load(map[string]string{

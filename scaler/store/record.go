@@ -13,6 +13,33 @@ import (
 // transitions call for: the first failure, the recovery, and each new warning. A trigger that
 // is no longer configured (the workload changed while the poll ran) is not recorded.
 func (s *Store) Record(t Target, trigger sources.Trigger, sample sources.Sample, at time.Time) {
+	s.record(t, trigger, sample, at, true)
+}
+
+// RecordShared stores a sample that another replica polled and sent, as Record does a sample
+// of this replica's. id names the trigger by its Identity; a sample of a trigger not
+// configured here, or configured otherwise (the workload changed, and one of the two replicas
+// has not seen it yet), is not recorded, and RecordShared returns false.
+func (s *Store) RecordShared(t Target, id string, sample sources.Sample, at time.Time) bool {
+	s.mu.RLock()
+	var trigger sources.Trigger
+	found := false
+	if e, ok := s.targets[t]; ok && id != "" {
+		for _, tr := range e.triggers {
+			if tr.Identity() == id {
+				trigger, found = tr, true
+				break
+			}
+		}
+	}
+	s.mu.RUnlock()
+	if found {
+		s.record(t, trigger, sample, at, false)
+	}
+	return found
+}
+
+func (s *Store) record(t Target, trigger sources.Trigger, sample sources.Sample, at time.Time, here bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.targets[t]
@@ -49,7 +76,7 @@ func (s *Store) Record(t Target, trigger sources.Trigger, sample sources.Sample,
 		}
 	}
 	r.warnings = seen
-	s.observer.Sampled(t, trigger, sample)
+	s.observer.Sampled(t, trigger, sample, here)
 }
 
 // States returns what the decision sees of each trigger of a workload, in the order of its

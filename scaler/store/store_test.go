@@ -35,7 +35,7 @@ func names(triggers []sources.Trigger) string {
 	return strings.Join(out, ",")
 }
 
-func (o *observed) Sampled(t store.Target, tr sources.Trigger, s sources.Sample) {
+func (o *observed) Sampled(t store.Target, tr sources.Trigger, s sources.Sample, _ bool) {
 	o.calls = append(o.calls, fmt.Sprintf("sampled %s %s %v", t.Name, tr.Name, s.Value))
 }
 
