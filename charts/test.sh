@@ -73,8 +73,7 @@ d=$tmp/default.yaml
 if render "$d"; then pass "template: default values"; else fail "template: default values: $(cat "$d.err")"; fi
 check "default: image tag is the appVersion" has "$d" Deployment qscale 'image: "qscale:0.1.0"'
 check "default: command is qscale run" has "$d" Deployment qscale 'command: \["qscale", "run"\]'
-check "default: one replica" has "$d" Deployment qscale '^  replicas: 1$'
-check "default: no --leader-elect with one replica" lacks "$d" Deployment qscale '--leader-elect'
+check "default: two replicas" has "$d" Deployment qscale '^  replicas: 2$'
 check "default: no --namespace" lacks "$d" Deployment qscale '--namespace='
 check "default: --secure-port=6443" has "$d" Deployment qscale '--secure-port=6443'
 check "default: --metrics-bind-address=:8080" has "$d" Deployment qscale '--metrics-bind-address=:8080'
@@ -131,7 +130,6 @@ check "default: ClusterRole never updates or deletes workloads" bash -c "! { $(d
 check "default: ClusterRole events.k8s.io" has "$d" ClusterRole qscale 'events.k8s.io'
 check "default: ClusterRole grants no wildcard verbs" lacks "$d" ClusterRole qscale 'verbs: \[.*"\*"'
 check "default: no namespaced workload Role" absent "$d" Role qscale
-check "default: no leader-election Role" absent "$d" Role qscale-leader-election
 check "default: auth-delegator binding" has "$d" ClusterRoleBinding 'qscale:system:auth-delegator' 'name: system:auth-delegator'
 check "default: auth reader RoleBinding in kube-system" has "$d" RoleBinding qscale-auth-reader 'namespace: kube-system'
 check "default: HPA controller may read external metrics" has "$d" ClusterRoleBinding qscale-hpa-external-metrics 'name: horizontal-pod-autoscaler'
@@ -149,7 +147,6 @@ if command -v openssl >/dev/null; then
   check "default: certificate is signed by the CA" openssl verify -CAfile "$tmp/ca.crt" "$tmp/tls.crt"
   check "default: certificate names the Service" bash -c "openssl x509 -in '$tmp/tls.crt' -noout -text | grep -q 'DNS:qscale.qscale.svc'"
 fi
-check "default: no PodDisruptionBudget" absent "$d" PodDisruptionBudget
 check "default: no ServiceMonitor" absent "$d" ServiceMonitor
 check "default: no NetworkPolicy" absent "$d" NetworkPolicy
 check "default: no cert-manager objects" absent "$d" Certificate
@@ -166,6 +163,81 @@ printf '%s\n' 'apiVersion: v1' 'kind: ConfigMap' 'metadata: {name: notes}' \
 check "default: NOTES render with a qscale.io/triggers example" grep -q 'qscale.io/triggers: |' "$tmp/notes.yaml"
 check "default: NOTES point at the APIService" grep -q 'kubectl get apiservice v1beta1.external.metrics.k8s.io' "$tmp/notes.yaml"
 
+### 2b. several replicas: leader election, shared polling, the PDB, anti-affinity
+# verbsOf FILE KIND NAME: the verbs lines of the document's rules, one per rule.
+verbsOf() { doc "$1" "$2" "$3" | grep -E '^ +verbs: '; }
+check "default: --leader-elect" has "$d" Deployment qscale '- --leader-elect$'
+check "default: --leader-election-namespace is the release namespace" has "$d" Deployment qscale '- --leader-election-namespace=qscale$'
+check "default: --peer-address=\$(POD_IP)" has "$d" Deployment qscale '^ +- --peer-address=\$\(POD_IP\)$'
+check "default: env POD_IP" has "$d" Deployment qscale '^ +- name: POD_IP$'
+check "default: POD_IP from status.podIP" bash -c "$(declare -f doc); doc '$d' Deployment qscale | grep -A3 -- '- name: POD_IP$' | grep -q 'fieldPath: status.podIP$'"
+check "default: leader-election Role in the release namespace" has "$d" Role qscale-leader-election '^  namespace: qscale$'
+check "default: leader-election Role get/create/update on leases" bash -c "$(declare -f doc); doc '$d' Role qscale-leader-election | grep -A1 'resources: \[\"leases\"\]' | grep -qx '    verbs: \[\"get\", \"create\", \"update\"\]'"
+check "default: leader-election Role list/watch/delete on leases (membership)" bash -c "$(declare -f doc); doc '$d' Role qscale-leader-election | grep -A1 'resources: \[\"leases\"\]' | grep -qx '    verbs: \[\"list\", \"watch\", \"delete\"\]'"
+check "default: leader-election RoleBinding" has "$d" RoleBinding qscale-leader-election '^  name: qscale-leader-election$'
+check "default: peer-samples ClusterRole posts /qscale/v1/samples" bash -c "$(declare -f doc); doc '$d' ClusterRole qscale-peer-samples | grep -A1 'nonResourceURLs: \[\"/qscale/v1/samples\"\]' | grep -qx '    verbs: \[\"post\"\]'"
+check "default: peer-samples ClusterRole has that rule alone" test "$(verbsOf "$d" ClusterRole qscale-peer-samples | wc -l)" -eq 1
+check "default: peer-samples ClusterRole grants no resources" lacks "$d" ClusterRole qscale-peer-samples 'resources:'
+check "default: peer-samples bound to qscale's ServiceAccount" bash -c "$(declare -f doc); doc '$d' ClusterRoleBinding qscale-peer-samples | grep -A2 'kind: ServiceAccount' | grep -q 'name: qscale$'"
+check "default: peer-samples binding names its ClusterRole" has "$d" ClusterRoleBinding qscale-peer-samples '^  name: qscale-peer-samples$'
+check "default: PodDisruptionBudget" exists "$d" PodDisruptionBudget qscale
+check "default: PodDisruptionBudget maxUnavailable 1" has "$d" PodDisruptionBudget qscale '^  maxUnavailable: 1$'
+check "default: PodDisruptionBudget has no minAvailable" lacks "$d" PodDisruptionBudget qscale 'minAvailable'
+check "default: PodDisruptionBudget selects the pods" has "$d" PodDisruptionBudget qscale '^      app.kubernetes.io/instance: qscale$'
+check "default: soft anti-affinity" has "$d" Deployment qscale '^ +preferredDuringSchedulingIgnoredDuringExecution:$'
+check "default: no hard anti-affinity" lacks "$d" Deployment qscale 'requiredDuringScheduling'
+check "default: anti-affinity by node" has "$d" Deployment qscale '^ +topologyKey: kubernetes.io/hostname$'
+check "default: anti-affinity selects the release's pods" has "$d" Deployment qscale '^                    app.kubernetes.io/instance: qscale$'
+
+o=$tmp/one.yaml
+if render "$o" --set replicaCount=1; then pass "template: replicaCount=1"; else fail "template: replicaCount=1: $(cat "$o.err")"; fi
+check "one replica: replicas 1" has "$o" Deployment qscale '^  replicas: 1$'
+check "one replica: no --leader-elect" lacks "$o" Deployment qscale '--leader-elect'
+check "one replica: no --peer-address" lacks "$o" Deployment qscale '--peer-address'
+check "one replica: no POD_IP" lacks "$o" Deployment qscale 'POD_IP'
+check "one replica: no env at all" lacks "$o" Deployment qscale '^ +env:'
+check "one replica: no PodDisruptionBudget (it would block drains)" absent "$o" PodDisruptionBudget
+check "one replica: no leader-election Role" absent "$o" Role qscale-leader-election
+check "one replica: no peer-samples ClusterRole" absent "$o" ClusterRole qscale-peer-samples
+check "one replica: no peer-samples binding" absent "$o" ClusterRoleBinding qscale-peer-samples
+o2=$tmp/one-pdb.yaml
+if render "$o2" --set replicaCount=1 --set podDisruptionBudget.enabled=true; then
+  pass "template: replicaCount=1, podDisruptionBudget.enabled=true"
+else fail "template: replicaCount=1, podDisruptionBudget.enabled=true: $(cat "$o2.err")"; fi
+check "one replica, PDB asked for: rendered" has "$o2" PodDisruptionBudget qscale '^  maxUnavailable: 1$'
+p=$tmp/pdb-off.yaml
+if render "$p" --set podDisruptionBudget.enabled=false; then pass "template: podDisruptionBudget.enabled=false"; else fail "template: podDisruptionBudget.enabled=false: $(cat "$p.err")"; fi
+check "PDB off: none with two replicas" absent "$p" PodDisruptionBudget
+p=$tmp/pdb-min.yaml
+if render "$p" --set podDisruptionBudget.minAvailable=50% --set podDisruptionBudget.maxUnavailable=null; then
+  pass "template: podDisruptionBudget.minAvailable=50%"
+else fail "template: podDisruptionBudget.minAvailable=50%: $(cat "$p.err")"; fi
+check "PDB minAvailable 50%" has "$p" PodDisruptionBudget qscale '^  minAvailable: 50%$'
+check "PDB minAvailable: no maxUnavailable" lacks "$p" PodDisruptionBudget qscale 'maxUnavailable'
+p=$tmp/pdb-max-null.yaml
+if render "$p" --set podDisruptionBudget.maxUnavailable=2 --set podDisruptionBudget.minAvailable=null; then
+  pass "template: podDisruptionBudget.minAvailable=null"
+else fail "template: podDisruptionBudget.minAvailable=null: $(cat "$p.err")"; fi
+check "PDB minAvailable null: maxUnavailable used" has "$p" PodDisruptionBudget qscale '^  maxUnavailable: 2$'
+check "PDB: neither minAvailable nor maxUnavailable fails clearly" bash -c "'$helm' template $release '$chart' -n $namespace ${kube[*]} --set podDisruptionBudget.maxUnavailable= 2>&1 | grep -q 'podDisruptionBudget needs minAvailable or maxUnavailable'"
+
+sp=$tmp/no-share.yaml
+if render "$sp" --set sharePolling=false --set 'extraEnv[0].name=GOGC' --set-string 'extraEnv[0].value=50'; then
+  pass "template: sharePolling=false"
+else fail "template: sharePolling=false: $(cat "$sp.err")"; fi
+check "no sharing: --leader-elect kept" has "$sp" Deployment qscale '- --leader-elect$'
+check "no sharing: no --peer-address" lacks "$sp" Deployment qscale '--peer-address'
+check "no sharing: no POD_IP" lacks "$sp" Deployment qscale 'POD_IP'
+check "no sharing: extraEnv kept" has "$sp" Deployment qscale '^ +- name: GOGC$'
+check "no sharing: no peer-samples ClusterRole" absent "$sp" ClusterRole qscale-peer-samples
+check "no sharing: no peer-samples binding" absent "$sp" ClusterRoleBinding qscale-peer-samples
+check "no sharing: leader-election Role keeps get/create/update" has "$sp" Role qscale-leader-election 'verbs: \["get", "create", "update"\]$'
+check "no sharing: leader-election Role neither lists, watches nor deletes" lacks "$sp" Role qscale-leader-election '"(list|watch|delete)"'
+check "no sharing: PodDisruptionBudget kept" exists "$sp" PodDisruptionBudget qscale
+a=$tmp/no-anti-affinity.yaml
+if render "$a" --set podAntiAffinity=; then pass "template: podAntiAffinity empty"; else fail "template: podAntiAffinity empty: $(cat "$a.err")"; fi
+check "podAntiAffinity empty: no affinity" lacks "$a" Deployment qscale 'affinity:'
+
 ### 3. ci/ha-values.yaml: replicas 2, watchNamespace, cert-manager, PDB, ServiceMonitor, NetworkPolicy
 h=$tmp/ha.yaml
 if render "$h" -f "$chart/ci/ha-values.yaml"; then pass "template: ci/ha-values.yaml"; else fail "template: ci/ha-values.yaml: $(cat "$h.err")"; fi
@@ -181,6 +253,11 @@ check "ha: pullPolicy" has "$h" Deployment qscale 'imagePullPolicy: Always'
 check "ha: nodeSelector" has "$h" Deployment qscale 'kubernetes.io/os: linux'
 check "ha: tolerations" has "$h" Deployment qscale 'key: dedicated'
 check "ha: affinity" has "$h" Deployment qscale 'podAntiAffinity:'
+check "ha: affinity replaces the default anti-affinity" lacks "$h" Deployment qscale '^                    app.kubernetes.io/instance: qscale$'
+check "ha: --peer-address" has "$h" Deployment qscale '^ +- --peer-address=\$\(POD_IP\)$'
+check "ha: env POD_IP beside extraEnv" has "$h" Deployment qscale '^ +- name: POD_IP$'
+check "ha: leader-election Role lists, watches and deletes membership Leases" has "$h" Role qscale-leader-election 'verbs: \["list", "watch", "delete"\]$'
+check "ha: peer-samples ClusterRole with watchNamespace too" has "$h" ClusterRole qscale-peer-samples '/qscale/v1/samples'
 check "ha: no cluster-wide workload ClusterRole" absent "$h" ClusterRole qscale
 check "ha: no cluster-wide workload binding" absent "$h" ClusterRoleBinding qscale
 check "ha: Role in shop" has "$h" Role qscale 'namespace: shop'
@@ -196,6 +273,7 @@ check "ha: cert-manager Certificate into qscale-tls" has "$h" Certificate qscale
 check "ha: self-signed Issuer" has "$h" Issuer qscale-selfsigned 'selfSigned'
 check "ha: no chart-generated Secret" absent "$h" Secret
 check "ha: PodDisruptionBudget minAvailable 1" has "$h" PodDisruptionBudget qscale 'minAvailable: 1'
+check "ha: minAvailable replaces the default maxUnavailable" lacks "$h" PodDisruptionBudget qscale 'maxUnavailable'
 check "ha: ServiceMonitor scrapes port metrics" has "$h" ServiceMonitor qscale 'port: metrics'
 check "ha: ServiceMonitor extra label" has "$h" ServiceMonitor qscale 'release: prometheus'
 check "ha: ServiceMonitor keeps qscale's namespace label" has "$h" ServiceMonitor qscale 'honorLabels: true$'
@@ -221,6 +299,9 @@ check "no-apiservice: no serving-cert Secret" absent "$n" Secret
 check "no-apiservice: no HPA external-metrics binding" absent "$n" ClusterRoleBinding qscale-hpa-external-metrics
 check "no-apiservice: no --tls-cert-file" lacks "$n" Deployment qscale '--tls-cert-file'
 check "no-apiservice: forced --leader-elect with one replica" has "$n" Deployment qscale '- --leader-elect$'
+check "no-apiservice: one replica" has "$n" Deployment qscale '^  replicas: 1$'
+check "no-apiservice: forced leader election shares the polling" has "$n" Deployment qscale '^ +- --peer-address=\$\(POD_IP\)$'
+check "no-apiservice: no PodDisruptionBudget with one replica" absent "$n" PodDisruptionBudget
 check "no-apiservice: Service still exposes metrics" has "$n" Service qscale 'name: metrics'
 
 ### 5b. forwarding the external metrics qscale does not serve to another adapter
@@ -351,6 +432,9 @@ bad forward-url-with-credentials 'forward: {url: "https://qscale:secret@keda:443
 bad forward-caBundle-not-base64 'forward: {caBundle: "-----BEGIN CERTIFICATE-----"}'
 bad forward-timeout-not-duration 'forward: {timeout: 10 seconds}'
 bad forward-unknown-key 'forward: {caFile: /etc/ca.crt}'
+bad sharePolling-not-boolean 'sharePolling: "yes"'
+bad podAntiAffinity-unknown 'podAntiAffinity: hard'
+bad podDisruptionBudget-enabled-unknown 'podDisruptionBudget: {enabled: always}'
 
 ### 8. the chart README documents every value (a map may be documented as a whole)
 # values_leaves: the dotted path of every value set in values.yaml (two-space indentation).

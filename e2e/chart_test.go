@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,6 +42,10 @@ const (
 	chartNamespace = "qscale"
 	chartApps      = "apps"
 	chartSA        = "system:serviceaccount:" + chartNamespace + ":qscale"
+	// memberLabel marks the replicas' membership Leases, beside the leader's Lease.
+	memberLabel = "qscale.io/member"
+	// samplesPath is where a replica posts its samples to the others when they share the polling.
+	samplesPath = "/qscale/v1/samples"
 )
 
 // TestChart installs charts/qscale with helm into a control plane of its own, then runs qscale
@@ -48,14 +53,15 @@ const (
 // the chart's RBAC and nothing more), the Deployment's arguments, and the serving certificate
 // the APIService's caBundle vouches for. The HPA controller reads the metric through the
 // chart's APIService, so a Kafka backlog scales a Deployment: first with the default values
-// (cluster-wide), then after `helm upgrade` to one watched namespace and two replicas (leader
-// election), which must keep the certificate. At each step, SubjectAccessReviews show the
-// ServiceAccount may do what qscale needs and no more, and qscale's log shows no request was
-// refused.
+// (cluster-wide, two replicas sharing the polling, so leader election and a membership Lease),
+// then after `helm upgrade` to one watched namespace, which must keep the certificate. At each
+// step, SubjectAccessReviews show the ServiceAccount may do what qscale needs and no more, and
+// qscale's log shows no request was refused.
 //
-// There is no kubelet here, so the chart's pod never runs; and no kube-proxy, so the aggregator
-// reaches qscale through the chart's Service turned into an ExternalName for localhost, on the
-// port the chart puts in the APIService.
+// There is no kubelet here, so the chart's pod never runs (one local qscale stands for its
+// replicas, its pod IP 127.0.0.1); and no kube-proxy, so the aggregator reaches qscale through
+// the chart's Service turned into an ExternalName for localhost, on the port the chart puts in
+// the APIService.
 func TestChart(t *testing.T) {
 	c := startChartCluster(t)
 	ports, err := freePorts(1)
@@ -85,6 +91,8 @@ func TestChart(t *testing.T) {
 	t.Run("default values, cluster-wide", func(t *testing.T) {
 		c.waitAccess(t, clusterWideAccess)
 		q := c.runQscale(t, ports[0], "qscale-cluster-wide.log")
+		c.waitLease(t, q.Log)
+		c.waitMembers(t, q.Log, 1)
 		produce(t, "chart-orders", map[int32]int{0: 21, 1: 20})
 		waitReplicasOf(t, c.kube, q.Log, chartApps, "workers", 5, 60*time.Second) // ceil(41/10)
 		// Its Secret is read by name, with the chart's rights: a refusal would be in the log.
@@ -99,6 +107,7 @@ func TestChart(t *testing.T) {
 		waitStatusIn(t, c.kube, q.Log, chartApps, "workers", func(s *status.Status) bool { return s.Ready })
 		waitStatusIn(t, c.kube, q.Log, chartApps, "broken", func(s *status.Status) bool { return !s.Ready })
 		q.Stop()
+		c.waitMembers(t, q.Log, 0) // a stopping replica deletes its membership Lease
 		checkNothingRefused(t, q.Log)
 		c.checkAccess(t, clusterWideAccess)
 	})
@@ -115,23 +124,30 @@ func TestChart(t *testing.T) {
 		c.waitAccess(t, namespacedAccess)
 		q := c.runQscale(t, ports[0], "qscale-namespaced.log")
 		c.waitLease(t, q.Log)
+		c.waitMembers(t, q.Log, 1)
 		catchUp(t, "chart-workers", "chart-orders")
 		waitReplicasOf(t, c.kube, q.Log, chartApps, "workers", 1, 60*time.Second)
 		c.deployment("broken-again", map[string]string{"qscale.io/triggers": "- type: kafka\n  metadata: {}\n"})
 		waitEventOf(t, c.kube, q.Log, chartApps, "broken-again", "InvalidScalingConfig", 30*time.Second)
 		q.Stop()
+		c.waitMembers(t, q.Log, 0)
 		checkNothingRefused(t, q.Log)
 		c.checkAccess(t, namespacedAccess)
 	})
 }
 
-// access is one question for the API server's authorizer about the chart's ServiceAccount.
+// access is one question for the API server's authorizer about the chart's ServiceAccount: on
+// a resource, or with path on a non-resource URL.
 type access struct {
 	verb, group, resource, subresource, namespace, name string
+	path                                                string
 	allowed                                             bool
 }
 
 func (a access) String() string {
+	if a.path != "" {
+		return a.verb + " " + a.path
+	}
 	r := a.resource
 	if a.subresource != "" {
 		r += "/" + a.subresource
@@ -176,15 +192,32 @@ var clusterWideAccess = []access{
 	{verb: "update", resource: "secrets", namespace: chartApps},
 	{verb: "list", resource: "configmaps", namespace: chartApps},
 	{verb: "get", resource: "configmaps", namespace: "kube-system", name: "kube-proxy"},
-	{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: chartNamespace}, // one replica: no leader election
+	// Two replicas: leader election, and the membership Leases of shared polling (listed and
+	// watched to see who is alive, each deleted by its replica as it stops), in the release
+	// namespace alone.
+	{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: chartNamespace, allowed: true},
+	{verb: "create", group: "coordination.k8s.io", resource: "leases", namespace: chartNamespace, allowed: true},
+	{verb: "list", group: "coordination.k8s.io", resource: "leases", namespace: chartNamespace, allowed: true},
+	{verb: "watch", group: "coordination.k8s.io", resource: "leases", namespace: chartNamespace, allowed: true},
+	{verb: "delete", group: "coordination.k8s.io", resource: "leases", namespace: chartNamespace, allowed: true},
+	{verb: "create", resource: "events", namespace: chartNamespace, allowed: true}, // LeaderElection, on the Lease
+	{verb: "list", group: "coordination.k8s.io", resource: "leases"},
+	{verb: "delete", group: "coordination.k8s.io", resource: "leases", namespace: chartApps},
+	{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: "kube-system"},
+	// Shared polling: the replicas post their samples to each other's metrics API, which asks
+	// the API server's authorizer; that path and verb alone.
+	{verb: "post", path: samplesPath, allowed: true},
+	{verb: "get", path: samplesPath},
+	{verb: "post", path: "/qscale/v1/other"},
+	{verb: "post", path: "/apis/external.metrics.k8s.io/v1beta1"},
 	{verb: "create", group: "rbac.authorization.k8s.io", resource: "rolebindings", namespace: chartApps},
 	{verb: "create", group: "apiregistration.k8s.io", resource: "apiservices"},
 	{verb: "get", group: "external.metrics.k8s.io", resource: "s0-rabbitmq-orders", namespace: chartApps}, // nothing forwarded
 }
 
-// With watchNamespace, nothing outside that namespace but the Lease, the delegated
-// authentication qscale needs as an aggregated API server, and, as it forwards, reading
-// external metrics.
+// With watchNamespace, nothing outside that namespace but the Leases in the release
+// namespace, posting samples to the other replicas, the delegated authentication qscale needs
+// as an aggregated API server, and, as it forwards, reading external metrics.
 var namespacedAccess = []access{
 	{verb: "watch", group: "apps", resource: "deployments", namespace: chartApps, allowed: true},
 	{verb: "update", group: "apps", resource: "deployments", subresource: "scale", namespace: chartApps, allowed: true},
@@ -195,9 +228,14 @@ var namespacedAccess = []access{
 	{verb: "watch", resource: "secrets", namespace: chartApps},
 	{verb: "create", group: "events.k8s.io", resource: "events", namespace: chartApps, allowed: true},
 	{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: chartNamespace, allowed: true},
+	{verb: "list", group: "coordination.k8s.io", resource: "leases", namespace: chartNamespace, allowed: true}, // membership
+	{verb: "watch", group: "coordination.k8s.io", resource: "leases", namespace: chartNamespace, allowed: true},
+	{verb: "delete", group: "coordination.k8s.io", resource: "leases", namespace: chartNamespace, allowed: true},
 	{verb: "create", resource: "events", namespace: chartNamespace, allowed: true}, // LeaderElection, on the Lease
 	{verb: "create", group: "authentication.k8s.io", resource: "tokenreviews", allowed: true},
-	// Nothing cluster-wide, nothing in another namespace.
+	// A non-resource URL has no namespace: the samples the replicas post to each other.
+	{verb: "post", path: samplesPath, allowed: true},
+	// Nothing else cluster-wide, nothing in another namespace.
 	{verb: "list", resource: "secrets"},
 	{verb: "get", resource: "secrets", namespace: "default"},
 	{verb: "get", resource: "secrets", namespace: chartNamespace},
@@ -208,6 +246,9 @@ var namespacedAccess = []access{
 	{verb: "create", group: "autoscaling", resource: "horizontalpodautoscalers", namespace: "default"},
 	{verb: "create", group: "events.k8s.io", resource: "events", namespace: "default"},
 	{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: chartApps},
+	{verb: "list", group: "coordination.k8s.io", resource: "leases", namespace: chartApps},
+	{verb: "delete", group: "coordination.k8s.io", resource: "leases", namespace: chartApps},
+	{verb: "post", path: "/qscale/v1/other"},
 	{verb: "update", group: "apps", resource: "deployments", namespace: chartApps},
 	{verb: "create", resource: "pods", namespace: chartApps},
 	// Forwarding (forward.url): qscale reads the other adapter's metrics wherever its HPAs are.
@@ -325,7 +366,7 @@ func (c *chartCluster) checkEveryObjectExists() {
 		kinds[gvk.Kind]++
 	}
 	for _, k := range []string{"Deployment", "Service", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-		"RoleBinding", "Secret", "APIService", "PodDisruptionBudget", "NetworkPolicy", "ConfigMap"} {
+		"Role", "RoleBinding", "Secret", "APIService", "PodDisruptionBudget", "NetworkPolicy", "ConfigMap"} {
 		if kinds[k] == 0 {
 			t.Errorf("the release has no %s (it has %v)", k, kinds)
 		}
@@ -366,7 +407,10 @@ func (c *chartCluster) runQscale(t *testing.T, port int, logName string) *contro
 	if strings.Join(container.Command, " ") != "qscale run" {
 		t.Fatalf("the chart runs %q, want qscale run", container.Command)
 	}
-	args := container.Args
+	args, err := expandPodEnv(container.Args, container.Env)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if ca := c.forwardCA(d.Spec.Template.Spec); ca != "" {
 		args = append(args, "--forward-ca-file="+ca)
 	}
@@ -398,6 +442,38 @@ func (c *chartCluster) runQscale(t *testing.T, port int, logName string) *contro
 		t.Fatalf("%v\nqscale log:\n%s", err, c.cp.TailFile(q.Log, 30))
 	}
 	return q
+}
+
+// envRef is a reference $(NAME) to a container's variable in its arguments.
+var envRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+// expandPodEnv expands $(NAME) in a container's arguments from its env as the kubelet does:
+// values as written, and the pod's IP (status.podIP) as 127.0.0.1, where the local qscale
+// listens. A reference to a variable the test cannot stand in for is an error, so that no
+// literal $(NAME) reaches qscale.
+func expandPodEnv(args []string, env []corev1.EnvVar) ([]string, error) {
+	vars := map[string]string{}
+	for _, e := range env {
+		switch {
+		case e.ValueFrom == nil:
+			vars[e.Name] = e.Value
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "status.podIP":
+			vars[e.Name] = "127.0.0.1"
+		}
+	}
+	out := make([]string, len(args))
+	var errs []error
+	for i, a := range args {
+		out[i] = envRef.ReplaceAllStringFunc(a, func(ref string) string {
+			v, ok := vars[envRef.FindStringSubmatch(ref)[1]]
+			if !ok {
+				errs = append(errs, fmt.Errorf("the chart's argument %q names %s, which the test cannot give", a, ref))
+				return ref
+			}
+			return v
+		})
+	}
+	return out, errors.Join(errs...)
 }
 
 // clusterCABundle is the control plane's CA, base64-encoded as forward.caBundle takes it: a
@@ -483,7 +559,7 @@ func (c *chartCluster) unexpose() {
 func (c *chartCluster) waitLease(t *testing.T, qscaleLog string) {
 	t.Helper()
 	err := waitUntil(context.Background(), 30*time.Second, func() (bool, error) {
-		leases, err := c.kube.CoordinationV1().Leases(chartNamespace).List(context.Background(), metav1.ListOptions{})
+		leases, err := c.kube.CoordinationV1().Leases(chartNamespace).List(context.Background(), metav1.ListOptions{LabelSelector: "!" + memberLabel})
 		if err != nil {
 			return false, err
 		}
@@ -496,6 +572,24 @@ func (c *chartCluster) waitLease(t *testing.T, qscaleLog string) {
 	})
 	if err != nil {
 		t.Fatalf("no Lease held in %s: %v\nqscale log:\n%s", chartNamespace, err, c.cp.TailFile(qscaleLog, 30))
+	}
+}
+
+// waitMembers waits until the leader-election namespace holds want membership Leases: the
+// local qscale creates its own with the chart's rights, and deletes it as it stops.
+func (c *chartCluster) waitMembers(t *testing.T, qscaleLog string, want int) {
+	t.Helper()
+	got := -1
+	err := waitUntil(context.Background(), 30*time.Second, func() (bool, error) {
+		leases, err := c.kube.CoordinationV1().Leases(chartNamespace).List(context.Background(), metav1.ListOptions{LabelSelector: memberLabel + "=true"})
+		if err != nil {
+			return false, err
+		}
+		got = len(leases.Items)
+		return got == want, nil
+	})
+	if err != nil {
+		t.Fatalf("%d membership Leases in %s, want %d: %v\nqscale log:\n%s", got, chartNamespace, want, err, c.cp.TailFile(qscaleLog, 30))
 	}
 }
 
@@ -535,11 +629,15 @@ func (c *chartCluster) allowed(t *testing.T, a access) bool {
 	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 		User:   chartSA,
 		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + chartNamespace, "system:authenticated"},
-		ResourceAttributes: &authorizationv1.ResourceAttributes{
+	}}
+	if a.path != "" {
+		sar.Spec.NonResourceAttributes = &authorizationv1.NonResourceAttributes{Verb: a.verb, Path: a.path}
+	} else {
+		sar.Spec.ResourceAttributes = &authorizationv1.ResourceAttributes{
 			Verb: a.verb, Group: a.group, Resource: a.resource, Subresource: a.subresource,
 			Namespace: a.namespace, Name: a.name,
-		},
-	}}
+		}
+	}
 	got, err := c.kube.AuthorizationV1().SubjectAccessReviews().Create(ctxFor(t, 10*time.Second), sar, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)

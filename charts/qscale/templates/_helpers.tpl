@@ -48,6 +48,25 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if or (gt (int .Values.replicaCount) 1) .Values.leaderElection.enabled }}true{{ end }}
 {{- end }}
 
+{{- /*
+  "true" when the replicas share the polling (--peer-address): each broker connection is polled
+  by one live replica, which sends its samples to the others. It needs leader election, whose
+  namespace also holds the replicas' membership Leases.
+*/}}
+{{- define "qscale.sharePolling" -}}
+{{- if and (include "qscale.leaderElect" .) .Values.sharePolling }}true{{ end }}
+{{- end }}
+
+{{- /*
+  "true" when the chart installs its PodDisruptionBudget: podDisruptionBudget.enabled true
+  always, auto only with several replicas (a budget on a single pod protects nothing, and one
+  that keeps it available blocks every drain of its node).
+*/}}
+{{- define "qscale.pdb" -}}
+{{- $enabled := toString .Values.podDisruptionBudget.enabled }}
+{{- if or (eq $enabled "true") (and (eq $enabled "auto") (gt (int .Values.replicaCount) 1)) }}true{{ end }}
+{{- end }}
+
 {{- define "qscale.leaderElectionNamespace" -}}
 {{- default .Release.Namespace .Values.leaderElection.namespace }}
 {{- end }}
