@@ -2,11 +2,13 @@ package scaler
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/qscale/qscale/scaler/policy"
+	"github.com/qscale/qscale/scaler/share"
 	"github.com/qscale/qscale/scaler/store"
 	"github.com/qscale/qscale/sources"
 )
@@ -192,4 +194,83 @@ func TestRemovingASlowBrokersWorkloadDoesNotWait(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// sharingOf is a Sharing whose owned connections a test sets; it keeps what it is given.
+type sharingOf struct {
+	mu     sync.Mutex
+	owned  map[string]bool
+	polled []share.Polled
+}
+
+func (s *sharingOf) Owns(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owned[key]
+}
+
+func (s *sharingOf) Polled(p []share.Polled) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.polled = append(s.polled, p...)
+}
+
+func (s *sharingOf) set(key string, owned bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.owned[key] = owned
+}
+
+func (s *sharingOf) shared() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.polled)
+}
+
+// A replica polls only the connections it owns, hands their samples over for the others, and
+// polls at once a connection it gains.
+func TestPollerPollsOnlyWhatItOwns(t *testing.T) {
+	polls := map[string]*atomic.Int64{"mine": {}, "theirs": {}}
+	reg := sources.Registry{"counting": {
+		NewConfig: func() sources.Config { return &countingConfig{} },
+		Open: func(cfg sources.Config) (sources.Source, error) {
+			return countingSource{polls[cfg.Connection()]}, nil
+		},
+	}}
+	trigger := func(conn string) sources.Trigger {
+		tr, err := reg.Parse(sources.Params{Type: "counting", Name: conn, Metadata: map[string]string{"conn": conn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	mine, theirs := trigger("mine"), trigger("theirs")
+	sharing := &sharingOf{owned: map[string]bool{mine.Key(): true}}
+	st := store.New(time.Now, store.Options{})
+	p := NewPoller(sources.NewPool(reg), st, nil, nil, sharing)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = p.Start(ctx) }()
+	w := store.Target{Namespace: "ns", Kind: store.KindDeployment, Name: "w"}
+	trs, _ := st.Configure(w, policy.Spec{PollingInterval: time.Hour}, []sources.Trigger{mine, theirs})
+	p.Set(w, trs, time.Hour)
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting until %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("the owned connection is polled and shared", func() bool { return polls["mine"].Load() == 1 && sharing.shared() == 1 })
+	p.Reshard() // nothing changed: the connection not owned stays unpolled
+	waitFor("the owned connection is polled again", func() bool { return polls["mine"].Load() == 2 })
+	if n := polls["theirs"].Load(); n != 0 {
+		t.Fatalf("the connection another replica owns was polled %d times", n)
+	}
+	sharing.set(theirs.Key(), true)
+	p.Reshard()
+	waitFor("a connection gained is polled at once", func() bool { return polls["theirs"].Load() == 1 })
 }

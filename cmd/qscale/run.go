@@ -305,18 +305,17 @@ func (o *runOptions) members(mgr manager.Manager, cfg *rest.Config, identity str
 	return m, mgr.Add(m)
 }
 
-// peerAddress is host:port from --peer-address, whose port defaults to the secure port.
+// peerAddress is host:port from --peer-address, whose port defaults to the secure port. A
+// bare IPv6 address (a pod IP) takes the port too.
 func peerAddress(flag string, securePort int) (string, error) {
-	if _, _, err := net.SplitHostPort(flag); err == nil {
-		return flag, nil
+	host, port, err := net.SplitHostPort(flag)
+	if err != nil {
+		host, port = strings.TrimSuffix(strings.TrimPrefix(flag, "["), "]"), strconv.Itoa(securePort)
 	}
-	if strings.Contains(strings.Trim(flag, "[]"), ":") && !strings.HasPrefix(flag, "[") { // an IPv6 address without a port
-		return net.JoinHostPort(flag, strconv.Itoa(securePort)), nil
-	}
-	if flag == "" || strings.ContainsAny(flag, "/ ") {
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" || strings.ContainsAny(host, "/ []") {
 		return "", fmt.Errorf("--peer-address %q: want a host or host:port", flag)
 	}
-	return net.JoinHostPort(strings.Trim(flag, "[]"), strconv.Itoa(securePort)), nil
+	return net.JoinHostPort(host, port), nil
 }
 
 // elect adds the leader election to mgr when --leader-elect is set, and returns whether this

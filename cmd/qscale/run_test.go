@@ -1,0 +1,27 @@
+package main
+
+import "testing"
+
+func TestPeerAddress(t *testing.T) {
+	tests := []struct {
+		name, flag, want string
+		wantErr          bool
+	}{
+		{name: "an IPv4 address takes the secure port", flag: "10.0.0.7", want: "10.0.0.7:6443"},
+		{name: "a host takes the secure port", flag: "qscale-0.qscale", want: "qscale-0.qscale:6443"},
+		{name: "a port given is kept", flag: "10.0.0.7:9443", want: "10.0.0.7:9443"},
+		{name: "a bare IPv6 address, as a pod IP is", flag: "fd00::7", want: "[fd00::7]:6443"},
+		{name: "a bracketed IPv6 address", flag: "[fd00::7]", want: "[fd00::7]:6443"},
+		{name: "an IPv6 address with a port", flag: "[fd00::7]:9443", want: "[fd00::7]:9443"},
+		{name: "a URL", flag: "https://10.0.0.7", wantErr: true},
+		{name: "a space", flag: "10.0.0.7 x", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := peerAddress(tt.flag, 6443)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("peerAddress(%q) = %q, %v; want %q, error %t", tt.flag, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
