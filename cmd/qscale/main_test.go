@@ -87,6 +87,7 @@ func TestRun(t *testing.T) {
 		{name: "check reads standard input", args: []string{"check", "-f", "-"}, stdin: manifest, wantCode: 1, wantStdout: []string{"3 workload(s) checked, 1 with errors"}},
 		{name: "check a file that is not YAML", args: []string{"check", "-f", "-"}, stdin: "kind: [", wantCode: 1, wantStdout: []string{"<stdin>: document 1: not YAML or JSON"}},
 		{name: "run with a bad flag", args: []string{"run", "--no-such-flag"}, wantCode: 2, wantStderr: "unknown flag"},
+		{name: "run sharing without leader election", args: []string{"run", "--peer-address", "10.0.0.7"}, wantCode: 2, wantStderr: "--peer-address needs --leader-elect"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

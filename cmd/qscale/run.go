@@ -120,6 +120,10 @@ func runController(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "qscale run: %v\n", err)
 		return 2
 	}
+	if o.peerAddress != "" && !o.leaderElect {
+		fmt.Fprintln(stderr, "qscale run: --peer-address needs --leader-elect: replicas share the polling only when one of them leads")
+		return 2
+	}
 	logger := o.log.logger(stderr)
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger) // client-go's and the API server's logs, in the same level and format
