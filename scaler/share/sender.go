@@ -140,6 +140,7 @@ func (s *Sender) Reconcile() []*queue {
 
 // run posts q's pending samples, one batch at a time, until ctx ends.
 func (s *Sender) run(ctx context.Context, q *queue) {
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -155,11 +156,16 @@ func (s *Sender) run(ctx context.Context, q *queue) {
 		}
 		if err := s.post(ctx, q, batch); err != nil {
 			s.Metrics.sent(resultFailed, len(batch))
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !failing { // once per outage: a peer killed stays listed until its Lease expires
 				s.Log.Info("could not send samples to a peer; it gets the next ones", "peer", q.member.Identity, "address", q.member.Address, "error", err.Error())
 			}
+			failing = true
 			continue
 		}
+		if failing {
+			s.Log.Info("sending samples to a peer again", "peer", q.member.Identity)
+		}
+		failing = false
 		s.Metrics.sent(resultSent, len(batch))
 	}
 }
