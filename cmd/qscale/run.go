@@ -142,32 +142,11 @@ func registerMetrics(reg prometheus.Registerer) (*scaler.Metrics, *metricsapi.Me
 }
 
 func (o *runOptions) run(ctx context.Context) error {
+	mgr, cfg, err := o.manager(ctx)
+	if err != nil {
+		return err
+	}
 	a := o.adapter
-	for _, f := range []*string{&a.RemoteKubeConfigFile, &a.Authentication.RemoteKubeConfigFile, &a.Authorization.RemoteKubeConfigFile} {
-		if *f == "" {
-			*f = o.kubeconfig
-		}
-	}
-	cfg, err := o.restConfig()
-	if err != nil {
-		return err
-	}
-	cfg.QPS, cfg.Burst = o.qps, o.burst
-	if err := waitForAPIServer(ctx, cfg); err != nil {
-		return err
-	}
-	mgrOpts := ctrl.Options{
-		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress: o.probeAddr,
-		// Secrets are read by name, never through an informer: qscale holds only those that
-		// triggers name, and needs no right to list or watch Secrets.
-		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-		Cache:  cacheOptions(o.namespace),
-	}
-	mgr, err := ctrl.NewManager(cfg, mgrOpts)
-	if err != nil {
-		return err
-	}
 	identity, err := replicaIdentity()
 	if err != nil {
 		return err
@@ -220,20 +199,53 @@ func (o *runOptions) run(ctx context.Context) error {
 	})); err != nil {
 		return err
 	}
+	if err := addProbes(ctx, mgr); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// manager is the controller manager of this process, once its API server answers, with the
+// client configuration it uses.
+func (o *runOptions) manager(ctx context.Context) (manager.Manager, *rest.Config, error) {
+	a := o.adapter
+	for _, f := range []*string{&a.RemoteKubeConfigFile, &a.Authentication.RemoteKubeConfigFile, &a.Authorization.RemoteKubeConfigFile} {
+		if *f == "" {
+			*f = o.kubeconfig
+		}
+	}
+	cfg, err := o.restConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.QPS, cfg.Burst = o.qps, o.burst
+	if err := waitForAPIServer(ctx, cfg); err != nil {
+		return nil, nil, err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		// Secrets are read by name, never through an informer: qscale holds only those that
+		// triggers name, and needs no right to list or watch Secrets.
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		Cache:  cacheOptions(o.namespace),
+	})
+	return mgr, cfg, err
+}
+
+// addProbes adds the liveness and readiness checks: ready once the informer caches are synced.
+func addProbes(ctx context.Context, mgr manager.Manager) error {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("caches", func(*http.Request) error {
+	return mgr.AddReadyzCheck("caches", func(*http.Request) error {
 		wctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		if !mgr.GetCache().WaitForCacheSync(wctx) {
 			return errors.New("informer caches are not synced")
 		}
 		return nil
-	}); err != nil {
-		return err
-	}
-	return mgr.Start(ctx)
+	})
 }
 
 // cacheOptions are the options of the manager's informer cache: every object is stored as

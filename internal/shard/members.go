@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strings"
@@ -239,7 +240,10 @@ func (m *Members) desired(now time.Time) *coordinationv1.Lease {
 	if m.cfg.Fingerprint != nil {
 		self.Fingerprint = m.cfg.Fingerprint()
 	}
-	seconds := int32(m.cfg.LeaseDuration.Round(time.Second) / time.Second)
+	seconds := int32(math.MaxInt32)
+	if n := int64(m.cfg.LeaseDuration.Round(time.Second) / time.Second); n >= 0 && n < math.MaxInt32 {
+		seconds = int32(n)
+	}
 	at := metav1.NewMicroTime(now)
 	return &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -217,10 +216,11 @@ func PinnedClients(cfg *rest.Config) func(shard.Member) (*http.Client, error) {
 		if tlsCfg == nil {
 			tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
-		// The chain is not checked against an authority: VerifyPeerCertificate checks the
-		// leaf against the digest in the member's Lease instead.
-		tlsCfg.InsecureSkipVerify = true //nolint:gosec // pinned by VerifyPeerCertificate
-		tlsCfg.VerifyPeerCertificate = pin(m.Fingerprint)
+		// The chain is not checked against an authority: VerifyConnection checks the leaf
+		// against the digest in the member's Lease instead, on every connection, resumed
+		// sessions included.
+		tlsCfg.InsecureSkipVerify = true
+		tlsCfg.VerifyConnection = pin(m.Fingerprint)
 		tr := &http.Transport{TLSClientConfig: tlsCfg, TLSHandshakeTimeout: 5 * time.Second, MaxIdleConnsPerHost: 2,
 			IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: postTimeout}
 		rt, err := rest.HTTPWrappersForConfig(c, tr)
@@ -234,12 +234,12 @@ func PinnedClients(cfg *rest.Config) func(shard.Member) (*http.Client, error) {
 }
 
 // pin accepts a TLS peer whose leaf certificate has the SHA-256 digest fingerprint (hex).
-func pin(fingerprint string) func([][]byte, [][]*x509.Certificate) error {
-	return func(raw [][]byte, _ [][]*x509.Certificate) error {
-		if len(raw) == 0 {
+func pin(fingerprint string) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
 			return errors.New("the peer presented no certificate")
 		}
-		sum := sha256.Sum256(raw[0])
+		sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
 		if hex.EncodeToString(sum[:]) != fingerprint {
 			return errors.New("the peer's certificate is not the one its membership Lease names")
 		}

@@ -2,6 +2,8 @@ package share
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -186,11 +188,12 @@ func TestSenderReachesPinnedPeers(t *testing.T) {
 
 func TestPinRefusesOtherCertificates(t *testing.T) {
 	check := pin(Fingerprint([]byte("cert")))
-	if err := check([][]byte{[]byte("cert")}, nil); err != nil {
+	leaf := func(raw string) []*x509.Certificate { return []*x509.Certificate{{Raw: []byte(raw)}} }
+	if err := check(tls.ConnectionState{PeerCertificates: leaf("cert")}); err != nil {
 		t.Errorf("the pinned certificate: %v", err)
 	}
-	for name, raw := range map[string][][]byte{"another": {[]byte("other")}, "none": nil} {
-		if err := check(raw, nil); err == nil {
+	for name, peers := range map[string][]*x509.Certificate{"another": leaf("other"), "none": nil} {
+		if err := check(tls.ConnectionState{PeerCertificates: peers}); err == nil {
 			t.Errorf("%s certificate: accepted", name)
 		}
 	}

@@ -97,38 +97,58 @@ func encode(p Polled, now time.Time) Sample {
 // poll ended by the clock of now.
 func decode(s Sample, now time.Time) (store.Target, sources.Sample, time.Time, error) {
 	t := store.Target{Namespace: s.Namespace, Kind: s.Kind, Name: s.Workload}
+	if err := checkHeader(s); err != nil {
+		return t, sources.Sample{}, time.Time{}, err
+	}
+	out, err := decodeResult(s)
+	if err != nil {
+		return t, sources.Sample{}, time.Time{}, err
+	}
+	return t, out, now.Add(-time.Duration(s.AgeMillis) * time.Millisecond), nil
+}
+
+// checkHeader checks what names a sample and bounds its size.
+func checkHeader(s Sample) error {
 	switch {
 	case s.Kind != store.KindDeployment && s.Kind != store.KindStatefulSet:
-		return t, sources.Sample{}, time.Time{}, fmt.Errorf("kind %q is not a workload kind", s.Kind)
+		return fmt.Errorf("kind %q is not a workload kind", s.Kind)
 	case s.Namespace == "" || s.Workload == "" || s.Trigger == "":
-		return t, sources.Sample{}, time.Time{}, errors.New("namespace, workload and trigger are required")
+		return errors.New("namespace, workload and trigger are required")
 	case s.AgeMillis < 0 || s.AgeMillis > maxAge.Milliseconds():
-		return t, sources.Sample{}, time.Time{}, fmt.Errorf("age %dms is not within 0 to %s", s.AgeMillis, maxAge)
+		return fmt.Errorf("age %dms is not within 0 to %s", s.AgeMillis, maxAge)
 	case len(s.Error) > maxText || len(s.Warnings) > maxWarnings:
-		return t, sources.Sample{}, time.Time{}, errors.New("the error or the warnings are too long")
-	}
-	out := sources.Sample{Active: s.Active}
-	if s.Error != "" {
-		out.Err = errors.New(s.Error)
-	} else {
-		if !wellFormed(s.Value) {
-			return t, sources.Sample{}, time.Time{}, fmt.Errorf("value %v is not a finite number of at least 0", s.Value)
-		}
-		out.Value = s.Value
-		if c := s.Counters; c != nil {
-			if !wellFormed(c.Backlog) || !wellFormed(c.Produced) || !wellFormed(c.Consumed) || c.Consumers < 0 {
-				return t, sources.Sample{}, time.Time{}, errors.New("counters must be finite numbers of at least 0")
-			}
-			out.Counters = &sources.Counters{Backlog: c.Backlog, Produced: c.Produced, Consumed: c.Consumed, Consumers: c.Consumers}
-		}
+		return errors.New("the error or the warnings are too long")
 	}
 	for _, w := range s.Warnings {
 		if len(w.Reason) > 128 || len(w.Message) > maxText {
-			return t, sources.Sample{}, time.Time{}, errors.New("a warning is too long")
+			return errors.New("a warning is too long")
 		}
+	}
+	return nil
+}
+
+// decodeResult is the poll's result a checked sample carries: its error, or its value and
+// counters, which must be finite numbers of at least 0.
+func decodeResult(s Sample) (sources.Sample, error) {
+	out := sources.Sample{Active: s.Active}
+	for _, w := range s.Warnings {
 		out.Warnings = append(out.Warnings, sources.Warning(w))
 	}
-	return t, out, now.Add(-time.Duration(s.AgeMillis) * time.Millisecond), nil
+	if s.Error != "" {
+		out.Err = errors.New(s.Error)
+		return out, nil
+	}
+	if !wellFormed(s.Value) {
+		return sources.Sample{}, fmt.Errorf("value %v is not a finite number of at least 0", s.Value)
+	}
+	out.Value = s.Value
+	if c := s.Counters; c != nil {
+		if !wellFormed(c.Backlog) || !wellFormed(c.Produced) || !wellFormed(c.Consumed) || c.Consumers < 0 {
+			return sources.Sample{}, errors.New("counters must be finite numbers of at least 0")
+		}
+		out.Counters = &sources.Counters{Backlog: c.Backlog, Produced: c.Produced, Consumed: c.Consumed, Consumers: c.Consumers}
+	}
+	return out, nil
 }
 
 func wellFormed(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) && v >= 0 }
