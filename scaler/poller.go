@@ -51,6 +51,9 @@ type group struct {
 	wake    chan struct{}
 	stop    context.CancelFunc
 	failed  int // consecutive polls in which every trigger failed; only run touches it
+	// skipped is whether the group's last turn left its connection to another replica;
+	// guarded by Poller.mu.
+	skipped bool
 }
 
 type member struct {
@@ -87,12 +90,16 @@ func NewPoller(pool *sources.Pool, st *store.Store, notify func(store.Target), m
 }
 
 // Reshard is called when the connections this replica owns may have changed: it closes those
-// it no longer owns and polls at once those it may have gained.
+// it no longer owns and polls at once those it has gained. Those it kept keep their pace: a
+// change of members costs their brokers no extra poll.
 func (p *Poller) Reshard() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.pruneLocked()
 	for _, g := range p.groups {
+		if !g.skipped || !p.sharing.Owns(g.key) {
+			continue
+		}
 		select {
 		case g.wake <- struct{}{}:
 		default:
@@ -256,6 +263,7 @@ func (p *Poller) pollGroup(ctx context.Context, g *group) (time.Duration, bool) 
 			interval = m.interval
 		}
 	}
+	g.skipped = !owned
 	p.mu.Unlock()
 	if len(triggers) == 0 {
 		return time.Hour, false // the group is being removed; ctx ends the loop
