@@ -42,7 +42,7 @@ func apiServerOutage(t *testing.T, args []string) {
 	c.namespace("qscale") // the Lease's, before qscale campaigns
 	q := c.qscale(t, "qscale", true, controlplane.QscaleOptions{Args: args})
 	if len(args) > 0 {
-		waitLeader(t, c.kube, "qscale", 60*time.Second)
+		waitLeader(t, c.kube, 60*time.Second)
 	}
 	// A polling interval of 15s keeps a value fresh for 45s: a qscale that lost its values
 	// would have none to serve right after the outage, before its next poll.

@@ -236,10 +236,14 @@ func hasLabels(line string, labels map[string]string) bool {
 	return true
 }
 
-// leaseHolder returns the holder of qscale's leader election Lease in ns and when it was
-// acquired; "" while nobody holds it.
-func leaseHolder(kube kubernetes.Interface, ns string) (string, time.Time, error) {
-	l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), "qscale.io", metav1.GetOptions{})
+// leaderNamespace holds the Leases of the scenarios' qscale replicas
+// (--leader-election-namespace).
+const leaderNamespace = "qscale"
+
+// leaseHolder returns the holder of qscale's leader election Lease and when it was acquired;
+// "" while nobody holds it.
+func leaseHolder(kube kubernetes.Interface) (string, time.Time, error) {
+	l, err := kube.CoordinationV1().Leases(leaderNamespace).Get(context.Background(), "qscale.io", metav1.GetOptions{})
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -256,13 +260,13 @@ func leaseHolder(kube kubernetes.Interface, ns string) (string, time.Time, error
 
 // waitLeader waits until someone other than any of not holds the Lease, and returns the holder
 // and when it acquired the Lease.
-func waitLeader(t testing.TB, kube kubernetes.Interface, ns string, timeout time.Duration, not ...string) (string, time.Time) {
+func waitLeader(t testing.TB, kube kubernetes.Interface, timeout time.Duration, not ...string) (string, time.Time) {
 	t.Helper()
 	var holder string
 	var acquired time.Time
 	var last error
 	err := waitUntil(context.Background(), timeout, func() (bool, error) {
-		holder, acquired, last = leaseHolder(kube, ns)
+		holder, acquired, last = leaseHolder(kube)
 		if last != nil || holder == "" {
 			return false, nil
 		}
@@ -274,7 +278,7 @@ func waitLeader(t testing.TB, kube kubernetes.Interface, ns string, timeout time
 		return true, nil
 	})
 	if err != nil {
-		t.Fatalf("no new holder of Lease %s/qscale.io after %s: holder %q, last error %v", ns, timeout, holder, last)
+		t.Fatalf("no new holder of Lease %s/qscale.io after %s: holder %q, last error %v", leaderNamespace, timeout, holder, last)
 	}
 	return holder, acquired
 }

@@ -104,7 +104,7 @@ func startHandover(t testing.TB) *handover {
 	h.ns = h.c.namespace("work")
 	h.c.namespace("qscale") // the Lease's
 	h.startReplica(t, "qscale-a", false)
-	holder, _ := waitLeader(t, h.c.kube, "qscale", 60*time.Second)
+	holder, _ := waitLeader(t, h.c.kube, 60*time.Second)
 	h.holders[0] = holder
 	h.startReplica(t, "qscale-b", true) // the metrics API is served by the replica that stays
 
@@ -157,7 +157,7 @@ func (h *handover) handOver(t testing.TB, sig syscall.Signal) time.Duration {
 	if err := old.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	holder, acquired := waitLeader(t, h.c.kube, "qscale", leaseDuration+time.Minute, h.holders[h.leader])
+	holder, acquired := waitLeader(t, h.c.kube, leaseDuration+time.Minute, h.holders[h.leader])
 	took := acquired.Sub(sent)
 	if acquired.IsZero() {
 		took = time.Since(sent)
