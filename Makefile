@@ -118,13 +118,16 @@ e2e: build k8s-bin brokers
 
 BENCH_E2E         ?= .
 BENCH_UNANNOTATED ?= 0
+BENCH_WORKLOADS   ?= 1000
 
-## bench-e2e: benchmarks on the end-to-end control plane (qscale holding 1,000 workloads);
-## BENCH_E2E selects benchmarks by name, BENCH_UNANNOTATED=3 adds 3 unannotated Deployments
-## with realistic pod templates per annotated one to BenchmarkThousandWorkloads
+## bench-e2e: benchmarks on the end-to-end control plane; BENCH_E2E selects them by name.
+## BenchmarkThousandWorkloads: qscale holding 1,000 workloads (BENCH_UNANNOTATED=3 adds 3
+## unannotated Deployments with realistic pod templates per annotated one); BenchmarkScale:
+## BENCH_WORKLOADS annotated workloads with 3 unannotated each, with 1 and with 3 replicas
 bench-e2e: build k8s-bin
 	QSCALE_K8S_BIN=$(K8S_BIN) QSCALE_BIN=$(CURDIR)/bin/qscale QSCALE_BENCH_UNANNOTATED=$(BENCH_UNANNOTATED) \
-	  $(GO) test -tags e2e -count=1 -timeout 30m -run '^$$' -bench '$(BENCH_E2E)' -benchtime 1x ./e2e/
+	  QSCALE_BENCH_WORKLOADS=$(BENCH_WORKLOADS) \
+	  $(GO) test -tags e2e -count=1 -timeout 120m -run '^$$' -bench '$(BENCH_E2E)' -benchtime 1x ./e2e/
 
 ## demo: qscale end to end on this machine: a control plane, a Kafka-protocol broker, qscale,
 ## and a simulated bursty workload, with a live view (DEMO_FLAGS=-target-backlog-age=20s: scale

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -215,8 +216,14 @@ func metricValue(cfg *rest.Config, ns, metric, workload string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return metricValueWith(client, cfg.Host, ns, metric, workload)
+}
+
+// metricValueWith reads a metric as metricValue does, with a client of the caller's: one that
+// keeps its connections between reads.
+func metricValueWith(client *http.Client, host, ns, metric, workload string) (int64, error) {
 	url := fmt.Sprintf("%s/apis/external.metrics.k8s.io/v1beta1/namespaces/%s/%s?labelSelector=qscale.io/kind=deployment,qscale.io/name=%s",
-		cfg.Host, ns, metric, workload)
+		host, ns, metric, workload)
 	resp, err := client.Get(url) //nolint:noctx // bounded by the client's own timeout
 	if err != nil {
 		return 0, err
