@@ -23,6 +23,9 @@ func TestFreePortsAreDistinctAndFree(t *testing.T) {
 			t.Fatalf("port %d handed out twice in %v", p, ports)
 		}
 		seen[p] = true
+		if lo, hi := fixedPorts(); hi > lo && (p < lo || p >= hi) {
+			t.Errorf("port %d is outside [%d, %d), below the ephemeral range", p, lo, hi)
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
 			t.Fatalf("port %d is not free: %v", p, err)
