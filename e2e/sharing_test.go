@@ -42,8 +42,11 @@ const (
 // longer than a lease duration and an interval, none is polled twice within an interval
 // outside a handover (and only when a replica joins), and no workload changes its replicas:
 // a stale value is neither served nor acted on.
+//
+// It runs alone, before the parallel scenarios: its bounds are a poll interval and a few
+// seconds, and its control plane, three replicas and nine brokers would otherwise add their
+// load to that of every other scenario starting at once on 2 cores.
 func TestSharedPolling(t *testing.T) {
-	t.Parallel()
 	s := startSharing(t)
 	replicas := watchReplicas(s.c.kube, s.ns, 3, s.workloads()...)
 	defer func() {
