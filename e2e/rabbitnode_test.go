@@ -61,7 +61,9 @@ func TestRabbitMQNodeStopsAndStarts(t *testing.T) {
 	node.Stop()
 	waitEvent(t, ns, "workers", "SourceError", 30*time.Second)
 	node.Start()
-	waitEvent(t, ns, "workers", "SourceRecovered", 60*time.Second)
+	// The polls failed meanwhile, so the next one may come as late as the longest back-off
+	// (a minute, +10% jitter) after the node is up again: a slow restart lets it grow that far.
+	waitEvent(t, ns, "workers", "SourceRecovered", 100*time.Second)
 	if changes := held(); len(changes) > 0 {
 		t.Errorf("the workload did not keep its 4 replicas while its broker was away: %v", changes)
 	}
