@@ -65,7 +65,7 @@ func run(m *testing.M) (int, error) {
 	}
 	countConns := kfake.ListenFn(func(network, addr string) (net.Listener, error) {
 		l, err := net.Listen(network, addr)
-		return countingListener{l}, err
+		return countingListener{l, &env.kafkaConns}, err
 	})
 	if env.kafka, err = kfake.NewCluster(kfake.NumBrokers(3), countConns); err != nil {
 		return 1, err
@@ -98,12 +98,16 @@ func parallelByDefault(n int) {
 	}
 }
 
-type countingListener struct{ net.Listener }
+// countingListener counts the connections it accepts in n.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
 
 func (l countingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err == nil {
-		env.kafkaConns.Add(1)
+		l.n.Add(1)
 	}
 	return c, err
 }

@@ -71,16 +71,14 @@ type brokers struct {
 	clusters []*kfake.Cluster
 	requests atomic.Int64
 	conns    atomic.Int64
-
-	mu    sync.Mutex
-	polls [][]time.Time
+	polls    *pollLog
 }
 
 func startBrokers(b *testing.B, n int) *brokers {
-	k := &brokers{polls: make([][]time.Time, n)}
+	k := &brokers{polls: newPollLog(n)}
 	listen := kfake.ListenFn(func(network, addr string) (net.Listener, error) {
 		l, err := net.Listen(network, addr)
-		return connCounter{l, &k.conns}, err
+		return countingListener{l, &k.conns}, err
 	})
 	for i := range n {
 		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "jobs"), listen)
@@ -93,9 +91,7 @@ func startBrokers(b *testing.B, n int) *brokers {
 				c.KeepControl()
 				k.requests.Add(1)
 				if key == int16(kmsg.OffsetFetch) {
-					k.mu.Lock()
-					k.polls[i] = append(k.polls[i], time.Now())
-					k.mu.Unlock()
+					k.polls.record(i)
 				}
 				return nil, nil, false
 			})
@@ -105,49 +101,26 @@ func startBrokers(b *testing.B, n int) *brokers {
 	return k
 }
 
-type connCounter struct {
-	net.Listener
-	n *atomic.Int64
-}
-
-func (l connCounter) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.n.Add(1)
-	}
-	return c, err
-}
-
-// handedOver is the longest any cluster waited, from killed, for its next poll: the time the
-// victim's connections took to reach the other replicas.
+// handedOver is the longest any cluster waited, from killed until now, for its next poll: the
+// time the victim's connections took to reach the other replicas.
 func (k *brokers) handedOver(killed time.Time) time.Duration {
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	var longest time.Duration
-	for _, polls := range k.polls {
-		i := slices.IndexFunc(polls, func(at time.Time) bool { return at.After(killed) })
-		if i < 0 {
+	for _, at := range k.polls.spans(killed, time.Now()) {
+		if len(at) == 2 { // not polled since
 			return time.Duration(math.MaxInt64)
 		}
-		longest = max(longest, polls[i].Sub(killed))
+		longest = max(longest, at[1].Sub(killed))
 	}
 	return longest
 }
 
 // longestGap is the longest any cluster went without a poll from from to to.
 func (k *brokers) longestGap(from, to time.Time) time.Duration {
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	var longest time.Duration
-	for _, polls := range k.polls {
-		last := from
-		for _, at := range polls {
-			if at.After(from) && at.Before(to) {
-				longest = max(longest, at.Sub(last))
-				last = at
-			}
+	for _, at := range k.polls.spans(from, to) {
+		for j := 1; j < len(at); j++ {
+			longest = max(longest, at[j].Sub(at[j-1]))
 		}
-		longest = max(longest, to.Sub(last))
 	}
 	return longest
 }
@@ -359,10 +332,7 @@ func pollTotalsEach(b *testing.B, qs []*controlplane.Qscale) (polls, seconds []f
 		var n, s float64
 		if q.Running() {
 			var err error
-			if n, _, err = scrapeSample(q.MetricsURL, "qscale_source_poll_duration_seconds_count", map[string]string{"type": "kafka"}); err != nil {
-				b.Fatal(err)
-			}
-			if s, _, err = scrapeSample(q.MetricsURL, "qscale_source_poll_duration_seconds_sum", map[string]string{"type": "kafka"}); err != nil {
+			if n, s, err = kafkaPolls(q); err != nil {
 				b.Fatal(err)
 			}
 		}

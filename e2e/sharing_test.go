@@ -147,14 +147,13 @@ type sharing struct {
 	proxies  []*cutter // replica i reaches the API server through proxies[i]
 	started  int       // replicas started so far, for their names
 
-	mu    sync.Mutex
-	polls [][]time.Time // per cluster, when it answered an offset fetch
-	seen  []int         // per replica, its Kafka polls when last counted
+	polls *pollLog
+	seen  []int // per replica, its Kafka polls when last counted
 }
 
 func startSharing(t *testing.T) *sharing {
 	t.Helper()
-	s := &sharing{t: t, c: newCluster(t, controlplane.Options{}), polls: make([][]time.Time, sharedConnections)}
+	s := &sharing{t: t, c: newCluster(t, controlplane.Options{}), polls: newPollLog(sharedConnections)}
 	s.ns = s.c.namespace("work")
 	s.c.namespace("qscale") // the Leases'
 	for i := range sharedConnections {
@@ -165,9 +164,7 @@ func startSharing(t *testing.T) *sharing {
 		t.Cleanup(k.Close)
 		k.ControlKey(int16(kmsg.OffsetFetch), func(kmsg.Request) (kmsg.Response, error, bool) {
 			k.KeepControl()
-			s.mu.Lock()
-			s.polls[i] = append(s.polls[i], time.Now())
-			s.mu.Unlock()
+			s.polls.record(i)
 			return nil, nil, false
 		})
 		s.kafkas = append(s.kafkas, k)
@@ -251,10 +248,7 @@ func (s *sharing) workloads() []string {
 // waitFor lets d pass while the replicas run: a scenario step that watches for a span.
 func (s *sharing) waitFor(t *testing.T, d time.Duration) {
 	t.Helper()
-	select {
-	case <-time.After(d):
-	case <-ctxFor(t, d+time.Second).Done():
-	}
+	time.Sleep(d) // a span watched, not a wait for a condition
 }
 
 // waitMembers waits until n live membership Leases exist, each naming an address and a
@@ -288,18 +282,9 @@ func (s *sharing) waitMembers(t *testing.T, n int, timeout time.Duration) {
 // interval. It returns the longest gap.
 func (s *sharing) checkPolls(t *testing.T, from, to time.Time, maxGap time.Duration, joining bool) time.Duration {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var longest time.Duration
 	twice := 0
-	for i, polls := range s.polls {
-		at := []time.Time{from}
-		for _, p := range polls {
-			if !p.Before(from) && !p.After(to) {
-				at = append(at, p)
-			}
-		}
-		at = append(at, to)
+	for i, at := range s.polls.spans(from, to) {
 		for j := 1; j < len(at); j++ {
 			gap := at[j].Sub(at[j-1])
 			if gap > maxGap {
@@ -331,7 +316,7 @@ func (s *sharing) polling(t *testing.T) []int {
 		if !q.Running() {
 			continue
 		}
-		v, _, err := scrapeSample(q.MetricsURL, "qscale_source_poll_duration_seconds_count", map[string]string{"type": "kafka"})
+		v, _, err := kafkaPolls(q)
 		if err != nil {
 			t.Fatalf("replica %d: %v", i, err)
 		}
@@ -381,6 +366,49 @@ func (s *sharing) checkValuesEverywhere(t *testing.T) {
 			}
 		}
 	}
+}
+
+// pollLog records when each of a scenario's Kafka clusters was polled (sent an offset fetch).
+type pollLog struct {
+	mu sync.Mutex
+	at [][]time.Time
+}
+
+func newPollLog(clusters int) *pollLog { return &pollLog{at: make([][]time.Time, clusters)} }
+
+// record notes a poll of cluster i now.
+func (l *pollLog) record(i int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.at[i] = append(l.at[i], time.Now())
+}
+
+// spans returns, per cluster, from, then its polls from from to to, then to: consecutive
+// entries are the spans it went unpolled.
+func (l *pollLog) spans(from, to time.Time) [][]time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([][]time.Time, len(l.at))
+	for i, polls := range l.at {
+		out[i] = []time.Time{from}
+		for _, p := range polls {
+			if !p.Before(from) && !p.After(to) {
+				out[i] = append(out[i], p)
+			}
+		}
+		out[i] = append(out[i], to)
+	}
+	return out
+}
+
+// kafkaPolls is how many batched Kafka polls q made, and the seconds they took.
+func kafkaPolls(q *controlplane.Qscale) (n, seconds float64, err error) {
+	kafka := map[string]string{"type": "kafka"}
+	if n, _, err = scrapeSample(q.MetricsURL, "qscale_source_poll_duration_seconds_count", kafka); err != nil {
+		return 0, 0, err
+	}
+	seconds, _, err = scrapeSample(q.MetricsURL, "qscale_source_poll_duration_seconds_sum", kafka)
+	return n, seconds, err
 }
 
 // cutter is a TCP proxy to one address that can cut every connection and refuse new ones

@@ -280,6 +280,17 @@ func (o *runOptions) leaseNamespace() (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
+// leaseClient is the namespace of the leader election and membership Leases, and a client for
+// them.
+func (o *runOptions) leaseClient(cfg *rest.Config) (string, *kubernetes.Clientset, error) {
+	ns, err := o.leaseNamespace()
+	if err != nil {
+		return "", nil, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	return ns, kube, err
+}
+
 // sharing reports whether this replica shares the polling with others.
 func (o *runOptions) sharing() bool { return o.leaderElect && o.peerAddress != "" }
 
@@ -287,11 +298,7 @@ func (o *runOptions) sharing() bool { return o.leaderElect && o.peerAddress != "
 // address and serving certificate by which the others reach it. onChange is called when the
 // members change.
 func (o *runOptions) members(mgr manager.Manager, cfg *rest.Config, identity string, serving *genericapiserver.SecureServingInfo, onChange func()) (*shard.Members, error) {
-	ns, err := o.leaseNamespace()
-	if err != nil {
-		return nil, err
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
+	ns, kube, err := o.leaseClient(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -340,11 +347,7 @@ func (o *runOptions) elect(mgr manager.Manager, cfg *rest.Config, identity strin
 	if !o.leaderElect {
 		return nil, nil
 	}
-	ns, err := o.leaseNamespace()
-	if err != nil {
-		return nil, err
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
+	ns, kube, err := o.leaseClient(cfg)
 	if err != nil {
 		return nil, err
 	}
