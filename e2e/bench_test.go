@@ -115,7 +115,14 @@ func createAll(b *testing.B, n int, create func(i int) error) {
 	}
 }
 
+// rssKiB is the resident memory of process pid.
 func rssKiB(b testing.TB, pid int) int64 {
+	return statusKiB(b, pid, "VmRSS")
+}
+
+// statusKiB reads a field of /proc/PID/status counted in KiB: VmRSS, RssAnon (the heap, stacks
+// and the runtime's own) or RssFile (the binary's pages mapped in).
+func statusKiB(b testing.TB, pid int, field string) int64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
@@ -123,12 +130,12 @@ func rssKiB(b testing.TB, pid int) int64 {
 	defer func() { _ = f.Close() }()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(s.Text(), field+":"); ok {
 			n, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
 			return n
 		}
 	}
-	b.Fatal("no VmRSS")
+	b.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
 }
 

@@ -58,7 +58,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	t := store.Target{Namespace: req.Namespace, Kind: k.name, Name: req.Name}
 	defer func() {
 		invalid, known := r.records.configInvalid(t)
-		r.Metrics.setConfigInvalid(t, invalid, known)
+		r.Metrics.ConfigInvalid(t, invalid, known)
 	}()
 	obj := k.newObject()
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/time/rate"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -108,9 +109,9 @@ func Setup(mgr manager.Manager, o Options) (*Loop, error) {
 		wake[kind] = make(chan event.GenericEvent, 1024)
 	}
 	notify := func(t store.Target) {
-		obj := workloadKinds[t.Kind].newObject()
-		obj.SetNamespace(t.Namespace)
-		obj.SetName(t.Name)
+		// The wake-up carries the workload's name alone, which is all the handler reads:
+		// metadata, not a whole Deployment, for every workload at every poll.
+		obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: t.Name}}
 		select {
 		case wake[t.Kind] <- event.GenericEvent{Object: obj}:
 		default: // the queue is full of wake-ups already; the next poll sends another

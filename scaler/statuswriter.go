@@ -36,9 +36,9 @@ type statusWriter struct {
 	wake    chan struct{}
 }
 
-// pendingStatus is a status to write on a workload.
+// pendingStatus is a status to write on a workload. It holds no copy of the workload: with
+// thousands of first statuses waiting their turn, each copy would be a kilobyte and more.
 type pendingStatus struct {
-	obj   client.Object // the workload: its kind, namespace and name
 	value string
 	from  string // the workload's resourceVersion the status was computed from
 }
@@ -48,14 +48,14 @@ func newStatusWriter(c client.Client, recs *records, limiter *rate.Limiter, isLe
 		pending: map[store.Target]pendingStatus{}, wake: make(chan struct{}, 1)}
 }
 
-// want asks for value to be written on the workload obj, replacing any status pending for it.
-func (w *statusWriter) want(t store.Target, obj client.Object, value, from string) {
+// want asks for value to be written on the workload t, replacing any status pending for it.
+func (w *statusWriter) want(t store.Target, value, from string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.pending[t]; !ok {
 		w.order = append(w.order, t)
 	}
-	w.pending[t] = pendingStatus{obj: obj, value: value, from: from}
+	w.pending[t] = pendingStatus{value: value, from: from}
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -130,7 +130,10 @@ func (w *statusWriter) write(ctx context.Context, t store.Target, p pendingStatu
 	if w.isLeader != nil && !w.isLeader() {
 		return
 	}
-	if err := patchStatus(ctx, w.client, p.obj, p.value); err != nil {
+	obj := workloadKinds[t.Kind].newObject()
+	obj.SetNamespace(t.Namespace)
+	obj.SetName(t.Name)
+	if err := patchStatus(ctx, w.client, obj, p.value); err != nil {
 		log.FromContext(ctx).Error(err, "writing the status of a workload", "workload", t.String())
 		return
 	}

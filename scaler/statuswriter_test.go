@@ -49,16 +49,16 @@ func TestStatusWriter(t *testing.T) {
 	}{
 		{name: "a status that changes again before it is written is written once", leader: true,
 			run: func(w *statusWriter) {
-				w.want(inShop("orders"), deployment("orders", 1, nil), "a", "1")
-				w.want(inShop("orders"), deployment("orders", 1, nil), "b", "1")
+				w.want(inShop("orders"), "a", "1")
+				w.want(inShop("orders"), "b", "1")
 			}, wantWrites: 1, want: "b"},
 		{name: "a dropped status is not written", leader: true,
 			run: func(w *statusWriter) {
-				w.want(inShop("orders"), deployment("orders", 1, nil), "a", "1")
+				w.want(inShop("orders"), "a", "1")
 				w.drop(inShop("orders"))
 			}},
 		{name: "a replica that does not lead writes nothing",
-			run: func(w *statusWriter) { w.want(inShop("orders"), deployment("orders", 1, nil), "a", "1") }},
+			run: func(w *statusWriter) { w.want(inShop("orders"), "a", "1") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,7 +86,7 @@ func TestStatusWriterForgets(t *testing.T) {
 	c := newWriterClient(t, &writes, "orders")
 	recs := newRecords()
 	w := newStatusWriter(c, recs, nil, nil)
-	w.want(inShop("orders"), deployment("orders", 1, nil), `{"ready":true}`, "1")
+	w.want(inShop("orders"), `{"ready":true}`, "1")
 	w.flush(context.Background())
 	if _, known := recs.m[inShop("orders")]; known || writes != 1 {
 		t.Errorf("%d writes; the records hold the forgotten workload: %t", writes, known)
@@ -104,7 +104,7 @@ func TestStatusWriterPaces(t *testing.T) {
 	go func() { _ = w.Start(ctx); close(done) }()
 	start := time.Now()
 	for _, n := range names {
-		w.want(inShop(n), deployment(n, 1, nil), `{"ready":true}`, "1")
+		w.want(inShop(n), `{"ready":true}`, "1")
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, n := range names {

@@ -38,7 +38,7 @@ func (r *Reconciler) writeStatus(t store.Target, obj client.Object, d policy.Dec
 	}
 	want := status.Next(prev, r.observe(t, obj, d), r.Store.Now()).Encode()
 	if want != have {
-		r.statuses.want(t, obj, want, obj.GetResourceVersion())
+		r.statuses.want(t, want, obj.GetResourceVersion())
 	}
 }
 

@@ -3,6 +3,8 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/qscale/qscale/internal/loopback"
 )
@@ -164,3 +168,40 @@ func (q *Qscale) Signal(sig syscall.Signal) error {
 
 // Stop stops qscale: SIGTERM, then SIGKILL if it has not exited within 10s.
 func (q *Qscale) Stop() { StopProcessGroup(q.Cmd.Process.Pid, q.exited, 10*time.Second) }
+
+// HeapProfile writes q's heap profile to path: the metrics API server's /debug/pprof/heap,
+// asked as the control plane's admin (authenticated and authorized through the API server as
+// any request to that server is). The profile is taken after a garbage collection, so it
+// shows what is live.
+func (cp *ControlPlane) HeapProfile(ctx context.Context, q *Qscale, path string) error {
+	cfg := rest.CopyConfig(cp.Config)
+	cfg.Host = fmt.Sprintf("https://127.0.0.1:%d", q.SecurePort)
+	// qscale serves with a certificate of its own, which no authority of the control plane signs.
+	cfg.CAData, cfg.CAFile, cfg.Insecure = nil, "", true
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Host+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("heap profile of qscale on port %d: %w", q.SecurePort, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("heap profile of qscale on port %d: %s: %s", q.SecurePort, resp.Status, body)
+	}
+	f, err := os.Create(filepath.Clean(path))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -68,8 +68,11 @@ func (s *Store) record(t Target, trigger sources.Trigger, sample sources.Sample,
 	case sample.Err == nil && wasFailing:
 		e.events = append(e.events, Event{Reason: ReasonSourceRecovered, Message: fmt.Sprintf("trigger %q reads its source again", trigger.Name)})
 	}
-	seen := map[string]string{}
+	var seen map[string]string // nil for the many triggers without warnings: nothing held
 	for _, w := range sample.Warnings {
+		if seen == nil {
+			seen = make(map[string]string, len(sample.Warnings))
+		}
 		seen[w.Reason] = w.Message
 		if r.warnings[w.Reason] != w.Message {
 			e.events = append(e.events, Event{Warning: true, Reason: w.Reason, Message: fmt.Sprintf("trigger %q: %s", trigger.Name, w.Message)})
