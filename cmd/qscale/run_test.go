@@ -1,6 +1,13 @@
 package main
 
-import "testing"
+import (
+	"math"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
+)
 
 func TestPeerAddress(t *testing.T) {
 	tests := []struct {
@@ -21,6 +28,31 @@ func TestPeerAddress(t *testing.T) {
 			got, err := peerAddress(tt.flag, 6443)
 			if (err != nil) != tt.wantErr || got != tt.want {
 				t.Errorf("peerAddress(%q) = %q, %v; want %q, error %t", tt.flag, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// A container's memory limit becomes 90% of it as the Go runtime's soft limit; GOMEMLIMIT,
+// when set, wins.
+func TestMemoryLimitFollowsTheContainer(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	const limit = 512 << 20
+	cases := []struct {
+		name, env string
+		want      int64
+	}{
+		{name: "the container's limit", want: limit * 9 / 10},
+		{name: "GOMEMLIMIT set", env: "300MiB", want: math.MaxInt64}, // left to the runtime, which read it at start
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("GOMEMLIMIT", c.env)
+			debug.SetMemoryLimit(math.MaxInt64)
+			var logs strings.Builder
+			setMemoryLimit(newLogOptions().logger(&logs), memlimit.WithProvider(memlimit.Limit(limit)))
+			if got := debug.SetMemoryLimit(-1); got != c.want {
+				t.Errorf("soft memory limit %d, want %d (log: %s)", got, c.want, logs.String())
 			}
 		})
 	}
