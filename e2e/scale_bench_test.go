@@ -275,10 +275,12 @@ func (r *scaleRun) steady(b *testing.B) {
 }
 
 // memory reports the resident memory of the largest replica, split into its anonymous pages
-// (heap, stacks, the runtime's own) and the binary's pages mapped in, and the largest Go heap
-// in use; with $QSCALE_BENCH_PROFILES set, it writes each replica's heap profile there.
+// (heap, stacks, the runtime's own) and the binary's pages mapped in, the largest Go heap in
+// use, and the largest heap found live by the last garbage collection, which the collector
+// lets the heap grow to twice of before it collects again (GOGC=100); with
+// $QSCALE_BENCH_PROFILES set, it writes each replica's heap profile there.
 func (r *scaleRun) memory(b *testing.B) {
-	var rss, anon, file, heap float64
+	var rss, anon, file, heap, live float64
 	dir := os.Getenv("QSCALE_BENCH_PROFILES")
 	for i, q := range r.qs {
 		if !q.Running() {
@@ -293,6 +295,10 @@ func (r *scaleRun) memory(b *testing.B) {
 			b.Fatal(err)
 		}
 		heap = max(heap, v/(1<<20))
+		if v, _, err = scrapeSample(q.MetricsURL, "go_gc_heap_live_bytes", nil); err != nil {
+			b.Fatal(err)
+		}
+		live = max(live, v/(1<<20))
 		if dir != "" {
 			path := filepath.Join(dir, fmt.Sprintf("heap-%d-workloads-%d-replicas-%d.pb.gz", r.workloads, len(r.qs), i))
 			if err := r.c.cp.HeapProfile(ctxFor(b, time.Minute), q, path); err != nil {
@@ -304,6 +310,7 @@ func (r *scaleRun) memory(b *testing.B) {
 	b.ReportMetric(anon, "max-rss-anon-MiB")
 	b.ReportMetric(file, "max-rss-file-MiB")
 	b.ReportMetric(heap, "max-heap-MiB")
+	b.ReportMetric(live, "max-heap-live-MiB")
 }
 
 // reviews counts the TokenReviews and SubjectAccessReviews the API server has answered. Here
