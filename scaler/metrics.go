@@ -131,23 +131,7 @@ func labels(t store.Target, tr sources.Trigger) prometheus.Labels {
 
 // trigger is the table entry of tr of t, created if missing; m.mu must be held.
 func (m *Metrics) trigger(t store.Target, tr sources.Trigger) *triggerSeries {
-	k := triggerKey{target: t, trigger: tr.Name, kind: tr.Type}
-	s, ok := m.triggers[k]
-	if !ok {
-		s = &triggerSeries{}
-		m.triggers[k] = s
-	}
-	return s
-}
-
-// workload is the table entry of t, created if missing; m.mu must be held.
-func (m *Metrics) workload(t store.Target) *workloadSeries {
-	s, ok := m.workloads[t]
-	if !ok {
-		s = &workloadSeries{}
-		m.workloads[t] = s
-	}
-	return s
+	return entry(m.triggers, triggerKey{target: t, trigger: tr.Name, kind: tr.Type})
 }
 
 func boolValue(b bool) float64 {
@@ -185,7 +169,7 @@ func (m *Metrics) Decided(t store.Target, triggers []sources.Trigger, d policy.D
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	w := m.workload(t)
+	w := entry(m.workloads, t)
 	w.decided, w.desired = true, float64(d.Desired)
 	for i, tr := range triggers {
 		if i < len(d.Metrics) {
@@ -210,7 +194,7 @@ func (m *Metrics) ConfigInvalid(t store.Target, invalid, known bool) {
 		}
 		return
 	}
-	w := m.workload(t)
+	w := entry(m.workloads, t)
 	w.known, w.invalid = true, boolValue(invalid)
 }
 

@@ -39,13 +39,16 @@ type statusWrite struct{ from, value string }
 
 func newRecords() *records { return &records{m: map[store.Target]*record{}} }
 
-func (rs *records) get(t store.Target) *record {
-	r, ok := rs.m[t]
+func (rs *records) get(t store.Target) *record { return entry(rs.m, t) }
+
+// entry returns m's value for k, a new zero value stored there first if k has none.
+func entry[K comparable, V any](m map[K]*V, k K) *V {
+	v, ok := m[k]
 	if !ok {
-		r = &record{}
-		rs.m[t] = r
+		v = new(V)
+		m[k] = v
 	}
-	return r
+	return v
 }
 
 // valid records a workload's valid configuration, and reports whether it was invalid until
