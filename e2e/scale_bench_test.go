@@ -315,7 +315,7 @@ func (r *scaleRun) memory(b *testing.B) {
 
 // reviews counts the TokenReviews and SubjectAccessReviews the API server has answered. Here
 // only qscale asks for them: its metrics API server authenticates and authorizes each read
-// through the API server, and caches the answers for 10 s. They are POSTs among qscale's API
+// through the API server, and caches the answers. They are POSTs among qscale's API
 // requests, though they change nothing.
 func (r *scaleRun) reviews(b *testing.B) float64 {
 	client, err := rest.HTTPClientFor(r.c.cp.Config)
