@@ -77,7 +77,7 @@ func BenchmarkThousandWorkloads(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(time.Since(start).Seconds(), "s-to-all-HPAs")
-	b.ReportMetric(float64(rssKiB(b, env.qscale.Process.Pid))/1024, "rss-MiB")
+	b.ReportMetric(float64(statusKiB(b, env.qscale.Process.Pid, "VmRSS"))/1024, "rss-MiB")
 	b.ReportMetric(scrape(b, "go_memstats_heap_inuse_bytes")/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(env.kafkaConns.Load()-connsBefore), "broker-conns-opened")
 	b.ReportMetric(float64(unannotated), "unannotated-deployments")
@@ -113,11 +113,6 @@ func createAll(b *testing.B, n int, create func(i int) error) {
 	if err := errors.Join(errs...); err != nil {
 		b.Fatal(err)
 	}
-}
-
-// rssKiB is the resident memory of process pid.
-func rssKiB(b testing.TB, pid int) int64 {
-	return statusKiB(b, pid, "VmRSS")
 }
 
 // statusKiB reads a field of /proc/PID/status counted in KiB: VmRSS, RssAnon (the heap, stacks

@@ -203,7 +203,12 @@ func scrapeSample(url, name string, labels map[string]string) (v float64, ok boo
 // eachSample hands fn, in order, every line of a Prometheus endpoint that begins with prefix
 // and has every label given, until fn says to stop or fails.
 func eachSample(url, prefix string, labels map[string]string, fn func(line string) (more bool, err error)) error {
-	resp, err := http.Get(url) //nolint:noctx,gosec // qscale's own endpoint on loopback
+	return eachSampleWith(http.DefaultClient, url, prefix, labels, fn)
+}
+
+// eachSampleWith is eachSample through client: the API server's endpoint, say, as its admin.
+func eachSampleWith(client *http.Client, url, prefix string, labels map[string]string, fn func(line string) (more bool, err error)) error {
+	resp, err := client.Get(url) //nolint:noctx // an endpoint on loopback
 	if err != nil {
 		return err
 	}

@@ -3,12 +3,12 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -135,6 +135,7 @@ type scaleRun struct {
 	qs         []*controlplane.Qscale
 	namespaces []string
 	workloads  int
+	admin      *http.Client // the control plane's admin, for the API server's own /metrics
 }
 
 // name is the namespace and name of annotated workload i.
@@ -147,6 +148,10 @@ func benchScale(b *testing.B, workloads, replicas int) {
 	// Deployments: at its default 20 requests a second, 10,000 workloads would take it 35 min.
 	opts := controlplane.Options{Timeout: 3 * time.Minute, ControllerManagerQPS: 100}
 	r := &scaleRun{c: newCluster(b, opts), k: startBrokers(b, scaleClusters), workloads: workloads}
+	var err error
+	if r.admin, err = rest.HTTPClientFor(r.c.cp.Config); err != nil {
+		b.Fatal(err)
+	}
 	r.populate(b)
 	r.start(b, replicas)
 	ctx := context.Background()
@@ -318,31 +323,17 @@ func (r *scaleRun) memory(b *testing.B) {
 // through the API server, and caches the answers. They are POSTs among qscale's API
 // requests, though they change nothing.
 func (r *scaleRun) reviews(b *testing.B) float64 {
-	client, err := rest.HTTPClientFor(r.c.cp.Config)
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp, err := client.Get(r.c.cp.Config.Host + "/metrics") //nolint:noctx // the control plane's own endpoint on loopback
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
 	var n float64
-	s := bufio.NewScanner(resp.Body)
-	s.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	for s.Scan() {
-		line := s.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `verb="POST"`) ||
-			!strings.Contains(line, `resource="subjectaccessreviews"`) && !strings.Contains(line, `resource="tokenreviews"`) {
-			continue
-		}
-		v, err := sampleValue(line)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n += v
-	}
-	if err := s.Err(); err != nil {
+	err := eachSampleWith(r.admin, r.c.cp.Config.Host+"/metrics", "apiserver_request_total{", map[string]string{"verb": "POST"},
+		func(line string) (bool, error) {
+			if !strings.Contains(line, `resource="subjectaccessreviews"`) && !strings.Contains(line, `resource="tokenreviews"`) {
+				return true, nil
+			}
+			v, err := sampleValue(line)
+			n += v
+			return true, err
+		})
+	if err != nil {
 		b.Fatal(err)
 	}
 	return n

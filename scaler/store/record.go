@@ -69,10 +69,10 @@ func (s *Store) record(t Target, trigger sources.Trigger, sample sources.Sample,
 		e.events = append(e.events, Event{Reason: ReasonSourceRecovered, Message: fmt.Sprintf("trigger %q reads its source again", trigger.Name)})
 	}
 	var seen map[string]string // nil for the many triggers without warnings: nothing held
+	if len(sample.Warnings) > 0 {
+		seen = make(map[string]string, len(sample.Warnings))
+	}
 	for _, w := range sample.Warnings {
-		if seen == nil {
-			seen = make(map[string]string, len(sample.Warnings))
-		}
 		seen[w.Reason] = w.Message
 		if r.warnings[w.Reason] != w.Message {
 			e.events = append(e.events, Event{Warning: true, Reason: w.Reason, Message: fmt.Sprintf("trigger %q: %s", trigger.Name, w.Message)})
