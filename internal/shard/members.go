@@ -173,7 +173,12 @@ func (m *Members) Start(ctx context.Context) error {
 	renewEvery := m.cfg.LeaseDuration / 3
 	renew := time.NewTimer(0)
 	defer renew.Stop()
-	// Leases expire without an event: look again every tick.
+	// Leases expire without an event: the expiry timer wakes the loop when the first live
+	// Lease (or this replica's own freshness) runs out, so that a member's keys move the
+	// moment it is counted gone rather than up to a tick later; the tick is the safety net,
+	// and forgets the Leases of members long gone.
+	expiry := time.NewTimer(m.cfg.LeaseDuration)
+	defer expiry.Stop()
 	tick := time.NewTicker(min(time.Second, m.cfg.LeaseDuration/10))
 	defer tick.Stop()
 	for {
@@ -189,8 +194,11 @@ func (m *Members) Start(ctx context.Context) error {
 			}
 		case <-changed:
 		case <-tick.C:
+		case <-expiry.C:
 		}
-		m.evaluate(ctx, leases.Lister().Leases(m.cfg.Namespace).List)
+		if next := m.evaluate(ctx, leases.Lister().Leases(m.cfg.Namespace).List); !next.IsZero() {
+			expiry.Reset(max(0, next.Sub(m.cfg.Now())))
+		}
 	}
 }
 
@@ -270,12 +278,19 @@ func (m *Members) leave() {
 }
 
 // evaluate works out the live members from the Leases seen, and calls OnChange if they
-// differ from before. It deletes Leases that expired long ago.
-func (m *Members) evaluate(ctx context.Context, list func(labels.Selector) ([]*coordinationv1.Lease, error)) {
+// differ from before. It deletes Leases that expired long ago. It returns when the members
+// will next change if no Lease does: the first moment a live member's Lease expires or this
+// replica stops counting itself live; zero if neither is to come.
+func (m *Members) evaluate(ctx context.Context, list func(labels.Selector) ([]*coordinationv1.Lease, error)) (next time.Time) {
 	now := m.cfg.Now()
 	leases, err := list(labels.Everything())
 	if err != nil {
-		return
+		return time.Time{}
+	}
+	sooner := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
 	}
 	selfName := LeaseName(m.cfg.Self.Identity)
 	seen := map[string]bool{}
@@ -293,6 +308,7 @@ func (m *Members) evaluate(ctx context.Context, list func(labels.Selector) ([]*c
 		switch {
 		case age < s.duration:
 			live = append(live, s.member)
+			sooner(s.at.Add(s.duration))
 		case age > s.duration+forgetAfter:
 			m.forget(ctx, l.Name, s.version)
 		}
@@ -303,9 +319,10 @@ func (m *Members) evaluate(ctx context.Context, list func(labels.Selector) ([]*c
 		}
 	}
 	m.mu.RLock()
-	selfLive := m.fresh(now)
+	selfLive, renewed := m.fresh(now), m.renewed
 	m.mu.RUnlock()
 	if selfLive {
+		sooner(renewed.Add(m.cfg.LeaseDuration / 2))
 		self := m.cfg.Self
 		if m.own != nil {
 			self.Fingerprint = m.own.Annotations[AnnotationFingerprint]
@@ -321,6 +338,7 @@ func (m *Members) evaluate(ctx context.Context, list func(labels.Selector) ([]*c
 		m.cfg.Log.Info("members changed", "live", len(live), "self", selfLive)
 		m.cfg.OnChange()
 	}
+	return next
 }
 
 // sight records a Lease as seen now and returns what is known of it. A Lease is timed by this

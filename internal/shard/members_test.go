@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -208,5 +209,55 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 	}
 	if name := LeaseName("host_9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"); !strings.HasPrefix(name, LeasePrefix) || len(name) != len(LeasePrefix)+16 {
 		t.Errorf("LeaseName: %q", name)
+	}
+}
+
+// evaluate names the moment the members next change without a Lease changing: when the first
+// live Lease runs out, or this replica's own freshness does. The loop wakes then, not a tick
+// later.
+func TestEvaluateNamesTheNextExpiry(t *testing.T) {
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	now := start
+	m, err := New(Config{Client: fake.NewClientset(), Namespace: "qscale", Self: Member{Identity: "a", Address: "a:6443"},
+		LeaseDuration: 10 * time.Second, Now: func() time.Time { return now }, Log: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := 0
+	m.cfg.OnChange = func() { changes++ }
+	m.renewed = start.Add(-time.Second) // fresh until start+4s: half the lease after its renewal
+	seconds := int32(3)
+	lease := func(identity string, renewed time.Time) *coordinationv1.Lease {
+		at := metav1.NewMicroTime(renewed)
+		return &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: LeaseName(identity), Namespace: "qscale",
+				Annotations: map[string]string{AnnotationAddress: identity + ":6443", AnnotationFingerprint: fingerprint}},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: &identity, RenewTime: &at, LeaseDurationSeconds: &seconds},
+		}
+	}
+	leases := []*coordinationv1.Lease{lease("b", start.Add(-2*time.Second)), lease("c", start.Add(-time.Second))}
+	list := func(labels.Selector) ([]*coordinationv1.Lease, error) { return leases, nil }
+	for _, step := range []struct {
+		name string
+		at   time.Time
+		live int
+		next time.Time
+	}{
+		{"b's Lease runs out first", start, 3, start.Add(time.Second)},
+		{"then c's", start.Add(time.Second), 2, start.Add(2 * time.Second)},
+		{"then a's own freshness", start.Add(2 * time.Second), 1, start.Add(4 * time.Second)},
+		{"a alone and stale: nothing to come", start.Add(4 * time.Second), 0, time.Time{}},
+	} {
+		now = step.at
+		next := m.evaluate(context.Background(), list)
+		if got := len(m.Live()); got != step.live {
+			t.Errorf("%s: %d live members, want %d", step.name, got, step.live)
+		}
+		if !next.Equal(step.next) {
+			t.Errorf("%s: next change at %v, want %v", step.name, next.Sub(start), step.next.Sub(start))
+		}
+	}
+	if changes != 4 {
+		t.Errorf("OnChange called %d times, want 4 (each step changed the members)", changes)
 	}
 }
