@@ -321,8 +321,8 @@ func (r *scaleRun) steady(b *testing.B) {
 
 // memory reports the resident memory of the largest replica, split into its anonymous pages
 // (heap, stacks, the runtime's own) and the binary's pages mapped in, the largest Go heap in
-// use, and the largest heap found live by the last garbage collection, which the collector
-// lets the heap grow to twice of before it collects again (GOGC=100); with
+// use, and the largest heap found live by the last garbage collection (the collector lets the
+// heap grow to twice that before it collects again, GOGC=100); with
 // $QSCALE_BENCH_PROFILES set, it writes each replica's heap profile there.
 func (r *scaleRun) memory(b *testing.B) {
 	var rss, anon, file, heap, live float64
