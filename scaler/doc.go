@@ -7,6 +7,7 @@
 // makes: the HPA qscale owns, the scale subresource for the moves to and from zero and for
 // paused-replicas, and Events. The Poller reads the triggers into the Store, one batched poll
 // per broker connection; Secrets holds the Secrets that triggers name; Metrics exports the
-// scaling loop to Prometheus as the Store's Observer; Lean is the transform of the manager's
-// cache, which keeps of each workload and HPA only what the Reconciler reads.
+// scaling loop to Prometheus as the Store's Observer. The manager's cache decodes workloads
+// into package workload's types, and Lean, its transform, keeps of each workload and HPA only
+// what the Reconciler reads.
 package scaler

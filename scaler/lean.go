@@ -3,19 +3,21 @@ package scaler
 import (
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/qscale/qscale/scaler/spec"
+	"github.com/qscale/qscale/scaler/workload"
 )
 
 // Lean strips from an object what qscale never reads, before the informer cache stores it;
 // it is the cache's transform (controller-runtime's cache.Options.DefaultTransform). The
 // cache holds every Deployment and StatefulSet of the cluster, annotated or not, and every
-// HPA, and most of a workload's bytes are its pod template, its managed fields and a
-// last-applied-configuration annotation that repeats the object: none of which qscale reads.
+// HPA. Workloads are decoded into the workload package's types, which hold nothing of a
+// pod template, a strategy or the rest of a spec and status; what is left of a workload's
+// bytes is its metadata: managed fields, labels and a last-applied-configuration annotation
+// that repeats the object, none of which qscale reads.
 //
 // What stays is what the reconciler, the Events it records and the controller-runtime
 // machinery around it read:
@@ -24,14 +26,13 @@ import (
 //     reference, the HPA's ownerReference, the scale subresource's address), the qscale.io/
 //     annotations (the configuration, and whether qscale.io/triggers is there: its removal
 //     must still be seen so that the HPA goes; and qscale.io/status, which qscale compares
-//     with the status it computes so as to write it only when it changed), spec.replicas, status.replicas and
-//     status.readyReplicas (the decision). Every other annotation, the labels, the selector,
-//     the pod template, the strategy, the managed fields and the rest of the status go. A
-//     workload without qscale.io annotations keeps the same fields, which are then its
-//     identity and three numbers: the struct is allocated whole either way, and one shape
-//     for every workload leaves no case where a workload gaining its annotations would be
-//     read with fields missing (the cache stores each new version through Lean, from the
-//     full object the API server sent).
+//     with the status it computes so as to write it only when it changed) and the replica
+//     counts the workload types hold. Every other annotation, the labels, the owner
+//     references, the finalizers and the managed fields go. A workload without qscale.io
+//     annotations keeps the same fields, which are then its identity and three numbers: one
+//     shape for every workload leaves no case where a workload gaining its annotations would
+//     be read with fields missing (the cache stores each new version through Lean, from what
+//     the API server sent).
 //   - HPAs: the managed fields and the status go. The metadata stays whole: qscale updates its
 //     own HPA with a merge patch computed from the cached object, which sets the labels and
 //     annotations to qscale's own and so removes any other; one stripped from the cache
@@ -47,14 +48,10 @@ import (
 // idempotent, as a transform must be.
 func Lean(obj any) (any, error) {
 	switch o := obj.(type) {
-	case *appsv1.Deployment:
+	case *workload.Deployment:
 		leanWorkloadMeta(&o.ObjectMeta)
-		o.Spec = appsv1.DeploymentSpec{Replicas: o.Spec.Replicas}
-		o.Status = appsv1.DeploymentStatus{Replicas: o.Status.Replicas, ReadyReplicas: o.Status.ReadyReplicas}
-	case *appsv1.StatefulSet:
+	case *workload.StatefulSet:
 		leanWorkloadMeta(&o.ObjectMeta)
-		o.Spec = appsv1.StatefulSetSpec{Replicas: o.Spec.Replicas}
-		o.Status = appsv1.StatefulSetStatus{Replicas: o.Status.Replicas, ReadyReplicas: o.Status.ReadyReplicas}
 	case *autoscalingv2.HorizontalPodAutoscaler:
 		o.ManagedFields = nil
 		o.Status = autoscalingv2.HorizontalPodAutoscalerStatus{}

@@ -15,9 +15,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/qscale/qscale/scaler/spec"
 	"github.com/qscale/qscale/scaler/store"
+	"github.com/qscale/qscale/scaler/workload"
 )
 
 // fullMeta is the metadata of a workload as the API server sends it: labels, foreign
@@ -105,6 +107,29 @@ func fullDeployment(name string, annotations map[string]string) *appsv1.Deployme
 	}
 }
 
+// decoded is full as the API server's JSON of it decodes into T, a workload type.
+func decoded[T any, PT interface {
+	*T
+	client.Object
+}](t *testing.T, full client.Object) PT {
+	t.Helper()
+	var obj PT = new(T)
+	if err := decodeInto(full, obj); err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+// leanWorkload is what Lean keeps of a workload with fullMeta, and its replica counts.
+func leanWorkload(kind, name string, annotations map[string]string, desired, existing, ready int32) workload.Workload {
+	return workload.Workload{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: kind},
+		ObjectMeta: leanMeta(name, annotations),
+		Spec:       workload.Spec{Replicas: &desired},
+		Status:     workload.Status{Replicas: existing, ReadyReplicas: ready},
+	}
+}
+
 // leanMeta is what Lean keeps of fullMeta.
 func leanMeta(name string, annotations map[string]string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: "shop", UID: types.UID("uid-" + name), ResourceVersion: "4711", Annotations: annotations}
@@ -113,6 +138,7 @@ func leanMeta(name string, annotations map[string]string) metav1.ObjectMeta {
 func TestLean(t *testing.T) {
 	qscale := map[string]string{"qscale.io/triggers": ordersTrigger, "qscale.io/max-replicas": "20", "qscale.io/status": `{"ready":true}`}
 	statefulSet := &appsv1.StatefulSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
 		ObjectMeta: fullMeta("ledger", qscale),
 		Spec: appsv1.StatefulSetSpec{
 			Replicas: ptr[int32](2), ServiceName: "ledger", Template: podTemplate("ledger"),
@@ -161,42 +187,23 @@ func TestLean(t *testing.T) {
 	}{
 		{
 			name: "an annotated Deployment keeps its identity, qscale.io annotations and replica counts",
-			in:   fullDeployment("orders", qscale),
-			out: &appsv1.Deployment{
-				TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-				ObjectMeta: leanMeta("orders", qscale),
-				Spec:       appsv1.DeploymentSpec{Replicas: ptr[int32](3)},
-				Status:     appsv1.DeploymentStatus{Replicas: 3, ReadyReplicas: 2},
-			},
+			in:   decoded[workload.Deployment](t, fullDeployment("orders", qscale)),
+			out:  &workload.Deployment{Workload: leanWorkload("Deployment", "orders", qscale, 3, 3, 2)},
 		},
 		{
 			name: "a Deployment whose triggers are gone keeps its other qscale.io annotations",
-			in:   fullDeployment("orders", map[string]string{"qscale.io/min-replicas": "0"}),
-			out: &appsv1.Deployment{
-				TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-				ObjectMeta: leanMeta("orders", map[string]string{"qscale.io/min-replicas": "0"}),
-				Spec:       appsv1.DeploymentSpec{Replicas: ptr[int32](3)},
-				Status:     appsv1.DeploymentStatus{Replicas: 3, ReadyReplicas: 2},
-			},
+			in:   decoded[workload.Deployment](t, fullDeployment("orders", map[string]string{"qscale.io/min-replicas": "0"})),
+			out:  &workload.Deployment{Workload: leanWorkload("Deployment", "orders", map[string]string{"qscale.io/min-replicas": "0"}, 3, 3, 2)},
 		},
 		{
 			name: "an unannotated Deployment keeps its identity and replica counts only",
-			in:   fullDeployment("web", nil),
-			out: &appsv1.Deployment{
-				TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-				ObjectMeta: leanMeta("web", nil),
-				Spec:       appsv1.DeploymentSpec{Replicas: ptr[int32](3)},
-				Status:     appsv1.DeploymentStatus{Replicas: 3, ReadyReplicas: 2},
-			},
+			in:   decoded[workload.Deployment](t, fullDeployment("web", nil)),
+			out:  &workload.Deployment{Workload: leanWorkload("Deployment", "web", nil, 3, 3, 2)},
 		},
 		{
-			name: "a StatefulSet loses its template and volume claim templates",
-			in:   statefulSet,
-			out: &appsv1.StatefulSet{
-				ObjectMeta: leanMeta("ledger", qscale),
-				Spec:       appsv1.StatefulSetSpec{Replicas: ptr[int32](2)},
-				Status:     appsv1.StatefulSetStatus{Replicas: 2, ReadyReplicas: 1},
-			},
+			name: "a StatefulSet keeps what a Deployment keeps",
+			in:   decoded[workload.StatefulSet](t, statefulSet),
+			out:  &workload.StatefulSet{Workload: leanWorkload("StatefulSet", "ledger", qscale, 2, 2, 1)},
 		},
 		{name: "qscale's HPA keeps its metadata and spec, the base of the merge patch", in: ownHPA, out: ownHPAWant},
 		{name: "another HPA keeps the workload it scales of its spec", in: foreignHPA, out: foreignHPAWant},
@@ -231,10 +238,10 @@ func asJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-// The reconciler reads workloads and HPAs as Lean leaves them (the harness reads through it)
-// and still writes every field of theirs back unharmed: the HPA gets its owner, and a
-// realistic Deployment scaled through the scale subresource keeps its template, labels and
-// annotations.
+// The reconciler reads workloads and HPAs as the cache holds them (the harness reads through
+// qscaleView: workload types, through Lean) and its writes leave every field it never read
+// unharmed: the HPA gets its owner, and a realistic Deployment scaled through the scale
+// subresource and given its status keeps its template, labels and annotations.
 func TestReconcileOnLeanReadsLeavesTheWorkloadWhole(t *testing.T) {
 	orig := fullDeployment("orders", map[string]string{spec.AnnotationTriggers: ordersTrigger, spec.AnnotationMaxReplicas: "20"})
 	h := newHarness(t, store.KindDeployment, orig.DeepCopy())

@@ -88,7 +88,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if recovered {
 		events = append(events, store.Event{Reason: ReasonScalingConfigValid, Message: "the qscale.io annotations are valid again"})
 	}
-	d, decided := r.Store.Decide(t, k.replicas(obj))
+	d, decided := r.Store.Decide(t, replicas(obj))
 	events = append(events, r.Store.Events(t)...)
 	if !r.leader() {
 		return reconcile.Result{}, nil

@@ -14,7 +14,6 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -104,34 +103,11 @@ func newHarnessIntercepted(t *testing.T, kind string, funcs interceptor.Funcs, o
 	pool := sources.NewPool(reg)
 	t.Cleanup(pool.Close)
 	recs, leader := newRecords(), func() bool { return h.leader }
-	reads := interceptor.NewClient(c, leanReads())
+	reads := qscaleView(t, c)
 	h.r = &Reconciler{Client: reads, Kind: kind, Registry: reg, Store: h.store,
 		Poller: NewPoller(pool, h.store, nil, nil, nil), Secrets: NewSecrets(h.client), Recorder: h.events, Metrics: NewMetrics(h.reg), IsLeader: leader,
 		records: recs, statuses: newStatusWriter(reads, recs, nil, leader)}
 	return h
-}
-
-// leanReads makes the reconciler read what the manager's cache would hand it: objects as
-// Lean stores them. The test itself reads and writes the objects whole, as users do.
-func leanReads() interceptor.Funcs {
-	return interceptor.Funcs{
-		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			if err := c.Get(ctx, key, obj, opts...); err != nil {
-				return err
-			}
-			_, err := Lean(obj)
-			return err
-		},
-		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
-			if err := c.List(ctx, list, opts...); err != nil {
-				return err
-			}
-			return meta.EachListItem(list, func(o runtime.Object) error {
-				_, err := Lean(o)
-				return err
-			})
-		},
-	}
 }
 
 // inShop is the Deployment name in the namespace "shop", as the Store names it.

@@ -26,7 +26,7 @@ func newWriterClient(t *testing.T, writes *int, names ...string) client.Client {
 	for _, n := range names {
 		objs = append(objs, deployment(n, 1, nil))
 	}
-	return fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithInterceptorFuncs(statusWrites(t, writes)).Build()
+	return qscaleView(t, fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithInterceptorFuncs(statusWrites(t, writes)).Build())
 }
 
 func statusAnnotation(t *testing.T, c client.Client, name string) string {

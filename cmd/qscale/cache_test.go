@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
@@ -11,16 +12,19 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+
+	"github.com/qscale/qscale/scaler/workload"
 )
 
-// The manager's cache, built with the options qscale run gives it, holds workloads as
-// scaler.Lean leaves them. The informer is the one controller-runtime builds, fed by a
-// list of its own instead of an API server.
+// The manager's cache, built with the scheme and options qscale run gives it, holds
+// workloads as the workload package's types decode them and scaler.Lean leaves them. The
+// informer is the one controller-runtime builds, fed the JSON an API server would send.
 func TestCacheHoldsLeanWorkloads(t *testing.T) {
 	full := appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
@@ -41,13 +45,13 @@ func TestCacheHoldsLeanWorkloads(t *testing.T) {
 		},
 		Status: appsv1.DeploymentStatus{Replicas: 2, ReadyReplicas: 1, UpdatedReplicas: 2, ObservedGeneration: 3},
 	}
-	want := appsv1.Deployment{
-		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}, // set by the cache reader
+	want := workload.Deployment{Workload: workload.Workload{
+		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop", UID: "uid-orders", ResourceVersion: "7",
 			Annotations: map[string]string{"qscale.io/triggers": "- type: kafka\n"}},
-		Spec:   appsv1.DeploymentSpec{Replicas: ptr[int32](2)},
-		Status: appsv1.DeploymentStatus{Replicas: 2, ReadyReplicas: 1},
-	}
+		Spec:   workload.Spec{Replicas: ptr[int32](2)},
+		Status: workload.Status{Replicas: 2, ReadyReplicas: 1},
+	}}
 	for _, tt := range []struct{ name, namespace string }{
 		{name: "every namespace", namespace: ""},
 		{name: "--namespace", namespace: "shop"},
@@ -55,8 +59,10 @@ func TestCacheHoldsLeanWorkloads(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			c := startedCache(ctx, t, cacheOptions(tt.namespace), &appsv1.DeploymentList{ListMeta: metav1.ListMeta{ResourceVersion: "7"}, Items: []appsv1.Deployment{full}})
-			var got appsv1.Deployment
+			list := &appsv1.DeploymentList{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DeploymentList"},
+				ListMeta: metav1.ListMeta{ResourceVersion: "7"}, Items: []appsv1.Deployment{full}}
+			c := startedCache(ctx, t, cacheOptions(tt.namespace), list)
+			var got workload.Deployment
 			if err := c.Get(ctx, types.NamespacedName{Namespace: "shop", Name: "orders"}, &got); err != nil {
 				t.Fatal(err)
 			}
@@ -67,16 +73,27 @@ func TestCacheHoldsLeanWorkloads(t *testing.T) {
 	}
 }
 
-// startedCache starts a cache built with opts whose Deployment informer lists list, a
-// DeploymentList, and then sees no change.
+// startedCache starts a cache built with opts and qscale's scheme whose Deployment
+// informer lists list, a DeploymentList sent as JSON, and then sees no change.
 func startedCache(ctx context.Context, t *testing.T, opts cache.Options, list *appsv1.DeploymentList) cache.Cache {
 	t.Helper()
+	scheme, err := workload.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err := json.Marshal(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoder := serializer.NewCodecFactory(scheme).UniversalDeserializer()
 	mapper := meta.NewDefaultRESTMapper(nil)
 	mapper.Add(appsv1.SchemeGroupVersion.WithKind("Deployment"), meta.RESTScopeNamespace)
-	opts.Mapper = mapper
+	opts.Mapper, opts.Scheme = mapper, scheme
 	opts.NewInformer = func(_ toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, indexers toolscache.Indexers) toolscache.SharedIndexInformer {
 		lw := &toolscache.ListWatch{
-			ListWithContextFunc:  func(context.Context, metav1.ListOptions) (runtime.Object, error) { return list.DeepCopy(), nil },
+			ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
+				return runtime.Decode(decoder, sent)
+			},
 			WatchFuncWithContext: func(context.Context, metav1.ListOptions) (watch.Interface, error) { return watch.NewFake(), nil },
 		}
 		return toolscache.NewSharedIndexInformer(listOnly{lw}, obj, resync, indexers)

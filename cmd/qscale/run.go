@@ -42,6 +42,7 @@ import (
 	"github.com/qscale/qscale/scaler"
 	"github.com/qscale/qscale/scaler/share"
 	"github.com/qscale/qscale/scaler/store"
+	"github.com/qscale/qscale/scaler/workload"
 )
 
 type runOptions struct {
@@ -242,7 +243,14 @@ func (o *runOptions) manager(ctx context.Context) (manager.Manager, *rest.Config
 	if err := waitForAPIServer(ctx, cfg); err != nil {
 		return nil, nil, err
 	}
+	scheme, err := workload.NewScheme()
+	if err != nil {
+		return nil, nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		// Workloads are decoded into the workload package's types, not client-go's: the cache
+		// holds every workload of the cluster, and these hold only what qscale reads.
+		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,
 		// Secrets are read by name, never through an informer: qscale holds only those that
