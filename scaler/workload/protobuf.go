@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // The API server sends built-in kinds as protobuf to clients that ask for it, as
@@ -44,16 +45,7 @@ func (l *DeploymentList) Reset() { *l = DeploymentList{} }
 
 // Unmarshal decodes the protobuf encoding of an apps/v1 DeploymentList.
 func (l *DeploymentList) Unmarshal(b []byte) error {
-	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
-		switch num {
-		case fieldMetadata:
-			return l.ListMeta.Unmarshal(v)
-		case fieldItems:
-			l.Items = append(l.Items, Deployment{})
-			return l.Items[len(l.Items)-1].Unmarshal(v)
-		}
-		return nil
-	})
+	return unmarshalList(b, &l.ListMeta, &l.Items)
 }
 
 // Reset empties l, as protobuf decoding does before it decodes.
@@ -61,13 +53,21 @@ func (l *StatefulSetList) Reset() { *l = StatefulSetList{} }
 
 // Unmarshal decodes the protobuf encoding of an apps/v1 StatefulSetList.
 func (l *StatefulSetList) Unmarshal(b []byte) error {
+	return unmarshalList(b, &l.ListMeta, &l.Items)
+}
+
+// unmarshalList decodes a list's metadata into meta and its items into items.
+func unmarshalList[T any, PT interface {
+	*T
+	Unmarshal([]byte) error
+}](b []byte, meta *metav1.ListMeta, items *[]T) error {
 	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
 		switch num {
 		case fieldMetadata:
-			return l.ListMeta.Unmarshal(v)
+			return meta.Unmarshal(v)
 		case fieldItems:
-			l.Items = append(l.Items, StatefulSet{})
-			return l.Items[len(l.Items)-1].Unmarshal(v)
+			*items = append(*items, *new(T))
+			return PT(&(*items)[len(*items)-1]).Unmarshal(v)
 		}
 		return nil
 	})

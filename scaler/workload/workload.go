@@ -95,28 +95,42 @@ func (s *StatefulSet) DeepCopyObject() runtime.Object {
 	return out
 }
 
+// DeepCopyInto copies l into out, sharing nothing.
+func (l *DeploymentList) DeepCopyInto(out *DeploymentList) {
+	out.TypeMeta = l.TypeMeta
+	l.ListMeta.DeepCopyInto(&out.ListMeta)
+	out.Items = copyItems(l.Items, func(d *Deployment) *Workload { return &d.Workload })
+}
+
 // DeepCopyObject implements runtime.Object.
 func (l *DeploymentList) DeepCopyObject() runtime.Object {
-	out := &DeploymentList{TypeMeta: l.TypeMeta}
-	l.ListMeta.DeepCopyInto(&out.ListMeta)
-	if l.Items != nil {
-		out.Items = make([]Deployment, len(l.Items))
-		for i := range l.Items {
-			l.Items[i].DeepCopyInto(&out.Items[i].Workload)
-		}
-	}
+	out := &DeploymentList{}
+	l.DeepCopyInto(out)
 	return out
+}
+
+// DeepCopyInto copies l into out, sharing nothing.
+func (l *StatefulSetList) DeepCopyInto(out *StatefulSetList) {
+	out.TypeMeta = l.TypeMeta
+	l.ListMeta.DeepCopyInto(&out.ListMeta)
+	out.Items = copyItems(l.Items, func(d *StatefulSet) *Workload { return &d.Workload })
 }
 
 // DeepCopyObject implements runtime.Object.
 func (l *StatefulSetList) DeepCopyObject() runtime.Object {
-	out := &StatefulSetList{TypeMeta: l.TypeMeta}
-	l.ListMeta.DeepCopyInto(&out.ListMeta)
-	if l.Items != nil {
-		out.Items = make([]StatefulSet, len(l.Items))
-		for i := range l.Items {
-			l.Items[i].DeepCopyInto(&out.Items[i].Workload)
-		}
+	out := &StatefulSetList{}
+	l.DeepCopyInto(out)
+	return out
+}
+
+// copyItems copies a list's items, sharing nothing; workload is an item's Workload.
+func copyItems[T any](items []T, workload func(*T) *Workload) []T {
+	if items == nil {
+		return nil
+	}
+	out := make([]T, len(items))
+	for i := range items {
+		workload(&items[i]).DeepCopyInto(workload(&out[i]))
 	}
 	return out
 }

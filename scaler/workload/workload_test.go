@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -126,7 +127,7 @@ func TestUnmarshalRefusesMalformedProtobuf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			asItem := append([]byte{0x12, byte(len(tt.b))}, tt.b...) // a list holding it
+			asItem := protowire.AppendBytes(protowire.AppendTag(nil, fieldItems, protowire.BytesType), tt.b) // a list holding it
 			for _, c := range []struct {
 				obj interface{ Unmarshal([]byte) error }
 				b   []byte
