@@ -2,13 +2,14 @@
 // and three replica counts, nothing of their pod templates.
 //
 // Deployment and StatefulSet are registered by NewScheme under the apps/v1 kinds they stand
-// for, in place of client-go's types, so that the API server's JSON is decoded straight into
-// them. qscale's informer cache holds every workload of the cluster, annotated or not, and a
-// client-go Deployment is more than a kilobyte even with its pod template cleared: the struct
-// is allocated whole for what a workload's spec and status may hold. These are a quarter of
-// that, and decoding them allocates nothing for the fields they leave out. They are read and
-// patched, never written whole: a merge patch of one of them names only the fields it
-// changed, and the scale subresource is read and written as an autoscaling/v1 Scale.
+// for, in place of client-go's types, so that what the API server sends (protobuf, or JSON)
+// is decoded straight into them. qscale's informer cache holds every workload of the
+// cluster, annotated or not, and a client-go Deployment is more than a kilobyte even with its
+// pod template cleared: the struct is allocated whole for what a workload's spec and status
+// may hold. These are a quarter of that, and decoding them allocates nothing for the fields
+// they leave out. They are read and patched, never written whole: a merge patch of one of
+// them names only the fields it changed, the scale subresource is read and written as an
+// autoscaling/v1 Scale, and they have no protobuf encoding.
 package workload
 
 import (
