@@ -57,16 +57,14 @@ func qscaleView(t *testing.T, full client.WithWatch) client.Client {
 			return c.Update(ctx, obj, opts...)
 		},
 		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			target := asServed(obj)
-			if target == obj {
+			if asServed(obj) == obj {
 				return c.Patch(ctx, obj, patch, opts...)
 			}
 			data, err := patch.Data(obj)
 			if err != nil {
 				return err
 			}
-			target.SetNamespace(obj.GetNamespace())
-			target.SetName(obj.GetName())
+			target := servedKey(obj)
 			if err := c.Patch(ctx, target, client.RawPatch(patch.Type(), data), opts...); err != nil {
 				return err
 			}

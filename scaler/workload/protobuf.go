@@ -114,19 +114,20 @@ func eachField(b []byte, fn func(num protowire.Number, v []byte, x uint64) error
 		b = b[n:]
 		var v []byte
 		var x uint64
+		read := true
 		switch typ {
 		case protowire.BytesType:
 			v, n = protowire.ConsumeBytes(b)
 		case protowire.VarintType:
 			x, n = protowire.ConsumeVarint(b)
 		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
+			n, read = protowire.ConsumeFieldValue(num, typ, b), false
 		}
 		if n < 0 {
 			return fmt.Errorf("protobuf: field %d: %w", num, protowire.ParseError(n))
 		}
 		b = b[n:]
-		if typ != protowire.BytesType && typ != protowire.VarintType {
+		if !read {
 			continue
 		}
 		if err := fn(num, v, x); err != nil {
