@@ -288,6 +288,7 @@ func (r *scaleRun) steady(b *testing.B) {
 	reviews := r.reviews(b)
 	api, apiFrom := apiRequests(b, r.qs), time.Now()
 	polls, pollSeconds := pollTotals(b, r.qs)
+	cpu := cpuSeconds(b, r.qs)
 	// The brokers' counts are read right at the span's ends: scraping the replicas' and the
 	// API server's metrics takes seconds at 10,000 workloads, in which the brokers are polled.
 	reqs, conns, from := r.k.counts(), r.k.conns.Load(), time.Now()
@@ -299,6 +300,7 @@ func (r *scaleRun) steady(b *testing.B) {
 	api2, apiSpan := apiRequests(b, r.qs), time.Since(apiFrom).Seconds()
 	reviews2 := r.reviews(b)
 	polls2, pollSeconds2 := pollTotals(b, r.qs)
+	cpu2 := cpuSeconds(b, r.qs)
 	b.Logf("broker requests in %d rounds: %s; offset fetches per cluster: %v", scaleSteady, kinds, fetches)
 	b.ReportMetric(float64(sent)/scaleSteady, "broker-requests/round")
 	b.ReportMetric(float64(opened), "broker-conns-opened-steady")
@@ -316,6 +318,11 @@ func (r *scaleRun) steady(b *testing.B) {
 	if polls2 > polls {
 		b.ReportMetric((pollSeconds2-pollSeconds)/(polls2-polls), "s/poll")
 	}
+	var busiest float64
+	for i := range cpu {
+		busiest = max(busiest, (cpu2[i]-cpu[i])/apiSpan)
+	}
+	b.ReportMetric(busiest, "max-cpu-cores")
 	r.memory(b)
 }
 
@@ -437,6 +444,23 @@ func pollTotals(b *testing.B, qs []*controlplane.Qscale) (polls, seconds float64
 		seconds += secs[i]
 	}
 	return polls, seconds
+}
+
+// cpuSeconds is the CPU time each running replica has used (process_cpu_seconds_total), 0 for
+// one that is not running.
+func cpuSeconds(b *testing.B, qs []*controlplane.Qscale) []float64 {
+	out := make([]float64, len(qs))
+	for i, q := range qs {
+		if !q.Running() {
+			continue
+		}
+		v, ok, err := scrapeSample(q.MetricsURL, "process_cpu_seconds_total", nil)
+		if err != nil || !ok {
+			b.Fatalf("process_cpu_seconds_total of replica %d: %v (found: %v)", i, err, ok)
+		}
+		out[i] = v
+	}
+	return out
 }
 
 func pollTotalsEach(b *testing.B, qs []*controlplane.Qscale) (polls, seconds []float64) {

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -151,13 +152,33 @@ func (r *Reconciler) ensureHPA(ctx context.Context, owner client.Object, want *a
 	if have.Annotations[annotationSpecHash] == want.Annotations[annotationSpecHash] {
 		return nil
 	}
-	// A merge patch, not an update: the HPA is qscale's alone, and an update from a cache
-	// that lags (just after the API server came back, say) would fail on its resource
-	// version and wait out the back-off.
-	orig := have.DeepCopy()
-	have.Labels, have.Annotations, have.OwnerReferences = want.Labels, want.Annotations, want.OwnerReferences
-	have.Spec = want.Spec
-	return r.Client.Patch(ctx, have, client.MergeFrom(orig))
+	patch, err := hpaPatch(want)
+	if err != nil {
+		return err
+	}
+	// want names the HPA patched (have's name and namespace) and receives what it became.
+	return r.Client.Patch(ctx, want, client.RawPatch(types.JSONPatchType, patch))
+}
+
+// hpaPatch is the JSON patch that makes an HPA's labels, annotations, owner references and
+// spec want's, whole: a field of the HPA that want lacks goes (a behavior whose annotation
+// was removed, a label someone added). A patch, not an update: the HPA is qscale's alone,
+// and an update from a cache that lags (just after the API server came back, say) would fail
+// on its resource version and wait out the back-off. It is computed from want alone, so the
+// cache need not hold the HPA's spec (Lean drops it).
+func hpaPatch(want *autoscalingv2.HorizontalPodAutoscaler) ([]byte, error) {
+	type op struct {
+		Op    string `json:"op"`
+		Path  string `json:"path"`
+		Value any    `json:"value"`
+	}
+	// "add" sets a member whether or not it is there; "replace" would fail where it is not.
+	return json.Marshal([]op{
+		{Op: "add", Path: "/metadata/labels", Value: want.Labels},
+		{Op: "add", Path: "/metadata/annotations", Value: want.Annotations},
+		{Op: "add", Path: "/metadata/ownerReferences", Value: want.OwnerReferences},
+		{Op: "add", Path: "/spec", Value: want.Spec},
+	})
 }
 
 // deleteHPA deletes the workload's HPA if qscale owns it.

@@ -33,12 +33,11 @@ import (
 //     shape for every workload leaves no case where a workload gaining its annotations would
 //     be read with fields missing (the cache stores each new version through Lean, from what
 //     the API server sent).
-//   - HPAs: the managed fields and the status go. The metadata stays whole: qscale updates its
-//     own HPA with a merge patch computed from the cached object, which sets the labels and
-//     annotations to qscale's own and so removes any other; one stripped from the cache
-//     would be left out of the patch and survive. The spec of an HPA that qscale does not
-//     manage shrinks to scaleTargetRef, all that qscale reads of it (the field index, and the
-//     conflict it reports); the spec of its own stays, as the base of the merge patch.
+//   - HPAs: the managed fields and the status go, and the spec shrinks to scaleTargetRef,
+//     all that qscale reads of it (the field index, and the conflict it reports). Whether its
+//     own HPA is due an update is told by the digest of the spec it wrote, an annotation, and
+//     the update is a patch computed from the HPA qscale wants alone (hpaPatch). The metadata
+//     stays: the labels and owner references tell an HPA of qscale's from another's.
 //   - Any other object: its managed fields go.
 //
 // qscale never writes a workload from the cache: it scales through the scale subresource,
@@ -55,9 +54,7 @@ func Lean(obj any) (any, error) {
 	case *autoscalingv2.HorizontalPodAutoscaler:
 		o.ManagedFields = nil
 		o.Status = autoscalingv2.HorizontalPodAutoscalerStatus{}
-		if o.Labels[LabelManagedBy] != ManagedByQscale {
-			o.Spec = autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: o.Spec.ScaleTargetRef}
-		}
+		o.Spec = autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: o.Spec.ScaleTargetRef}
 	default:
 		if m, err := meta.Accessor(obj); err == nil && m.GetManagedFields() != nil {
 			m.SetManagedFields(nil)

@@ -166,6 +166,7 @@ func TestLean(t *testing.T) {
 	}
 	ownHPAWant := ownHPA.DeepCopy()
 	ownHPAWant.ManagedFields, ownHPAWant.Status = nil, autoscalingv2.HorizontalPodAutoscalerStatus{}
+	ownHPAWant.Spec = autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: ownHPA.Spec.ScaleTargetRef}
 
 	foreignHPA := ownHPA.DeepCopy()
 	foreignHPA.Name, foreignHPA.Labels = "orders", map[string]string{"app.kubernetes.io/managed-by": "Helm"}
@@ -205,7 +206,7 @@ func TestLean(t *testing.T) {
 			in:   decoded[workload.StatefulSet](t, statefulSet),
 			out:  &workload.StatefulSet{Workload: leanWorkload("StatefulSet", "ledger", qscale, 2, 2, 1)},
 		},
-		{name: "qscale's HPA keeps its metadata and spec, the base of the merge patch", in: ownHPA, out: ownHPAWant},
+		{name: "qscale's HPA keeps its metadata and the workload it scales of its spec", in: ownHPA, out: ownHPAWant},
 		{name: "another HPA keeps the workload it scales of its spec", in: foreignHPA, out: foreignHPAWant},
 		{name: "any other object loses its managed fields", in: lease, out: leaseWant},
 		{name: "a tombstone passes as it is", in: tombstone(), out: tombstone()},

@@ -227,6 +227,43 @@ func TestReconcileCreatesTheHPA(t *testing.T) {
 	}
 }
 
+// An update of qscale's HPA makes it what the annotations call for, whole, though the cache
+// holds none of its spec: what the annotations no longer ask for goes (a behavior), and so
+// does a label someone else added.
+func TestReconcileReplacesTheHPAWhole(t *testing.T) {
+	h := newHarness(t, store.KindDeployment, deployment("orders", 2, map[string]string{
+		spec.AnnotationTriggers: ordersTrigger, spec.AnnotationHPABehavior: "scaleDown: {stabilizationWindowSeconds: 30}",
+	}))
+	h.reconcile("orders")
+	hpa, ok := h.hpa("qscale-orders")
+	if !ok || hpa.Spec.Behavior == nil {
+		t.Fatalf("the HPA has no behavior: %+v", hpa)
+	}
+	before := hpa.Annotations[annotationSpecHash]
+	hpa.Labels["team"] = "payments"
+	if err := h.client.Update(context.Background(), hpa); err != nil {
+		t.Fatal(err)
+	}
+	h.update("orders", func(d *appsv1.Deployment) { delete(d.Annotations, spec.AnnotationHPABehavior) })
+	h.reconcile("orders")
+	hpa, _ = h.hpa("qscale-orders")
+	if hpa.Spec.Behavior != nil {
+		t.Errorf("the behavior outlived its annotation: %+v", hpa.Spec.Behavior)
+	}
+	if _, ok := hpa.Labels["team"]; ok || hpa.Labels[LabelManagedBy] != ManagedByQscale {
+		t.Errorf("labels %v, want qscale's alone", hpa.Labels)
+	}
+	if ref := metav1.GetControllerOf(hpa); ref == nil || ref.UID != "uid-orders" {
+		t.Errorf("the HPA's controller is %+v", ref)
+	}
+	if len(hpa.Spec.Metrics) != 1 || hpa.Spec.ScaleTargetRef.Name != "orders" {
+		t.Errorf("spec %+v, want the trigger's metric and the workload", hpa.Spec)
+	}
+	if hpa.Annotations[annotationSpecHash] == before {
+		t.Errorf("the spec digest stayed %s", before)
+	}
+}
+
 // checkHPA checks the HPA made for "orders" with min 2, max 12 and a behavior.
 func checkHPA(t *testing.T, hpa *autoscalingv2.HorizontalPodAutoscaler) {
 	t.Helper()

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -132,6 +133,7 @@ func runController(args []string, stderr io.Writer) int {
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger) // client-go's and the API server's logs, in the same level and format
 	setMemoryLimit(logger)
+	setGCPercent(logger)
 	if err := o.run(ctrl.SetupSignalHandler()); err != nil {
 		fmt.Fprintf(stderr, "qscale run: %v\n", err)
 		return 1
@@ -153,6 +155,24 @@ func setMemoryLimit(logger logr.Logger, opts ...memlimit.Option) {
 	case limit < math.MaxInt64:
 		logger.Info("memory limit", "GOMEMLIMIT", limit)
 	}
+}
+
+// gcPercent is qscale's garbage collection target (GOGC) unless GOGC is set: a collection
+// once the heap has grown by half of what the last one found live, not by all of it, the
+// runtime's default. Nearly all qscale holds lives as long as the process (the cached
+// workloads and HPAs, each workload's configuration and samples), so the headroom is what
+// grows with the cluster beyond it. It trades CPU for memory: with 10,000 workloads, 61 MiB
+// less resident memory (343 against 404 MiB) for 0.08 of a core more (BENCHMARKS.md).
+const gcPercent = 50
+
+// setGCPercent makes gcPercent the runtime's GOGC unless the environment sets GOGC.
+func setGCPercent(logger logr.Logger) {
+	if v := os.Getenv("GOGC"); v != "" {
+		logger.Info("garbage collection target", "GOGC", v)
+		return
+	}
+	debug.SetGCPercent(gcPercent)
+	logger.Info("garbage collection target", "GOGC", gcPercent)
 }
 
 // registerMetrics registers with reg every Prometheus metric of qscale's own: the scaling

@@ -33,6 +33,32 @@ func TestPeerAddress(t *testing.T) {
 	}
 }
 
+// qscale collects its garbage at GOGC=gcPercent unless GOGC says otherwise.
+func TestGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	cases := []struct {
+		name, env string
+		want      int
+	}{
+		{name: "unset", want: gcPercent},
+		{name: "GOGC set", env: "200", want: 100}, // left to the runtime, which read it at start
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("GOGC", c.env)
+			debug.SetGCPercent(100)
+			var logs strings.Builder
+			setGCPercent(newLogOptions().logger(&logs))
+			if got := debug.SetGCPercent(100); got != c.want {
+				t.Errorf("GOGC %d, want %d (log: %s)", got, c.want, logs.String())
+			}
+			if !strings.Contains(logs.String(), "garbage collection target") {
+				t.Errorf("the target is not logged: %s", logs.String())
+			}
+		})
+	}
+}
+
 // A container's memory limit becomes 90% of it as the Go runtime's soft limit; GOMEMLIMIT,
 // when set, wins.
 func TestMemoryLimitFollowsTheContainer(t *testing.T) {
